@@ -1,0 +1,29 @@
+"""Bleeding-risk conditions (the seed's bleeding-disorder contraindication)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from fhir_mappings.fhir_json import concept_label, relative_reference
+from fhir_mappings.findings import Evidence
+from fhir_mappings.knowledge import Knowledge
+from fhir_mappings.records import PatientRecord, condition_date, is_active_condition
+
+BLEEDING_DISORDER_VALUE_SET = "bleeding-disorder"
+
+
+def find_bleeding_disorders(record: PatientRecord, knowledge: Knowledge, now: date) -> list[Evidence]:
+    """Active conditions in the bleeding-disorder value set (thrombophilias are excluded there)."""
+    value_set = knowledge.value_set(BLEEDING_DISORDER_VALUE_SET)
+    evidence: list[Evidence] = []
+    for condition in record.conditions:
+        if not is_active_condition(condition, now, knowledge.policy):
+            continue
+        matches = value_set.match_concept(condition.get("code"), knowledge.aliases)
+        if matches:
+            recorded = condition_date(condition)
+            code_text = ", ".join(f"{m.code}" for m in matches)
+            label = concept_label(condition.get("code")) or matches[0].display or code_text
+            when = f", since {recorded.isoformat()}" if recorded else ""
+            evidence.append(Evidence(relative_reference(condition), f"{label} ({code_text}){when}", recorded))
+    return evidence

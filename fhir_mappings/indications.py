@@ -1,0 +1,102 @@
+"""Indications: the order's own reason first, then the active problem list."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from fhir_mappings.fhir_json import (
+    as_list,
+    as_text,
+    codings,
+    concept_label,
+    reference_parts,
+    relative_reference,
+)
+from fhir_mappings.findings import IndicationMatch
+from fhir_mappings.knowledge import Knowledge
+from fhir_mappings.orders import DryNeedlingOrder
+from fhir_mappings.records import (
+    PatientRecord,
+    is_active_condition,
+    is_excluded_verification,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class IndicationResult:
+    """Matched indications, plus the reasons/problems that carried no recognised coding."""
+
+    matches: tuple[IndicationMatch, ...]
+    unrecognised: tuple[str, ...]
+
+
+def find_indications(
+    order: DryNeedlingOrder | None, record: PatientRecord, knowledge: Knowledge, now: date
+) -> IndicationResult:
+    """Match the order's reasonCode/reasonReference and the active problem list to indication keys.
+
+    Text-only or uncoded reasons and problems are reported as unrecognised, never silently dropped.
+    """
+    matches: list[IndicationMatch] = []
+    unrecognised: list[str] = []
+    if order is not None:
+        for concept in as_list(order.resource.get("reasonCode")):
+            found = _match(concept, knowledge, "order reason", order.reference)
+            matches.extend(found)
+            if not found and not codings(concept):
+                unrecognised.append(f"order reason '{concept_label(concept) or 'blank'}' (no code)")
+        for reference in as_list(order.resource.get("reasonReference")):
+            parts = reference_parts(reference)
+            condition = record.condition_by_id(parts[1]) if parts and parts[0] == "Condition" else None
+            if condition is not None and not is_excluded_verification(condition, knowledge.policy):
+                matches.extend(
+                    _match(
+                        condition.get("code"),
+                        knowledge,
+                        "order reason",
+                        relative_reference(condition),
+                    )
+                )
+    for condition in record.conditions:
+        if not is_active_condition(condition, now, knowledge.policy):
+            continue
+        concept = condition.get("code")
+        found = _match(concept, knowledge, "problem list", relative_reference(condition))
+        matches.extend(found)
+        if not codings(concept):
+            label = concept_label(concept)
+            if label:
+                unrecognised.append(f"problem '{label}' (no code)")
+    return IndicationResult(tuple(_unique(matches)), tuple(dict.fromkeys(unrecognised)))
+
+
+def _match(concept: Any, knowledge: Knowledge, origin: str, reference: str | None) -> list[IndicationMatch]:
+    found: list[IndicationMatch] = []
+    for key in knowledge.indication_keys():
+        for code in knowledge.value_set(f"indication-{key}").match_concept(concept, knowledge.aliases):
+            found.append(
+                IndicationMatch(
+                    key,
+                    code.system,
+                    code.code,
+                    code.display
+                    or as_text((concept or {}).get("text") if isinstance(concept, Mapping) else None),
+                    origin,
+                    reference,
+                )
+            )
+    return found
+
+
+def _unique(matches: list[IndicationMatch]) -> list[IndicationMatch]:
+    seen: set[tuple[str, str, str]] = set()
+    unique: list[IndicationMatch] = []
+    for match in matches:
+        key = (match.key, match.system, match.code)
+        if key not in seen:
+            seen.add(key)
+            unique.append(match)
+    return unique

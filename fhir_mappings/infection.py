@@ -1,0 +1,76 @@
+"""Local infection: active skin/soft-tissue infections and how close they are to the needling site."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+
+from fhir_mappings.body_regions import BodySite, SiteRelation, condition_sites, relate_sites
+from fhir_mappings.fhir_json import concept_label, relative_reference
+from fhir_mappings.findings import Evidence
+from fhir_mappings.knowledge import Knowledge
+from fhir_mappings.records import PatientRecord, condition_date, is_active_condition
+
+INFECTION_VALUE_SET = "skin-soft-tissue-infection"
+_CLOSENESS: dict[SiteRelation, int] = {"same": 0, "near": 1, "unknown": 2, "apart": 3}
+
+
+@dataclass(frozen=True, slots=True)
+class ActiveInfection:
+    """An active infection and the sites it was read at (empty when the site is unknown)."""
+
+    evidence: Evidence
+    label: str
+    sites: tuple[BodySite, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class InfectionProximity:
+    """The closest relation between one infection and an order's sites."""
+
+    infection: ActiveInfection
+    relation: SiteRelation
+    order_site: BodySite | None
+    infection_site: BodySite | None
+
+
+def find_active_infections(record: PatientRecord, knowledge: Knowledge, now: date) -> list[ActiveInfection]:
+    """Active conditions in the skin/soft-tissue infection value set, with their sites."""
+    value_set = knowledge.value_set(INFECTION_VALUE_SET)
+    infections: list[ActiveInfection] = []
+    for condition in record.conditions:
+        if not is_active_condition(condition, now, knowledge.policy):
+            continue
+        matches = value_set.match_concept(condition.get("code"), knowledge.aliases)
+        if not matches:
+            continue
+        recorded = condition_date(condition)
+        label = concept_label(condition.get("code")) or matches[0].code
+        sites = condition_sites(condition, knowledge.body_regions, knowledge.aliases)
+        when = f", since {recorded.isoformat()}" if recorded else ""
+        codes = ", ".join(m.code for m in matches)
+        infections.append(
+            ActiveInfection(
+                Evidence(relative_reference(condition), f"{label} ({codes}){when}", recorded),
+                label,
+                tuple(sites),
+            )
+        )
+    return infections
+
+
+def relate_infection(
+    infection: ActiveInfection, order_sites: Sequence[BodySite], knowledge: Knowledge
+) -> InfectionProximity:
+    """How close the infection is to the closest of the order's sites (no order sites -> unknown)."""
+    best = InfectionProximity(infection, "unknown", None, None)
+    if not order_sites or not infection.sites:
+        return best
+    best = InfectionProximity(infection, "apart", None, None)
+    for order_site in order_sites:
+        for infection_site in infection.sites:
+            relation = relate_sites(order_site, infection_site, knowledge.body_regions)
+            if _CLOSENESS[relation] < _CLOSENESS[best.relation]:
+                best = InfectionProximity(infection, relation, order_site, infection_site)
+    return best

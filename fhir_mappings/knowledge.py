@@ -1,0 +1,145 @@
+"""Load the knowledge files once, check them, and compile them for the rules.
+
+A malformed file stops start-up with :class:`KnowledgeError` naming the file and what is wrong. ValueSets and
+the finding CodeSystem are validated as FHIR R4 (``fhir.resources.R4B``, the nearest package to R4) here, at
+load time, never on the request path.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fhir.resources.R4B.codesystem import CodeSystem
+from fhir.resources.R4B.valueset import ValueSet
+from pydantic import ValidationError
+
+from fhir_mappings.body_regions import BodyRegionKnowledge, parse_body_regions
+from fhir_mappings.codes import SystemAliases
+from fhir_mappings.policy import Policy, PolicyFormatError, parse_policy
+from fhir_mappings.valuesets import ValueSetFormatError, ValueSetMatcher, compile_value_set
+
+DATA_DIR = Path(__file__).parent / "data"
+SOURCE_EXTENSION = "urn:dn-cds:StructureDefinition/knowledge-source"
+FINDING_KINDS = frozenset({"indication", "contraindication", "precaution", "missing-data", "disclosure"})
+
+
+class KnowledgeError(RuntimeError):
+    """A knowledge file is missing or malformed; the service must not start."""
+
+
+@dataclass(frozen=True, slots=True)
+class FindingDefinition:
+    """One concept of the finding CodeSystem."""
+
+    code: str
+    kind: str
+    display: str
+
+
+@dataclass(frozen=True, slots=True)
+class Knowledge:
+    """Everything the rules know, compiled once."""
+
+    version: str
+    value_sets: Mapping[str, ValueSetMatcher]
+    findings: Mapping[str, FindingDefinition]
+    finding_system: str
+    policy: Policy
+    body_regions: BodyRegionKnowledge
+    aliases: SystemAliases
+
+    def value_set(self, value_set_id: str) -> ValueSetMatcher:
+        """The compiled ValueSet with this id (a missing id is a programming error)."""
+        return self.value_sets[value_set_id]
+
+    def indication_keys(self) -> list[str]:
+        """The indication keys, from the ``indication-<key>`` ValueSet ids."""
+        return sorted(
+            vs_id.removeprefix("indication-") for vs_id in self.value_sets if vs_id.startswith("indication-")
+        )
+
+
+def load_knowledge(data_dir: Path = DATA_DIR) -> Knowledge:
+    """Read, validate and compile every knowledge file under ``data_dir``."""
+    value_sets: dict[str, ValueSetMatcher] = {}
+    for path in sorted((data_dir / "valuesets").glob("*.json")):
+        for resource in _bundle_value_sets(path):
+            if resource["id"] in value_sets:
+                raise KnowledgeError(f"{path.name}: duplicate ValueSet id {resource['id']}")
+            try:
+                value_sets[resource["id"]] = compile_value_set(resource)
+            except ValueSetFormatError as error:
+                raise KnowledgeError(f"{path.name}: {error}") from error
+    if not value_sets:
+        raise KnowledgeError(f"{data_dir}: no ValueSets found")
+    finding_system, findings = _finding_codes(data_dir / "finding-codes.json")
+    try:
+        policy = parse_policy(_read_json(data_dir / "policy.json"))
+    except PolicyFormatError as error:
+        raise KnowledgeError(f"policy.json: {error}") from error
+    try:
+        body_regions = parse_body_regions(_read_json(data_dir / "body-regions.json"))
+    except (KeyError, TypeError) as error:
+        raise KnowledgeError(f"body-regions.json: missing or malformed {error}") from error
+    aliases = SystemAliases(_read_json(data_dir / "code-systems.json")["systems"])
+    version = str(_read_json(data_dir / "policy.json").get("version", "unversioned"))
+    return Knowledge(
+        version=version,
+        value_sets=value_sets,
+        findings=findings,
+        finding_system=finding_system,
+        policy=policy,
+        body_regions=body_regions,
+        aliases=aliases,
+    )
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as error:
+        raise KnowledgeError(f"{path}: knowledge file missing") from error
+    except json.JSONDecodeError as error:
+        raise KnowledgeError(f"{path.name}: not valid JSON ({error})") from error
+
+
+def _bundle_value_sets(path: Path) -> list[dict[str, Any]]:
+    bundle = _read_json(path)
+    if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
+        raise KnowledgeError(f"{path.name}: expected a collection Bundle of ValueSets")
+    resources: list[dict[str, Any]] = []
+    for index, entry in enumerate(bundle.get("entry") or []):
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        try:
+            ValueSet.model_validate(resource)
+        except ValidationError as error:
+            raise KnowledgeError(
+                f"{path.name}: entry {index} is not a valid FHIR ValueSet: {error}"
+            ) from error
+        assert isinstance(resource, dict)  # noqa: S101 - narrowed by the validation above
+        if not any(
+            ext.get("url") == SOURCE_EXTENSION and ext.get("valueString")
+            for ext in resource.get("extension") or []
+        ):
+            raise KnowledgeError(f"{path.name}: ValueSet {resource['id']} names no source")
+        resources.append(resource)
+    return resources
+
+
+def _finding_codes(path: Path) -> tuple[str, dict[str, FindingDefinition]]:
+    document = _read_json(path)
+    try:
+        CodeSystem.model_validate(document)
+    except ValidationError as error:
+        raise KnowledgeError(f"{path.name}: not a valid FHIR CodeSystem: {error}") from error
+    findings: dict[str, FindingDefinition] = {}
+    for concept in document["concept"]:
+        kinds = [p.get("valueCode") for p in concept.get("property", []) if p.get("code") == "kind"]
+        if len(kinds) != 1 or kinds[0] not in FINDING_KINDS:
+            raise KnowledgeError(f"{path.name}: concept {concept['code']} needs one valid 'kind'")
+        findings[concept["code"]] = FindingDefinition(concept["code"], kinds[0], concept["display"])
+    return str(document["url"]), findings

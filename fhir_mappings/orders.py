@@ -1,0 +1,69 @@
+"""Which draft orders are dry-needling orders, and where they will needle."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from fhir_mappings.body_regions import BodySite, read_body_site
+from fhir_mappings.fhir_json import as_list, bundle_resources, codings, relative_reference
+from fhir_mappings.knowledge import Knowledge
+
+DRY_NEEDLING_VALUE_SET = "dry-needling-order"
+
+
+@dataclass(frozen=True, slots=True)
+class DryNeedlingOrder:
+    """A draft dry-needling ServiceRequest and its parsed body sites."""
+
+    reference: str
+    resource: Mapping[str, Any]
+    body_sites: tuple[BodySite, ...]
+
+    @property
+    def site_known(self) -> bool:
+        """True when every body site was recognised (an order with no bodySite is unknown)."""
+        return bool(self.body_sites) and all(site.known for site in self.body_sites)
+
+
+def is_dry_needling_order(
+    resource: Mapping[str, Any],
+    knowledge: Knowledge,
+    local_codes: frozenset[tuple[str, str]] = frozenset(),
+) -> bool:
+    """A ServiceRequest whose code carries CPT 20560/20561 or a site-configured local code."""
+    if resource.get("resourceType") != "ServiceRequest":
+        return False
+    value_set = knowledge.value_set(DRY_NEEDLING_VALUE_SET)
+    for coding in codings(resource.get("code")):
+        system = knowledge.aliases.canonical(coding.system)
+        if value_set.contains(system, coding.code) or (system, coding.code) in local_codes:
+            return True
+    return False
+
+
+def find_dry_needling_orders(
+    draft_orders: Any,
+    knowledge: Knowledge,
+    selections: Iterable[str] | None = None,
+    local_codes: frozenset[tuple[str, str]] = frozenset(),
+) -> list[DryNeedlingOrder]:
+    """The dry-needling orders among ``draftOrders``; only the selected ones when ``selections`` is given.
+
+    Selections are matched as ``resourceType/id`` (never against ``fullUrl``).
+    """
+    selected = set(selections) if selections is not None else None
+    orders: list[DryNeedlingOrder] = []
+    for resource in bundle_resources(draft_orders):
+        reference = relative_reference(resource)
+        if reference is None or (selected is not None and reference not in selected):
+            continue
+        if not is_dry_needling_order(resource, knowledge, local_codes):
+            continue
+        sites = tuple(
+            read_body_site(concept, knowledge.body_regions, knowledge.aliases)
+            for concept in as_list(resource.get("bodySite"))
+        )
+        orders.append(DryNeedlingOrder(reference, resource, sites))
+    return orders

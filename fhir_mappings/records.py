@@ -1,0 +1,84 @@
+"""The patient's records as the rules see them, and which of them count (status filters)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from fhir_mappings.fhir_json import as_object, as_text, parse_date, reference_parts, status_code
+from fhir_mappings.policy import Policy
+
+
+@dataclass(frozen=True, slots=True)
+class PatientRecord:
+    """Plain FHIR JSON resources of one patient, grouped by type."""
+
+    patient_id: str
+    conditions: tuple[Mapping[str, Any], ...] = ()
+    observations: tuple[Mapping[str, Any], ...] = ()
+
+    def condition_by_id(self, condition_id: str) -> Mapping[str, Any] | None:
+        """The Condition with this id, if the record has it."""
+        return next((c for c in self.conditions if c.get("id") == condition_id), None)
+
+
+def belongs_to_patient(resource: Mapping[str, Any], patient_id: str) -> bool:
+    """False only when the resource names a different patient as its subject."""
+    subject = as_object(resource.get("subject")) or as_object(resource.get("patient"))
+    if subject is None:
+        return True
+    parts = reference_parts(subject)
+    if parts is None:
+        return True
+    return parts[0] == "Patient" and parts[1] == patient_id
+
+
+def is_excluded_verification(condition: Mapping[str, Any], policy: Policy) -> bool:
+    """True for a refuted or entered-in-error Condition: it must never count, as anything."""
+    verification = status_code(condition.get("verificationStatus"))
+    return verification in policy.condition_excluded_verification_statuses
+
+
+def is_active_condition(condition: Mapping[str, Any], now: date, policy: Policy) -> bool:
+    """Active: clinicalStatus active/recurrence/relapse or absent, not refuted or entered-in-error,
+    and no abatement in the past."""
+    if is_excluded_verification(condition, policy):
+        return False
+    clinical = status_code(condition.get("clinicalStatus"))
+    if clinical is not None and clinical not in policy.condition_active_clinical_statuses:
+        return False
+    abated = condition_abatement(condition)
+    return abated is None or abated > now
+
+
+def condition_abatement(condition: Mapping[str, Any]) -> date | None:
+    """The abatement date, if one is given as a date (or a Period end)."""
+    abatement = condition.get("abatementDateTime")
+    if abatement is None:
+        abatement = (as_object(condition.get("abatementPeriod")) or {}).get("end")
+    return parse_date(abatement)
+
+
+def condition_date(condition: Mapping[str, Any]) -> date | None:
+    """When the condition was true: onset, else recordedDate."""
+    onset = condition.get("onsetDateTime")
+    if onset is None:
+        onset = (as_object(condition.get("onsetPeriod")) or {}).get("start")
+    return parse_date(onset) or parse_date(condition.get("recordedDate"))
+
+
+def is_usable_observation(observation: Mapping[str, Any], policy: Policy) -> bool:
+    """Only final, amended or corrected results count."""
+    status = as_text(observation.get("status"))
+    return status is not None and status.lower() in policy.observation_usable_statuses
+
+
+def observation_date(observation: Mapping[str, Any]) -> date | None:
+    """When the observation was true: effective[x], else issued."""
+    effective = observation.get("effectiveDateTime") or observation.get("effectiveInstant")
+    if effective is None:
+        period = as_object(observation.get("effectivePeriod")) or {}
+        effective = period.get("end") or period.get("start")
+    return parse_date(effective) or parse_date(observation.get("issued"))

@@ -1,0 +1,110 @@
+"""FHIR ValueSet resources compiled into fast membership tests.
+
+Supported compose shapes (the knowledge files use only these; anything else stops start-up):
+- ``include`` with ``concept`` lists: exact (system, code) membership;
+- ``include``/``exclude`` with one ``is-a`` filter on ICD-10-CM: membership by code prefix after removing the
+  dot, so ``M54.5`` covers ``M54.50``, ``M54.51`` and ``M54.59``. An exclude wins over an include.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from fhir_mappings.codes import ICD10CM, SystemAliases, normalise_icd10cm
+from fhir_mappings.fhir_json import CodingValue, codings
+
+
+class ValueSetFormatError(ValueError):
+    """A ValueSet uses a compose shape this service cannot evaluate offline."""
+
+
+@dataclass(frozen=True, slots=True)
+class CodeMatch:
+    """A coding that matched a value set, as the EHR sent it (system made canonical)."""
+
+    system: str
+    code: str
+    display: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ValueSetMatcher:
+    """Membership test for one ValueSet."""
+
+    value_set_id: str
+    title: str
+    exact_codes: frozenset[tuple[str, str]]
+    icd_prefixes: tuple[str, ...]
+    icd_excluded_prefixes: tuple[str, ...]
+    displays: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def contains(self, system: str, code: str) -> bool:
+        """True when the canonical ``system`` and ``code`` are members."""
+        if system == ICD10CM:
+            normalised = normalise_icd10cm(code)
+            if any(normalised.startswith(prefix) for prefix in self.icd_excluded_prefixes):
+                return False
+            if any(normalised.startswith(prefix) for prefix in self.icd_prefixes):
+                return True
+            return (system, normalised) in self.exact_codes
+        return (system, code) in self.exact_codes
+
+    def match_codings(self, all_codings: Iterable[CodingValue], aliases: SystemAliases) -> list[CodeMatch]:
+        """Every coding that is a member (all codings are checked, never only the first)."""
+        matches: list[CodeMatch] = []
+        for coding in all_codings:
+            system = aliases.canonical(coding.system)
+            if self.contains(system, coding.code):
+                display = coding.display or self.displays.get((system, coding.code))
+                matches.append(CodeMatch(system, coding.code, display))
+        return matches
+
+    def match_concept(self, concept: Any, aliases: SystemAliases) -> list[CodeMatch]:
+        """The member codings of a CodeableConcept."""
+        return self.match_codings(codings(concept), aliases)
+
+
+def compile_value_set(value_set: dict[str, Any]) -> ValueSetMatcher:
+    """Compile a ValueSet resource (already validated as FHIR) into a matcher."""
+    value_set_id = str(value_set["id"])
+    compose = value_set.get("compose") or {}
+    exact: set[tuple[str, str]] = set()
+    displays: dict[tuple[str, str], str] = {}
+    prefixes: list[str] = []
+    excluded: list[str] = []
+    for part_name, target in (("include", prefixes), ("exclude", excluded)):
+        for part in compose.get(part_name) or []:
+            system = part.get("system")
+            filters = part.get("filter") or []
+            concepts = part.get("concept") or []
+            if filters:
+                _check_prefix_filter(value_set_id, system, filters)
+                target.append(normalise_icd10cm(filters[0]["value"]))
+            for concept in concepts:
+                if part_name == "exclude":
+                    raise ValueSetFormatError(f"ValueSet {value_set_id}: exclude by concept unsupported")
+                code = normalise_icd10cm(concept["code"]) if system == ICD10CM else concept["code"]
+                exact.add((system, code))
+                if concept.get("display"):
+                    displays[(system, code)] = concept["display"]
+            if not filters and not concepts:
+                raise ValueSetFormatError(f"ValueSet {value_set_id}: include of a whole code system")
+    return ValueSetMatcher(
+        value_set_id=value_set_id,
+        title=str(value_set.get("title") or value_set_id),
+        exact_codes=frozenset(exact),
+        icd_prefixes=tuple(prefixes),
+        icd_excluded_prefixes=tuple(excluded),
+        displays=displays,
+    )
+
+
+def _check_prefix_filter(value_set_id: str, system: str | None, filters: list[Any]) -> None:
+    if system != ICD10CM:
+        raise ValueSetFormatError(f"ValueSet {value_set_id}: filters are only supported on ICD-10-CM")
+    if len(filters) != 1 or filters[0].get("op") != "is-a" or filters[0].get("property") != "concept":
+        raise ValueSetFormatError(
+            f"ValueSet {value_set_id}: use one 'concept is-a <code>' filter per include"
+        )
