@@ -1,0 +1,52 @@
+"""One hook call end to end: orders -> patient record -> findings -> cards."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from cards import CardContext, CardWording, build_cards
+from cds_service.catalog import ServiceDefinition
+from cds_service.hook_request import HookRequest
+from cds_service.patient_data import PatientDataFetcher, gather_patient_record
+from fhir_mappings import (
+    Knowledge,
+    evaluate_orders,
+    evaluate_patient,
+    find_dry_needling_orders,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Advisor:
+    """Loaded knowledge and wording, plus how to get missing patient data."""
+
+    knowledge: Knowledge
+    wording: CardWording
+    fetcher: PatientDataFetcher
+    local_order_codes: frozenset[tuple[str, str]] = frozenset()
+
+    def cards(self, request: HookRequest, service: ServiceDefinition, today: date) -> list[dict[str, Any]]:
+        """The cards for a validated request. No dry-needling order on an order hook -> no cards and no
+        patient data needed."""
+        if request.hook == "patient-view":
+            record = gather_patient_record(request, service, self.fetcher)
+            findings = evaluate_patient(record, self.knowledge, today)
+            orders = {}
+        else:
+            dn_orders = find_dry_needling_orders(
+                request.draft_orders, self.knowledge, request.selections, self.local_order_codes
+            )
+            if not dn_orders:
+                return []
+            record = gather_patient_record(request, service, self.fetcher)
+            findings = evaluate_orders(dn_orders, record, self.knowledge, today)
+            orders = {order.reference: order.resource for order in dn_orders}
+        context = CardContext(
+            hook_instance=request.hook_instance,
+            finding_system=self.knowledge.finding_system,
+            finding_displays={code: f.display for code, f in self.knowledge.findings.items()},
+            knowledge_version=self.knowledge.version,
+        )
+        return build_cards(findings, orders, context, self.wording)

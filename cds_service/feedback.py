@@ -1,0 +1,97 @@
+"""Validate CDS Hooks feedback bodies (cds-fb-1..3). Storage comes with the audit store."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from cds_service.errors import BadRequest
+
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackEntry:
+    """One validated feedback entry."""
+
+    card: str
+    outcome: str
+    accepted_suggestions: tuple[str, ...]
+    override_code: tuple[str, str] | None
+    override_comment: str | None
+    outcome_timestamp: str
+
+
+def parse_feedback(body: Any) -> list[FeedbackEntry]:
+    """Check a feedback body; raise :class:`BadRequest` naming the first invalid field."""
+    if not isinstance(body, dict):
+        raise BadRequest("The feedback body must be a JSON object.")
+    items = body.get("feedback")
+    if not isinstance(items, list) or not items:
+        raise BadRequest("feedback must be a non-empty array.", expression="feedback")
+    return [_entry(item, f"feedback[{index}]") for index, item in enumerate(items)]
+
+
+def _entry(item: Any, path: str) -> FeedbackEntry:
+    if not isinstance(item, dict):
+        raise BadRequest(f"{path} must be an object.", expression=path)
+    card = item.get("card")
+    if not isinstance(card, str) or not card.strip():
+        raise BadRequest(f"{path}.card (the card uuid) is required.", expression=f"{path}.card")
+    outcome = item.get("outcome")
+    if outcome not in {"accepted", "overridden"}:
+        raise BadRequest(
+            f"{path}.outcome must be 'accepted' or 'overridden' (cds-fb-1).", expression=f"{path}.outcome"
+        )
+    accepted = _accepted_suggestions(item.get("acceptedSuggestions"), f"{path}.acceptedSuggestions")
+    if outcome == "accepted" and not accepted:
+        raise BadRequest(
+            f"{path}.acceptedSuggestions is required when outcome is accepted (cds-fb-2).",
+            expression=f"{path}.acceptedSuggestions",
+        )
+    override_code, comment = _override_reason(item.get("overrideReason"), f"{path}.overrideReason")
+    timestamp = item.get("outcomeTimestamp")
+    if not isinstance(timestamp, str) or not _RFC3339.match(timestamp):
+        raise BadRequest(
+            f"{path}.outcomeTimestamp must be an RFC 3339 date-time.", expression=f"{path}.outcomeTimestamp"
+        )
+    return FeedbackEntry(card.strip(), outcome, accepted, override_code, comment, timestamp)
+
+
+def _accepted_suggestions(value: Any, path: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not value:
+        raise BadRequest(f"{path} must be a non-empty array.", expression=path)
+    ids: list[str] = []
+    for index, suggestion in enumerate(value):
+        suggestion_id = suggestion.get("id") if isinstance(suggestion, dict) else None
+        if not isinstance(suggestion_id, str) or not suggestion_id:
+            raise BadRequest(f"{path}[{index}].id is required.", expression=f"{path}[{index}].id")
+        ids.append(suggestion_id)
+    return tuple(ids)
+
+
+def _override_reason(value: Any, path: str) -> tuple[tuple[str, str] | None, str | None]:
+    if value is None:
+        return None, None
+    if not isinstance(value, dict):
+        raise BadRequest(f"{path} must be an object.", expression=path)
+    reason, comment = value.get("reason"), value.get("userComment")
+    code: tuple[str, str] | None = None
+    if reason is not None:
+        if (
+            not isinstance(reason, dict)
+            or not isinstance(reason.get("code"), str)
+            or not isinstance(reason.get("system"), str)
+        ):
+            raise BadRequest(
+                f"{path}.reason must be a Coding with system and code.", expression=f"{path}.reason"
+            )
+        code = (reason["system"], reason["code"])
+    if comment is not None and not isinstance(comment, str):
+        raise BadRequest(f"{path}.userComment must be a string.", expression=f"{path}.userComment")
+    if code is None and not comment:
+        raise BadRequest(f"{path} needs a reason or a userComment (cds-fb-3).", expression=path)
+    return code, comment

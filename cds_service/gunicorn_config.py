@@ -1,0 +1,17 @@
+"""gunicorn settings, from the same ``DN_CDS_*`` variables as the service (used by Docker and ``serve``)."""
+
+from cds_service.settings import Settings
+
+_settings = Settings.from_env()
+
+bind = f"{_settings.host}:{_settings.port}"
+workers = _settings.workers
+worker_class = "gthread"
+threads = 4
+timeout = 30  # seconds: well above the CDS Hooks ~500 ms budget, below typical proxy timeouts
+graceful_timeout = 10
+accesslog = None  # the app writes its own PHI-free access log
+errorlog = "-"
+loglevel = _settings.log_level.lower()
+limit_request_line = 8190
+forwarded_allow_ips = "127.0.0.1"

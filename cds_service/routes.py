@@ -1,0 +1,91 @@
+"""HTTP edge: discovery, hook calls and feedback. Thin: validation and evaluation live elsewhere."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from flask import Blueprint, Response, current_app, g, jsonify, request
+
+from cds_service.advice import Advisor
+from cds_service.catalog import ServiceCatalog
+from cds_service.errors import BadRequest, UnknownService
+from cds_service.feedback import parse_feedback
+from cds_service.hook_request import parse_hook_request
+from cds_service.settings import Settings
+
+blueprint = Blueprint("cds", __name__)
+_JSON_TYPES = frozenset({"application/json", "application/fhir+json"})
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceState:
+    """What the routes need, built once by ``create_app``."""
+
+    settings: Settings
+    catalog: ServiceCatalog
+    advisor: Advisor
+    today: Callable[[], date]
+
+
+def state() -> ServiceState:
+    """The app's :class:`ServiceState`."""
+    found: ServiceState = current_app.extensions["dn_cds"]
+    return found
+
+
+@blueprint.get("/cds-services")
+def discovery() -> Response:
+    """CDS Hooks discovery (D1-D3)."""
+    return jsonify(state().catalog.discovery())
+
+
+@blueprint.post("/cds-services/<service_id>")
+def call_service(service_id: str) -> Response:
+    """A hook call: validate, evaluate, answer ``{"cards": [...]}``."""
+    current = state()
+    g.service_id = service_id
+    if not current.catalog.has_id(service_id):
+        raise UnknownService(f"No CDS service with id '{service_id}'.")
+    body = _json_body()
+    hook_request = parse_hook_request(body)
+    g.hook_instance = hook_request.hook_instance
+    service = current.catalog.resolve(service_id, hook_request.hook)
+    cards = current.advisor.cards(hook_request, service, current.today())
+    return jsonify({"cards": cards})
+
+
+@blueprint.post("/cds-services/<service_id>/feedback")
+def feedback(service_id: str) -> Response:
+    """Feedback on cards: validated and acknowledged (durable storage comes with the audit store)."""
+    g.service_id = service_id
+    if not state().catalog.has_id(service_id):
+        raise UnknownService(f"No CDS service with id '{service_id}'.")
+    entries = parse_feedback(_json_body())
+    return jsonify({"received": len(entries)})
+
+
+@blueprint.get("/healthz")
+def health() -> Response:
+    """Liveness for load balancers and container health checks (no patient data)."""
+    return jsonify({"status": "ok"})
+
+
+def _json_body() -> Any:
+    """The request body as JSON, or a 400 saying why not."""
+    mimetype = request.mimetype or ""
+    if mimetype not in _JSON_TYPES and not mimetype.endswith("+json"):
+        raise BadRequest(
+            f"Content-Type must be application/json, got '{mimetype or 'none'}'.",
+        )
+    raw = request.get_data(cache=False)
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        position = f" at position {error.pos}" if isinstance(error, json.JSONDecodeError) else ""
+        raise BadRequest(f"The request body is not valid JSON{position}.") from None
+    except RecursionError:
+        raise BadRequest("The request body is nested too deeply.") from None

@@ -1,0 +1,92 @@
+"""Settings from ``DN_CDS_*`` environment variables, validated once at start-up (fail fast)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import platformdirs
+
+PREFIX = "DN_CDS_"
+
+
+class SettingsError(ValueError):
+    """A setting has an invalid value; the message names the variable."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Service configuration. Build it with :meth:`from_env`, or directly in tests."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    public_base_url: str = ""
+    data_dir: Path = field(default_factory=lambda: Path(platformdirs.user_data_dir("dn-cds")))
+    log_level: str = "INFO"
+    workers: int = 2
+    max_body_bytes: int = 5 * 1024 * 1024
+    local_order_codes: frozenset[tuple[str, str]] = frozenset()
+
+    @property
+    def base_url(self) -> str:
+        """The public base URL without a trailing slash (derived from host and port when unset)."""
+        if self.public_base_url:
+            return self.public_base_url.rstrip("/")
+        host = "127.0.0.1" if self.host in {"0.0.0.0", "::"} else self.host  # noqa: S104
+        return f"http://{host}:{self.port}"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read ``DN_CDS_*`` variables; unset ones keep their defaults."""
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        if (host := env.get(PREFIX + "HOST")) is not None:
+            values["host"] = host.strip() or "127.0.0.1"
+        if (port := env.get(PREFIX + "PORT")) is not None:
+            values["port"] = _integer("PORT", port, 1, 65535)
+        if (base := env.get(PREFIX + "PUBLIC_BASE_URL")) is not None and base.strip():
+            values["public_base_url"] = _absolute_url("PUBLIC_BASE_URL", base.strip())
+        if (data_dir := env.get(PREFIX + "DATA_DIR")) is not None and data_dir.strip():
+            values["data_dir"] = Path(data_dir).expanduser()
+        if (level := env.get(PREFIX + "LOG_LEVEL")) is not None:
+            if level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+                raise SettingsError(f"{PREFIX}LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR")
+            values["log_level"] = level.upper()
+        if (workers := env.get(PREFIX + "WORKERS")) is not None:
+            values["workers"] = _integer("WORKERS", workers, 1, 64)
+        if (limit := env.get(PREFIX + "MAX_BODY_BYTES")) is not None:
+            values["max_body_bytes"] = _integer("MAX_BODY_BYTES", limit, 1024, 100 * 1024 * 1024)
+        if (codes := env.get(PREFIX + "LOCAL_ORDER_CODES")) is not None:
+            values["local_order_codes"] = _system_codes("LOCAL_ORDER_CODES", codes)
+        return cls(**values)  # type: ignore[arg-type]
+
+
+def _integer(name: str, raw: str, low: int, high: int) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{PREFIX}{name} must be an integer, got {raw!r}") from None
+    if not low <= value <= high:
+        raise SettingsError(f"{PREFIX}{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+def _absolute_url(name: str, raw: str) -> str:
+    parts = urlsplit(raw)
+    if parts.scheme not in {"http", "https"} or not parts.netloc:
+        raise SettingsError(f"{PREFIX}{name} must be an absolute http(s) URL, got {raw!r}")
+    return raw
+
+
+def _system_codes(name: str, raw: str) -> frozenset[tuple[str, str]]:
+    """``"http://example.org/codes|DN1,urn:oid:1.2.3|X9"`` -> {(system, code), ...}."""
+    pairs: set[tuple[str, str]] = set()
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        system, separator, code = item.rpartition("|")
+        if not separator or not system or not code:
+            raise SettingsError(f"{PREFIX}{name}: each entry must be 'system|code', got {item!r}")
+        pairs.add((system, code))
+    return frozenset(pairs)
