@@ -132,12 +132,13 @@ def _indication_finding(
     references = (order.reference,) if order else ()
     if not result.matches:
         return _finding(knowledge, "no-indication-found", references, unrecognised=result.unrecognised)
-    keys = list(dict.fromkeys(match.key for match in result.matches))
+    keys = dict.fromkeys(match.key for match in result.matches)
+    titles = [knowledge.value_set(f"indication-{key}").title for key in keys]
     return _finding(
         knowledge,
         "indication-found",
         references,
-        {"indications": ", ".join(keys)},
+        {"indications": ", ".join(titles)},
         indications=result.matches,
         unrecognised=result.unrecognised,
     )
