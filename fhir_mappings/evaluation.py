@@ -81,7 +81,9 @@ def _pregnancy_finding(
     code = (
         "pregnancy-first-trimester" if pregnancy.status == "first-trimester" else "pregnancy-later-trimester"
     )
-    facts = {"ga": pregnancy.ga_label or "unknown"}
+    facts: dict[str, str] = {}
+    if pregnancy.ga_label:
+        facts["ga"] = pregnancy.ga_label
     if pregnancy.dating_basis:
         facts["dating"] = pregnancy.dating_basis
     if pregnancy.reason:

@@ -74,20 +74,27 @@ def find_indications(
 
 
 def _match(concept: Any, knowledge: Knowledge, origin: str, reference: str | None) -> list[IndicationMatch]:
+    """Indication keys for each coding; when a code falls in several keys, only the most specific ones
+    count (M25.561 is knee pain, not the broader M25.5 joint pain of myofascial-pain)."""
+    fallback_text = as_text(concept.get("text")) if isinstance(concept, Mapping) else None
     found: list[IndicationMatch] = []
-    for key in knowledge.indication_keys():
-        for code in knowledge.value_set(f"indication-{key}").match_concept(concept, knowledge.aliases):
-            found.append(
-                IndicationMatch(
-                    key,
-                    code.system,
-                    code.code,
-                    code.display
-                    or as_text((concept or {}).get("text") if isinstance(concept, Mapping) else None),
-                    origin,
-                    reference,
+    for coding in codings(concept):
+        system = knowledge.aliases.canonical(coding.system)
+        scored = [
+            (knowledge.value_set(f"indication-{key}").specificity(system, coding.code), key)
+            for key in knowledge.indication_keys()
+        ]
+        best = max((score for score, _ in scored), default=0)
+        if best == 0:
+            continue
+        for score, key in scored:
+            if score == best:
+                display = (
+                    coding.display
+                    or knowledge.value_set(f"indication-{key}").displays.get((system, coding.code))
+                    or fallback_text
                 )
-            )
+                found.append(IndicationMatch(key, system, coding.code, display, origin, reference))
     return found
 
 

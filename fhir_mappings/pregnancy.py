@@ -150,9 +150,7 @@ def assess_pregnancy(record: PatientRecord, knowledge: Knowledge, now: date) -> 
         )
     confirmed = [e for e in live if e.answer != "possible"]
     if not confirmed:
-        return PregnancyAssessment(
-            "first-trimester", reason="possible or unconfirmed pregnancy", evidence=evidence
-        )
+        return PregnancyAssessment("first-trimester", reason="possible, not confirmed", evidence=evidence)
     dated = [e.recorded for e in confirmed if e.recorded is not None]
     if dated and len(dated) == len(confirmed):
         oldest = min(dated)
@@ -168,10 +166,10 @@ def assess_pregnancy(record: PatientRecord, knowledge: Knowledge, now: date) -> 
             )
         return PregnancyAssessment(
             "first-trimester",
-            reason=f"no dating; pregnancy on record for {known_for} days",
+            reason=f"undated, on record for {known_for} days",
             evidence=evidence,
         )
-    return PregnancyAssessment("first-trimester", reason="no dating and no record date", evidence=evidence)
+    return PregnancyAssessment("first-trimester", reason="undated", evidence=evidence)
 
 
 def _observation_events(record: PatientRecord, knowledge: Knowledge, now: date) -> list[_Event]:

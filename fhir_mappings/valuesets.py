@@ -51,6 +51,18 @@ class ValueSetMatcher:
             return (system, normalised) in self.exact_codes
         return (system, code) in self.exact_codes
 
+    def specificity(self, system: str, code: str) -> int:
+        """How specifically the code is a member: the matched ICD prefix length, 99 for an exact code,
+        0 when it is not a member. Used to prefer ``M25.56`` (knee pain) over ``M25.5`` (joint pain)."""
+        if not self.contains(system, code):
+            return 0
+        if system != ICD10CM:
+            return 99
+        normalised = normalise_icd10cm(code)
+        if (system, normalised) in self.exact_codes:
+            return 99
+        return max(len(prefix) for prefix in self.icd_prefixes if normalised.startswith(prefix))
+
     def match_codings(self, all_codings: Iterable[CodingValue], aliases: SystemAliases) -> list[CodeMatch]:
         """Every coding that is a member (all codings are checked, never only the first)."""
         matches: list[CodeMatch] = []

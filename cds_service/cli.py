@@ -1,0 +1,122 @@
+"""The ``dn-cds`` command: ``serve`` runs the service, ``demo`` plays an EHR with the bundled patients."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import textwrap
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import requests
+from werkzeug.serving import make_server
+
+from cds_service.app import create_app, utc_today
+from cds_service.catalog import load_catalog
+from cds_service.demo import build_hook_request, load_demo_patients
+from cds_service.settings import Settings, SettingsError
+
+GUNICORN_ARGS = ["-m", "gunicorn", "-c", "python:cds_service.gunicorn_config", "cds_service.wsgi:app"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``dn-cds`` console script."""
+    parser = argparse.ArgumentParser(prog="dn-cds", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the service under gunicorn (DN_CDS_* settings)")
+    serve.add_argument("--host", help="bind address (default DN_CDS_HOST or 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default DN_CDS_PORT or 8080)")
+    demo = commands.add_parser("demo", help="send each demo patient's order to the service and print cards")
+    demo.add_argument("--url", help="service base URL (default: start one in-process on 127.0.0.1)")
+    demo.add_argument(
+        "--hook", choices=["order-select", "order-sign", "patient-view"], default="order-select"
+    )
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "serve":
+            return _serve(args.host, args.port)
+        return _demo(args.url, args.hook)
+    except SettingsError as error:
+        print(f"dn-cds: {error}", file=sys.stderr)
+        return 2
+
+
+def _serve(host: str | None, port: int | None) -> int:
+    if host:
+        os.environ["DN_CDS_HOST"] = host
+    if port:
+        os.environ["DN_CDS_PORT"] = str(port)
+    settings = Settings.from_env()  # fail fast, before gunicorn starts workers
+    print(
+        f"dn-cds: serving {settings.base_url}/cds-services  (try: dn-cds demo --url {settings.base_url})",
+        file=sys.stderr,
+    )
+    os.execv(sys.executable, [sys.executable, *GUNICORN_ARGS])  # noqa: S606 - fixed argv, no shell
+
+
+@contextmanager
+def _embedded_service() -> Iterator[str]:
+    """The service on an ephemeral loopback port, for as long as the block runs."""
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    server = make_server("127.0.0.1", 0, create_app(Settings(port=0)), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+
+
+def _demo(url: str | None, hook: str) -> int:
+    catalog = load_catalog()
+    service = next(s for s in catalog.services if s.hook == hook)
+    patients = load_demo_patients(utc_today())
+    mismatches = 0
+    with _embedded_service() if url is None else _given(url) as base_url:
+        print(f"Service: {base_url}/cds-services/{service.id}\n")
+        with requests.Session() as session:
+            for patient in patients:
+                body = build_hook_request(patient, service)
+                response = session.post(
+                    f"{base_url.rstrip('/')}/cds-services/{service.id}", json=body, timeout=10
+                )
+                cards = response.json().get("cards", []) if response.ok else []
+                codes = sorted(card["source"]["topic"]["code"] for card in cards)
+                expected = sorted(patient.expected_findings) if hook == "order-select" else codes
+                verdict = "as expected" if codes == expected else f"EXPECTED {expected}"
+                mismatches += codes != expected
+                print(f"== {patient.title} [{patient.slug}]  HTTP {response.status_code}, {verdict}")
+                print(textwrap.indent(_render_cards(cards, response), "   "))
+    print(f"{len(patients)} patients, {mismatches} differing from the expected findings.")
+    return 1 if mismatches else 0
+
+
+@contextmanager
+def _given(url: str) -> Iterator[str]:
+    yield url
+
+
+def _render_cards(cards: list[dict[str, Any]], response: requests.Response) -> str:
+    if not response.ok:
+        return f"error: {response.text[:300]}"
+    if not cards:
+        return "(no cards)"
+    lines = []
+    for card in cards:
+        lines.append(
+            f"[{card['indicator'].upper():8}] {card['summary']}  <{card['source']['topic']['code']}>"
+        )
+        for suggestion in card.get("suggestions", []):
+            lines.append(f"             suggestion: {suggestion['label']}")
+        evidence = card.get("extension", {}).get("dn-cds.evidence")
+        if evidence:
+            lines.append(f"             evidence: {', '.join(evidence)}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
