@@ -15,3 +15,6 @@ errorlog = "-"
 loglevel = _settings.log_level.lower()
 limit_request_line = 8190
 forwarded_allow_ips = "127.0.0.1"
+# gunicorn >= 25 opens a control socket under $HOME or the working directory, which a read-only,
+# non-root container cannot write; the service does not use it.
+control_socket_disable = True

@@ -1,0 +1,27 @@
+# Production image: the service under gunicorn as a non-root user.
+# CI has no Docker engine; scripts/dockerfile_smoke.py replays this file's ENV, pip install and CMD
+# (as the same non-root uid when CI runs as root), so the steps below are exercised on every run.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+RUN groupadd --system --gid 10001 dncds \
+    && useradd --system --uid 10001 --gid dncds --create-home --home-dir /home/dncds dncds
+
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY cds_service ./cds_service
+COPY cards ./cards
+COPY fhir_mappings ./fhir_mappings
+RUN pip install .
+
+USER 10001
+ENV DN_CDS_HOST=0.0.0.0 \
+    DN_CDS_PORT=8080 \
+    DN_CDS_DATA_DIR=/home/dncds/data
+EXPOSE 8080
+HEALTHCHECK --interval=30s --timeout=5s CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=3)"]
+CMD ["gunicorn", "--config", "python:cds_service.gunicorn_config", "cds_service.wsgi:app"]

@@ -1,0 +1,139 @@
+"""Replay the Dockerfile without a Docker engine: its ENV, its ``pip install .`` and its CMD.
+
+Installs the project into a fresh virtual environment (as the image does, not editable), starts the CMD with
+the image's environment (host and port overridden to a free loopback port), as the image's non-root uid when
+run as root, then checks /healthz, discovery and one dry-needling hook call, and stops the server.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def dockerfile_steps() -> tuple[dict[str, str], list[str], list[str], str | None]:
+    """(ENV, the pip RUN command, CMD argv, USER) read from the Dockerfile."""
+    text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    env: dict[str, str] = {}
+    pip_run: list[str] = []
+    cmd: list[str] = []
+    user: str | None = None
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("ENV "):
+            env.update(dict(re.findall(r"(\w+)=(\S+)", line[4:])))
+        elif line.startswith("RUN pip "):
+            pip_run = shlex.split(line[4:])
+        elif line.startswith("CMD "):
+            cmd = json.loads(line[4:])
+        elif line.startswith("USER "):
+            user = line[5:].strip()
+    if not pip_run or not cmd:
+        raise SystemExit("Dockerfile: no 'RUN pip ...' or no CMD found")
+    return env, pip_run, cmd, user
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def get_json(url: str, body: object | None = None) -> tuple[int, object]:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def main() -> int:
+    env_from_image, pip_run, cmd, user = dockerfile_steps()
+    with tempfile.TemporaryDirectory(prefix="dn-cds-image-") as tmp:
+        os.chmod(tmp, 0o755)  # noqa: S103 - the unprivileged uid must read the venv
+        venv = Path(tmp) / "venv"
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        print(f"+ {' '.join(pip_run)}  (in {venv})")
+        subprocess.run([str(venv / "bin" / pip_run[0]), *pip_run[1:]], cwd=ROOT, check=True)
+        port = free_port()
+        env = {
+            "PATH": f"{venv / 'bin'}:/usr/bin:/bin",
+            **env_from_image,
+            "DN_CDS_HOST": "127.0.0.1",
+            "DN_CDS_PORT": str(port),
+            "DN_CDS_DATA_DIR": str(Path(tmp) / "data"),
+            "HOME": tmp,
+        }
+        argv = [str(venv / "bin" / cmd[0]), *cmd[1:]]
+        if os.geteuid() == 0 and user:
+            argv = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", *argv]
+        print(f"+ {' '.join(argv)}")
+        server = subprocess.Popen(argv, env=env, cwd=tmp)
+        try:
+            return check_server(f"http://127.0.0.1:{port}", server)
+        finally:
+            server.send_signal(signal.SIGTERM)
+            server.wait(timeout=20)
+
+
+def check_server(base: str, server: subprocess.Popen[bytes]) -> int:
+    deadline = time.monotonic() + 30
+    while True:
+        if server.poll() is not None:
+            print("FAIL: the CMD exited before answering")
+            return 1
+        try:
+            status, _ = get_json(f"{base}/healthz")
+            if status == 200:
+                break
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            print("FAIL: no answer on /healthz within 30 s")
+            return 1
+        time.sleep(0.3)
+    status, discovery = get_json(f"{base}/cds-services")
+    assert status == 200 and isinstance(discovery, dict), discovery
+    order = {
+        "resourceType": "ServiceRequest",
+        "id": "smoke-1",
+        "status": "draft",
+        "intent": "order",
+        "code": {"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "20560"}]},
+        "subject": {"reference": "Patient/smoke"},
+    }
+    body = {
+        "hook": "order-sign",
+        "hookInstance": str(uuid.uuid4()),
+        "context": {
+            "userId": "Practitioner/smoke",
+            "patientId": "smoke",
+            "draftOrders": {"resourceType": "Bundle", "entry": [{"resource": order}]},
+        },
+        "prefetch": {"conditions": None, "pregnancyObservations": None},
+    }
+    status, cards = get_json(f"{base}/cds-services/dry-needling-order-sign", body)
+    codes = sorted(c["source"]["topic"]["code"] for c in cards["cards"])  # type: ignore[index]
+    assert status == 200 and codes == ["no-indication-found", "risk-disclosure"], (status, cards)
+    print(f"OK: image steps install and serve; {len(discovery['services'])} services; cards {codes}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

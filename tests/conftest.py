@@ -1,0 +1,99 @@
+"""Shared fixtures."""
+
+from __future__ import annotations
+
+import pytest
+
+from fhir_mappings import Knowledge, load_knowledge
+
+
+@pytest.fixture(scope="session")
+def knowledge() -> Knowledge:
+    """The shipped knowledge files, loaded and compiled once per session."""
+    return load_knowledge()
+
+
+# --- HTTP level -------------------------------------------------------------------------------------------
+# Every response the HTTP tests see goes through CdsClient, which checks it against the CDS Hooks
+# conformance rules (tests/conformance.py) before the test looks at it.
+
+from collections.abc import Iterator  # noqa: E402
+from datetime import date  # noqa: E402
+from typing import Any  # noqa: E402
+
+from conformance import (  # noqa: E402
+    assert_cards_response,
+    assert_discovery,
+    assert_operation_outcome,
+)
+from flask import Flask  # noqa: E402
+from flask.testing import FlaskClient  # noqa: E402
+from werkzeug.test import TestResponse  # noqa: E402
+
+from cds_service import Settings, create_app  # noqa: E402
+
+TODAY = date(2026, 11, 26)
+
+
+class CdsClient:
+    """A Flask test client that checks every response for CDS Hooks conformance."""
+
+    def __init__(self, client: FlaskClient) -> None:
+        self.client = client
+
+    def discovery(self) -> TestResponse:
+        response = self.client.get("/cds-services")
+        assert response.status_code == 200, response.get_data(as_text=True)
+        assert_discovery(response.get_json())
+        return self.checked(response)
+
+    def call(self, service_id: str, body: Any) -> TestResponse:
+        return self.checked(self.client.post(f"/cds-services/{service_id}", json=body))
+
+    def feedback(self, service_id: str, body: Any) -> TestResponse:
+        return self.checked(self.client.post(f"/cds-services/{service_id}/feedback", json=body))
+
+    def raw(self, method: str, path: str, **kwargs: Any) -> TestResponse:
+        return self.checked(self.client.open(path, method=method, **kwargs))
+
+    @staticmethod
+    def checked(response: TestResponse) -> TestResponse:
+        assert response.status_code != 500, response.get_data(as_text=True)
+        assert response.mimetype == "application/json", response.mimetype
+        body = response.get_json()
+        if response.status_code >= 400:
+            assert_operation_outcome(body)
+        elif (
+            response.request.method == "POST"
+            and response.request.path.startswith("/cds-services/")
+            and not response.request.path.endswith("/feedback")
+        ):
+            assert_cards_response(body)
+        return response
+
+
+def card_codes(response: TestResponse) -> list[str]:
+    """The finding codes of a cards response, sorted."""
+    return sorted(card["source"]["topic"]["code"] for card in response.get_json()["cards"])
+
+
+@pytest.fixture(scope="session")
+def app() -> Flask:
+    """One app for the session: knowledge loads once; the clock is fixed to TODAY."""
+    return create_app(Settings(), today=lambda: TODAY)
+
+
+@pytest.fixture
+def cds(app: Flask) -> Iterator[CdsClient]:
+    with app.test_client() as client:
+        yield CdsClient(client)
+
+
+@pytest.fixture(autouse=True)
+def _no_dn_cds_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests never see the developer's DN_CDS_* settings."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("DN_CDS_"):
+            monkeypatch.delenv(name, raising=False)

@@ -1,0 +1,215 @@
+"""Bad input gets a clear 4xx with a FHIR OperationOutcome naming what is wrong; never a 500."""
+
+from __future__ import annotations
+
+import copy
+import json
+import uuid
+from typing import Any
+
+import pytest
+from conftest import CdsClient
+
+SELECT = "dry-needling-order-select"
+
+VALID: dict[str, Any] = {
+    "hook": "order-select",
+    "hookInstance": "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea",
+    "context": {
+        "userId": "Practitioner/123",
+        "patientId": "pat-1",
+        "selections": ["ServiceRequest/dn-1"],
+        "draftOrders": {
+            "resourceType": "Bundle",
+            "entry": [
+                {
+                    "resource": {
+                        "resourceType": "ServiceRequest",
+                        "id": "dn-1",
+                        "status": "draft",
+                        "intent": "order",
+                        "code": {"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "20560"}]},
+                        "subject": {"reference": "Patient/pat-1"},
+                    }
+                }
+            ],
+        },
+    },
+    "prefetch": {"conditions": None, "pregnancyObservations": None},
+}
+
+
+def mutated(path: str, value: Any) -> dict[str, Any]:
+    """VALID with the dotted ``path`` set to ``value`` (``...`` deletes it)."""
+    body = copy.deepcopy(VALID)
+    *parents, last = path.split(".")
+    target: Any = body
+    for part in parents:
+        target = target[int(part)] if isinstance(target, list) else target[part]
+    if value is ...:
+        del target[last]
+    else:
+        target[last] = value
+    return body
+
+
+def test_valid_body_is_accepted(cds: CdsClient) -> None:
+    assert cds.call(SELECT, VALID).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "expression"),
+    [
+        ("hook", ..., "hook"),
+        ("hook", 42, "hook"),
+        ("hook", "order-sign", "hook"),
+        ("hook", "encounter-start", "hook"),
+        ("hookInstance", ..., "hookInstance"),
+        ("hookInstance", "not-a-uuid", "hookInstance"),
+        ("context", ..., "context"),
+        ("context", ["x"], "context"),
+        ("context.userId", ..., "context.userId"),
+        ("context.userId", "123", "context.userId"),
+        ("context.patientId", ..., "context.patientId"),
+        ("context.patientId", "bad id/with spaces", "context.patientId"),
+        ("context.selections", ..., "context.selections"),
+        ("context.selections", [], "context.selections"),
+        ("context.selections", ["ServiceRequest/not-in-draft-orders"], "context.selections[0]"),
+        ("context.selections", ["dn-1"], "context.selections[0]"),
+        ("context.draftOrders", ..., "context.draftOrders"),
+        ("context.draftOrders", {"resourceType": "ServiceRequest"}, "context.draftOrders"),
+        ("context.draftOrders.entry", {"resource": {}}, "context.draftOrders.entry"),
+        ("context.encounterId", 7, "context.encounterId"),
+        (
+            "fhirAuthorization",
+            {
+                "access_token": "secret-token-value",
+                "token_type": "Bearer",
+                "expires_in": 300,
+                "scope": "patient/*.read",
+                "subject": "dn-cds",
+            },
+            "fhirServer",
+        ),
+        ("prefetch", ["not", "an", "object"], "prefetch"),
+        ("prefetch.conditions", "Condition?patient=pat-1", "prefetch.conditions"),
+        ("extension", "x", "extension"),
+        ("fhirServer", "not a url", "fhirServer"),
+    ],
+)
+def test_invalid_field_is_a_400_naming_the_field(
+    cds: CdsClient, path: str, value: Any, expression: str
+) -> None:
+    response = cds.call(SELECT, mutated(path, value))
+
+    assert response.status_code == 400
+    issue = response.get_json()["issue"][0]
+    assert issue["expression"] == [expression]
+    assert issue["code"] == "invalid"
+
+
+def test_fhir_authorization_fields_are_checked(cds: CdsClient) -> None:
+    body = mutated(
+        "fhirAuthorization",
+        {
+            "access_token": "secret-token-value",
+            "token_type": "MAC",
+            "expires_in": 300,
+            "scope": "patient/*.read",
+            "subject": "x",
+        },
+    )
+    body["fhirServer"] = "https://ehr.example.org/fhir"
+
+    response = cds.call(SELECT, body)
+
+    assert response.status_code == 400
+    assert "secret-token-value" not in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    ("data", "content_type"),
+    [
+        ("{not json", "application/json"),
+        ('{"hook": "order-select",}', "application/json"),
+        (b"\xff\xfe\x00", "application/json"),
+        ("[1, 2, 3]", "application/json"),
+        ("null", "application/json"),
+        ("", "application/json"),
+        (json.dumps(VALID), "text/plain"),
+        (json.dumps(VALID), "application/x-www-form-urlencoded"),
+        (json.dumps(VALID), None),
+        ("[" * 5000 + "]" * 5000, "application/json"),
+    ],
+    ids=[
+        "truncated",
+        "trailing-comma",
+        "not-utf8",
+        "array",
+        "null",
+        "empty",
+        "text-plain",
+        "form",
+        "no-content-type",
+        "deeply-nested",
+    ],
+)
+def test_unreadable_body_is_a_400(cds: CdsClient, data: Any, content_type: str | None) -> None:
+    headers = {"Content-Type": content_type} if content_type else {}
+    response = cds.raw("POST", f"/cds-services/{SELECT}", data=data, headers=headers)
+
+    assert response.status_code == 400
+
+
+def test_json_with_charset_is_accepted(cds: CdsClient) -> None:
+    response = cds.raw(
+        "POST",
+        f"/cds-services/{SELECT}",
+        data=json.dumps(VALID),
+        headers={"Content-Type": "application/json; charset=utf-8"},
+    )
+
+    assert response.status_code == 200
+
+
+def test_unknown_service_is_a_404(cds: CdsClient) -> None:
+    response = cds.call("no-such-service", VALID)
+
+    assert response.status_code == 404
+    assert response.get_json()["issue"][0]["code"] == "not-found"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("GET", f"/cds-services/{SELECT}", 405),
+        ("GET", "/nothing-here", 404),
+        ("DELETE", "/cds-services", 405),
+        ("PUT", f"/cds-services/{SELECT}/feedback", 405),
+    ],
+)
+def test_wrong_route_or_method_is_json(cds: CdsClient, method: str, path: str, status: int) -> None:
+    assert cds.raw(method, path).status_code == status
+
+
+def test_body_over_the_size_limit_is_a_413(cds: CdsClient) -> None:
+    body = copy.deepcopy(VALID)
+    body["extension"] = {"padding": "x" * (6 * 1024 * 1024)}
+
+    assert cds.call(SELECT, body).status_code == 413
+
+
+def test_errors_never_echo_patient_data(cds: CdsClient) -> None:
+    body = mutated("context.selections", ["ServiceRequest/secret-patient-order-xyz"])
+    body["context"]["patientId"] = "pat-confidential-42"
+
+    text = cds.call(SELECT, body).get_data(as_text=True)
+
+    assert "pat-confidential-42" not in text
+    assert "secret-patient-order-xyz" not in text
+
+
+def test_hook_instance_must_be_present_per_call(cds: CdsClient) -> None:
+    body = mutated("hookInstance", str(uuid.uuid4()).upper())
+
+    assert cds.call(SELECT, body).status_code == 200

@@ -1,0 +1,121 @@
+"""Feedback endpoint: spec-valid feedback acknowledged, invalid feedback refused with the rule broken."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import CdsClient
+
+EXAMPLES = Path(__file__).parent / "fixtures" / "cds-hooks-examples"
+SERVICE = "dry-needling-order-select"
+
+ACCEPTED: dict[str, Any] = {
+    "feedback": [
+        {
+            "card": "9368d37b-283f-44a0-93ea-547cebab93ed",
+            "outcome": "accepted",
+            "acceptedSuggestions": [{"id": "e56e1945-20b3-4393-8503-a1a20fd73152"}],
+            "outcomeTimestamp": "2026-11-26T10:05:31Z",
+        }
+    ]
+}
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "feedback-accepted-spec-2.0.1.json",
+        "feedback-overridden-spec-2.0.1.json",
+        "feedback-overridden-reason-spec-2.0.1.json",
+    ],
+)
+def test_spec_feedback_examples_are_acknowledged(cds: CdsClient, name: str) -> None:
+    path = EXAMPLES / name
+    if not path.exists():
+        pytest.skip(f"{path} not available")
+    body = json.loads(path.read_text(encoding="utf-8"))
+
+    response = cds.feedback(SERVICE, body)
+
+    assert response.status_code == 200
+    assert response.get_json() == {"received": len(body["feedback"])}
+
+
+def broken(field: str, value: Any) -> dict[str, Any]:
+    body = copy.deepcopy(ACCEPTED)
+    if value is ...:
+        del body["feedback"][0][field]
+    else:
+        body["feedback"][0][field] = value
+    return body
+
+
+@pytest.mark.parametrize(
+    ("body", "expression"),
+    [
+        ({"feedback": []}, "feedback"),
+        ({}, "feedback"),
+        (broken("card", ...), "feedback[0].card"),
+        (broken("outcome", "ignored"), "feedback[0].outcome"),
+        (broken("acceptedSuggestions", ...), "feedback[0].acceptedSuggestions"),
+        (broken("acceptedSuggestions", [{"label": "x"}]), "feedback[0].acceptedSuggestions[0].id"),
+        (broken("outcomeTimestamp", ...), "feedback[0].outcomeTimestamp"),
+        (broken("outcomeTimestamp", "yesterday"), "feedback[0].outcomeTimestamp"),
+        (
+            {"feedback": [{**ACCEPTED["feedback"][0], "outcome": "overridden", "overrideReason": {}}]},
+            "feedback[0].overrideReason",
+        ),
+        (
+            {
+                "feedback": [
+                    {
+                        **ACCEPTED["feedback"][0],
+                        "outcome": "overridden",
+                        "overrideReason": {"reason": {"display": "no code"}},
+                    }
+                ]
+            },
+            "feedback[0].overrideReason.reason",
+        ),
+    ],
+    ids=[
+        "empty",
+        "no-feedback",
+        "no-card",
+        "bad-outcome",
+        "accepted-without-suggestions (cds-fb-2)",
+        "suggestion-without-id",
+        "no-timestamp",
+        "bad-timestamp",
+        "reason-empty (cds-fb-3)",
+        "reason-coding-without-code",
+    ],
+)
+def test_invalid_feedback_is_a_400(cds: CdsClient, body: dict[str, Any], expression: str) -> None:
+    response = cds.feedback(SERVICE, body)
+
+    assert response.status_code == 400
+    assert response.get_json()["issue"][0]["expression"] == [expression]
+
+
+def test_feedback_for_unknown_service_is_a_404(cds: CdsClient) -> None:
+    assert cds.feedback("no-such-service", ACCEPTED).status_code == 404
+
+
+def test_override_with_comment_only_is_accepted(cds: CdsClient) -> None:
+    body = {
+        "feedback": [
+            {
+                "card": "a",
+                "outcome": "overridden",
+                "overrideReason": {"userComment": "Patient declined"},
+                "outcomeTimestamp": "2026-11-26T10:05:31.120+01:00",
+            }
+        ]
+    }
+
+    assert cds.feedback(SERVICE, body).status_code == 200

@@ -1,0 +1,110 @@
+"""The real server process (``dn-cds serve`` -> gunicorn) on 127.0.0.1, called over HTTP."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+import requests
+from conformance import assert_cards_response, assert_discovery, assert_operation_outcome
+
+from cds_service.catalog import load_catalog
+from cds_service.demo import build_hook_request, load_demo_patients
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="module")
+def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    port = free_port()
+    log_path = tmp_path_factory.mktemp("server") / "server.log"
+    env = {key: value for key, value in os.environ.items() if not key.startswith("DN_CDS_")}
+    env.update({"DN_CDS_HOST": "127.0.0.1", "DN_CDS_PORT": str(port), "DN_CDS_WORKERS": "2"})
+    log = log_path.open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cds_service", "serve"], env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"server exited early:\n{log_path.read_text()}")
+            try:
+                if requests.get(f"{url}/healthz", timeout=1).ok:
+                    break
+            except requests.ConnectionError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail("server did not answer /healthz within 30 s")
+            time.sleep(0.2)
+        yield url
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+def test_discovery_over_http(server_url: str) -> None:
+    response = requests.get(f"{server_url}/cds-services", timeout=5)
+
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("application/json")
+    assert_discovery(response.json())
+    assert len(response.json()["services"]) == 3
+
+
+def test_every_demo_patient_over_http(server_url: str) -> None:
+    service = next(s for s in load_catalog().services if s.hook == "order-select")
+    with requests.Session() as session:
+        for patient in load_demo_patients(datetime.now(UTC).date()):
+            response = session.post(
+                f"{server_url}/cds-services/{service.id}",
+                json=build_hook_request(patient, service),
+                timeout=5,
+            )
+            assert response.status_code == 200, patient.slug
+            assert_cards_response(response.json())
+            codes = sorted(card["source"]["topic"]["code"] for card in response.json()["cards"])
+            assert codes == sorted(patient.expected_findings), patient.slug
+
+
+def test_bad_json_over_http_is_400(server_url: str) -> None:
+    response = requests.post(
+        f"{server_url}/cds-services/dry-needling-order-select",
+        data="{oops",
+        headers={"Content-Type": "application/json"},
+        timeout=5,
+    )
+
+    assert response.status_code == 400
+    assert_operation_outcome(response.json())
+
+
+def test_demo_command_against_the_running_server(server_url: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "cds_service", "demo", "--url", server_url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 differing from the expected findings" in result.stdout
