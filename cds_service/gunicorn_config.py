@@ -6,6 +6,7 @@ _settings = Settings.from_env()
 
 bind = f"{_settings.host}:{_settings.port}"
 workers = _settings.workers
+preload_app = True  # load and check the knowledge once, in the master, before forking
 worker_class = "gthread"
 threads = 4
 timeout = 30  # seconds: well above the CDS Hooks ~500 ms budget, below typical proxy timeouts

@@ -18,17 +18,14 @@ from fhir.resources.R4B.servicerequest import ServiceRequest
 from cds_service.catalog import load_catalog
 from cds_service.demo import DemoPatient, build_hook_request, load_demo_patients
 
-EXAMPLES = Path(__file__).parent / "fixtures" / "cds-hooks-examples"
+EXAMPLES = Path(__file__).parent / "fixtures" / "cds-hooks"
 SERVICES = {s.hook: s for s in load_catalog().services}
 PATIENTS = load_demo_patients(TODAY)
 CONTRAINDICATIONS = {"pregnancy-first-trimester", "bleeding-disorder", "local-infection"}
 
 
 def example(name: str) -> dict[str, Any]:
-    path = EXAMPLES / name
-    if not path.exists():  # the shared examples live beside the repository
-        pytest.skip(f"{path} not available")
-    loaded: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    loaded: dict[str, Any] = json.loads((EXAMPLES / name).read_text(encoding="utf-8"))
     return loaded
 
 
