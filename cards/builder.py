@@ -178,8 +178,9 @@ def _instruction_suggestion(
     updated = copy.deepcopy(dict(order))
     text = patient_instruction_text(wording)
     existing = updated.get("patientInstruction")
-    if isinstance(existing, str) and existing.strip() and text not in existing:
-        text = f"{existing.strip()}\n\n{text}"
+    if isinstance(existing, str) and existing.strip():
+        # Keep what the clinician wrote; add the advice once (it may already be there from an earlier hook).
+        text = existing if text in existing else f"{existing.strip()}\n\n{text}"
     updated["patientInstruction"] = text
     return {
         "label": "Add the risks and aftercare advice to the patient instructions",

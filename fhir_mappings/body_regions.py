@@ -157,9 +157,17 @@ def condition_sites(
             )
     known_sites = [site for site in sites if site.known]
     if known_sites:
-        return known_sites
+        return [_fill_side(site, code_sites) for site in known_sites]
     side_only = next((site.side for site in sites if site.side), None)
     return [BodySite(site.regions, site.side or side_only, site.label) for site in code_sites]
+
+
+def _fill_side(site: BodySite, code_sites: list[BodySite]) -> BodySite:
+    """``site`` with its missing side taken from a code site of the same region (L03.116 + "lower leg")."""
+    if site.side is not None:
+        return site
+    side = next((c.side for c in code_sites if c.side and c.regions & site.regions), None)
+    return BodySite(site.regions, side, site.label) if side else site
 
 
 def relate_sites(

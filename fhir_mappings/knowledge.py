@@ -122,7 +122,7 @@ def _bundle_value_sets(path: Path) -> list[dict[str, Any]]:
             ) from error
         assert isinstance(resource, dict)  # noqa: S101 - narrowed by the validation above
         if not any(
-            ext.get("url") == SOURCE_EXTENSION and ext.get("valueString")
+            ext.get("url") == SOURCE_EXTENSION and str(ext.get("valueString") or "").strip()
             for ext in resource.get("extension") or []
         ):
             raise KnowledgeError(f"{path.name}: ValueSet {resource['id']} names no source")

@@ -34,7 +34,7 @@ def parse_policy(document: Mapping[str, Any]) -> Policy:
         entry = settings.get(name)
         if not isinstance(entry, Mapping) or "value" not in entry:
             raise PolicyFormatError(f"policy: setting '{name}' missing")
-        if not entry.get("source") or entry.get("basis") not in {
+        if not str(entry.get("source") or "").strip() or entry.get("basis") not in {
             "guideline",
             "source-doc",
             "conventional",

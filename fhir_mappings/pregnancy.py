@@ -9,6 +9,8 @@ Rules (architecture.md section 4; numbers from ``policy.json``):
 - evidence older than ``pregnancy_evidence_max_age_days`` or dating to a GA beyond ``pregnancy_max_days``
   is stale;
 - GA comes from, in order, the newest EDD, GA observation, LMP, then Z3A weeks, carried forward to ``now``;
+  an LMP only dates a pregnancy that other evidence shows (LMPs are recorded for non-pregnant patients too);
+- dating beyond ``pregnancy_max_days`` means that pregnancy ended when it reached that length;
 - with no dating, the oldest surviving evidence bounds GA from below;
 - first trimester = GA < ``first_trimester_end_days``; when that cannot be excluded, or the pregnancy is only
   possible/unconfirmed, the result is ``first-trimester`` with a reason.
@@ -19,7 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any, Literal
 
 from fhir_mappings.codes import ICD10CM, normalise_icd10cm
@@ -89,6 +91,7 @@ class _Event:
     ga_low: int | None = None  # GA at ``now``, in days
     ga_high: int | None = None
     rank: int = 9  # dating precedence, lower wins
+    confirms: bool = True  # False: dates a pregnancy but is no evidence of one (an LMP)
 
 
 def format_ga(days: int) -> str:
@@ -104,6 +107,12 @@ def assess_pregnancy(record: PatientRecord, knowledge: Knowledge, now: date) -> 
         e.recorded
         for e in events
         if e.recorded and (e.kind == "ended" or (e.kind == "status" and e.answer == "not-pregnant"))
+    ]
+    # Dating past the longest pregnancy means that pregnancy ended by the day it reached that length.
+    negations += [
+        now - timedelta(days=e.ga_low - policy.pregnancy_max_days)
+        for e in events
+        if e.kind == "dating" and e.confirms and e.ga_low is not None and e.ga_low > policy.pregnancy_max_days
     ]
     ended_on = max(negations, default=None)
 
@@ -121,9 +130,12 @@ def assess_pregnancy(record: PatientRecord, knowledge: Knowledge, now: date) -> 
         )
 
     live = [e for e in events if current(e)]
-    if not live:
+    confirming = [e for e in live if e.confirms]
+    if not confirming:
         return PregnancyAssessment("not-pregnant")
     evidence = tuple(e.evidence for e in live)
+    if all(e.answer == "possible" for e in confirming):
+        return PregnancyAssessment("first-trimester", reason="possible, not confirmed", evidence=evidence)
     dating = sorted(
         (e for e in live if e.kind == "dating"),
         key=lambda e: (e.rank, -(e.recorded or date.min).toordinal()),
@@ -148,9 +160,7 @@ def assess_pregnancy(record: PatientRecord, knowledge: Knowledge, now: date) -> 
             "the dating does not exclude the first trimester",
             evidence,
         )
-    confirmed = [e for e in live if e.answer != "possible"]
-    if not confirmed:
-        return PregnancyAssessment("first-trimester", reason="possible, not confirmed", evidence=evidence)
+    confirmed = [e for e in confirming if e.answer != "possible"]
     dated = [e.recorded for e in confirmed if e.recorded is not None]
     if dated and len(dated) == len(confirmed):
         oldest = min(dated)
@@ -205,7 +215,8 @@ def _observation_events(record: PatientRecord, knowledge: Knowledge, now: date) 
                 events.append(
                     _Event(
                         "dating",
-                        recorded,
+                        # an undated EDD still dates the pregnancy: it began full_term days before the EDD
+                        recorded or due - timedelta(days=full_term),
                         Evidence(
                             reference,
                             f"estimated due date {due.isoformat()} (recorded{when or ' undated'})",
@@ -242,6 +253,7 @@ def _observation_events(record: PatientRecord, knowledge: Knowledge, now: date) 
                         ga_low=ga,
                         ga_high=ga,
                         rank=2,
+                        confirms=False,
                     )
                 )
     return events
@@ -250,6 +262,7 @@ def _observation_events(record: PatientRecord, knowledge: Knowledge, now: date) 
 def _condition_events(record: PatientRecord, knowledge: Knowledge, now: date) -> list[_Event]:
     pregnancy_codes = knowledge.value_set("pregnancy-condition")
     ended_codes = knowledge.value_set("pregnancy-ended-condition")
+    possible_codes = knowledge.value_set("pregnancy-status-possible")
     events: list[_Event] = []
     for condition in record.conditions:
         if is_excluded_verification(condition, knowledge.policy):
@@ -267,6 +280,11 @@ def _condition_events(record: PatientRecord, knowledge: Knowledge, now: date) ->
                     Evidence(reference, f"{label}{when}", recorded),
                 )
             )
+            continue
+        if possible_codes.match_concept(code, knowledge.aliases):
+            if is_active_condition(condition, now, knowledge.policy):
+                evidence = Evidence(reference, f"{label}{when}", recorded)
+                events.append(_Event("condition", recorded, evidence, answer="possible"))
             continue
         matches = pregnancy_codes.match_concept(code, knowledge.aliases)
         if not matches:

@@ -1,0 +1,221 @@
+"""Which draft orders are dry-needling orders (architecture.md section 3)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fhir_builders import (
+    CPT,
+    CPT_OID,
+    NOW,
+    body_site,
+    coding,
+    cpt,
+    draft_orders,
+    dry_needling_order,
+    medication_request,
+    patient_record,
+    sct,
+    service_request,
+)
+
+from fhir_mappings import Knowledge, evaluate_orders, find_dry_needling_orders
+
+LOCAL_SYSTEM = "https://ehr.example.org/fhir/CodeSystem/procedure-catalog"
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        cpt("20560", "Needle insertion(s) without injection(s); 1 or 2 muscle(s)"),
+        cpt("20561", "Needle insertion(s) without injection(s); 3 or more muscles"),
+        cpt("20560", system=CPT_OID),
+        cpt("20561", system=CPT_OID),
+        cpt("20560", system=CPT + "/"),
+    ],
+    ids=["cpt-20560", "cpt-20561", "oid-20560", "oid-20561", "trailing-slash-20560"],
+)
+def test_dry_needling_cpt_detected(code: dict[str, Any], knowledge: Knowledge) -> None:
+    order = service_request(code, id="dn-1")
+    found = find_dry_needling_orders(draft_orders(order), knowledge)
+    assert [o.reference for o in found] == ["ServiceRequest/dn-1"]
+
+
+def test_cpt_among_other_codings_detected(knowledge: Knowledge) -> None:
+    order = service_request(coding(LOCAL_SYSTEM, "PT-DN-01", "Dry needling"), cpt("20561"), id="dn-2")
+    assert [o.reference for o in find_dry_needling_orders(draft_orders(order), knowledge)] == [
+        "ServiceRequest/dn-2"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("code", "display"),
+    [
+        ("97810", "Acupuncture, 1 or more needles; without electrical stimulation, initial 15 minutes"),
+        ("97811", "Acupuncture without electrical stimulation, each additional 15 minutes"),
+        ("97813", "Acupuncture, 1 or more needles; with electrical stimulation, initial 15 minutes"),
+        ("97814", "Acupuncture with electrical stimulation, each additional 15 minutes"),
+        ("20552", "Injection(s); single or multiple trigger point(s), 1 or 2 muscle(s)"),
+        ("20553", "Injection(s); single or multiple trigger point(s), 3 or more muscles"),
+    ],
+    ids=[
+        "acupuncture-97810",
+        "acupuncture-97811",
+        "acupuncture-97813",
+        "acupuncture-97814",
+        "tpi-20552",
+        "tpi-20553",
+    ],
+)
+def test_look_alike_procedures_not_detected(code: str, display: str, knowledge: Knowledge) -> None:
+    order = service_request(cpt(code, display), id="other-1", text=display)
+    found = find_dry_needling_orders(draft_orders(order), knowledge)
+    assert found == []
+    # ... so an order hook with only look-alikes gives no findings at all (no cards).
+    assert evaluate_orders(found, patient_record(), knowledge, NOW) == []
+
+
+@pytest.mark.parametrize(
+    "resource",
+    [
+        medication_request("197361", "amlodipine 5 MG Oral Tablet", id="rx-1"),
+        {**dry_needling_order(id="x"), "resourceType": "MedicationRequest"},
+        {**dry_needling_order(id="np-1"), "resourceType": "NutritionOrder"},
+    ],
+    ids=["medication-request", "medication-request-with-cpt-code", "nutrition-order-with-cpt-code"],
+)
+def test_non_service_request_not_detected(resource: dict[str, Any], knowledge: Knowledge) -> None:
+    assert find_dry_needling_orders(draft_orders(resource), knowledge) == []
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        (cpt("20560", system="http://www.ama-assn.org/go/cpt-wrong"), False),
+        (sct("20560"), False),
+        (coding("", "20560"), False),
+        ({"system": CPT}, False),
+    ],
+    ids=["unknown-system", "snomed-system", "blank-system", "no-code"],
+)
+def test_cpt_code_needs_cpt_system(code: dict[str, Any], expected: bool, knowledge: Knowledge) -> None:
+    order = service_request(code, id="dn-3")
+    assert bool(find_dry_needling_orders(draft_orders(order), knowledge)) is expected
+
+
+def test_text_only_order_not_detected(knowledge: Knowledge) -> None:
+    order = service_request(id="dn-text", text="Dry needling, right upper trapezius")
+    assert find_dry_needling_orders(draft_orders(order), knowledge) == []
+
+
+@pytest.mark.parametrize(
+    ("selections", "expected"),
+    [
+        (["ServiceRequest/dn-a"], ["ServiceRequest/dn-a"]),
+        (["ServiceRequest/dn-b"], ["ServiceRequest/dn-b"]),
+        (["ServiceRequest/dn-a", "ServiceRequest/dn-b"], ["ServiceRequest/dn-a", "ServiceRequest/dn-b"]),
+        (["ServiceRequest/acu-c"], []),
+        (["MedicationRequest/rx-d"], []),
+        (["https://ehr.example.org/fhir/ServiceRequest/dn-a"], []),
+        (["MedicationRequest/dn-a"], []),
+        ([], []),
+        (None, ["ServiceRequest/dn-a", "ServiceRequest/dn-b"]),
+    ],
+    ids=[
+        "select-a",
+        "select-b",
+        "select-both",
+        "select-acupuncture-only",
+        "select-medication-only",
+        "fullurl-is-not-a-selection",
+        "wrong-type-same-id",
+        "empty-selections",
+        "order-sign-no-selections",
+    ],
+)
+def test_selections_filter_by_type_and_id(
+    selections: list[str] | None, expected: list[str], knowledge: Knowledge
+) -> None:
+    bundle = draft_orders(
+        dry_needling_order("20560", id="dn-a"),
+        dry_needling_order("20561", id="dn-b"),
+        service_request(cpt("97810"), id="acu-c"),
+        medication_request("855332", "warfarin sodium 5 MG Oral Tablet", id="rx-d"),
+    )
+    found = find_dry_needling_orders(bundle, knowledge, selections=selections)
+    assert [o.reference for o in found] == expected
+
+
+@pytest.mark.parametrize("bundle_type", [None, "collection", "batch"], ids=["no-type", "collection", "batch"])
+def test_bundle_type_tolerated(bundle_type: str | None, knowledge: Knowledge) -> None:
+    bundle = draft_orders(dry_needling_order(id="dn-t"), bundle_type=bundle_type)
+    assert [o.reference for o in find_dry_needling_orders(bundle, knowledge)] == ["ServiceRequest/dn-t"]
+
+
+@pytest.mark.parametrize(
+    "bundle",
+    [
+        None,
+        {},
+        {"resourceType": "Bundle"},
+        {"resourceType": "Bundle", "entry": [{"fullUrl": "urn:uuid:1"}, {"resource": "not an object"}]},
+        {"resourceType": "Bundle", "entry": [{"resource": {**dry_needling_order(), "id": None}}]},
+    ],
+    ids=["none", "empty-object", "no-entry", "entries-without-resources", "order-without-id"],
+)
+def test_malformed_draft_orders_give_no_orders(bundle: Any, knowledge: Knowledge) -> None:
+    assert find_dry_needling_orders(bundle, knowledge) == []
+
+
+@pytest.mark.parametrize(
+    ("local_codes", "expected"),
+    [
+        (frozenset({(LOCAL_SYSTEM, "PT-DN-01")}), ["ServiceRequest/dn-local"]),
+        (frozenset({(LOCAL_SYSTEM, "PT-DN-99")}), []),
+        (frozenset({("https://other.example.org/cs", "PT-DN-01")}), []),
+        (frozenset(), []),
+    ],
+    ids=["configured-local-code", "other-local-code", "same-code-other-system", "none-configured"],
+)
+def test_local_codes(
+    local_codes: frozenset[tuple[str, str]], expected: list[str], knowledge: Knowledge
+) -> None:
+    order = service_request(coding(LOCAL_SYSTEM, "PT-DN-01", "Dry needling"), id="dn-local")
+    found = find_dry_needling_orders(draft_orders(order), knowledge, local_codes=local_codes)
+    assert [o.reference for o in found] == expected
+
+
+@pytest.mark.parametrize(
+    ("sites", "site_known"),
+    [
+        ([body_site(sct("16982005", "Shoulder region structure"), text="Right shoulder")], True),
+        ([body_site(text="Right upper trapezius")], True),
+        ([body_site(text="Area of pain")], False),
+        ([], False),
+    ],
+    ids=["coded-site", "text-site", "unrecognised-text", "no-body-site"],
+)
+def test_order_site_known(sites: list[dict[str, Any]], site_known: bool, knowledge: Knowledge) -> None:
+    order = dry_needling_order(id="dn-s", body_sites=sites)
+    [found] = find_dry_needling_orders(draft_orders(order), knowledge)
+    assert found.site_known is site_known
+    assert len(found.body_sites) == len(sites)
+
+
+def test_every_evaluated_order_gets_a_risk_disclosure(knowledge: Knowledge) -> None:
+    bundle = draft_orders(
+        dry_needling_order("20560", id="dn-a"),
+        service_request(cpt("97810"), id="acu-b"),
+        dry_needling_order("20561", id="dn-c"),
+    )
+    orders = find_dry_needling_orders(bundle, knowledge)
+    findings = evaluate_orders(orders, patient_record(), knowledge, NOW)
+    assert [(f.code, f.order_references) for f in findings if f.code == "risk-disclosure"] == [
+        ("risk-disclosure", ("ServiceRequest/dn-a",)),
+        ("risk-disclosure", ("ServiceRequest/dn-c",)),
+    ]
+    assert [(f.code, f.order_references) for f in findings if f.kind == "indication"] == [
+        ("no-indication-found", ("ServiceRequest/dn-a",)),
+        ("no-indication-found", ("ServiceRequest/dn-c",)),
+    ]
