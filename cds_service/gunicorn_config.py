@@ -4,7 +4,7 @@ from cds_service.settings import Settings
 
 _settings = Settings.from_env()
 
-bind = f"{_settings.host}:{_settings.port}"
+bind = _settings.bind
 workers = _settings.workers
 preload_app = True  # load and check the knowledge once, in the master, before forking
 worker_class = "gthread"

@@ -36,7 +36,12 @@ class Settings:
         if self.public_base_url:
             return self.public_base_url.rstrip("/")
         host = "127.0.0.1" if self.host in {"0.0.0.0", "::"} else self.host  # noqa: S104
-        return f"http://{host}:{self.port}"
+        return f"http://{bracketed(host)}:{self.port}"
+
+    @property
+    def bind(self) -> str:
+        """The gunicorn bind address, ``host:port`` (IPv6 hosts in brackets)."""
+        return f"{bracketed(self.host)}:{self.port}"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -62,6 +67,11 @@ class Settings:
         if (codes := env.get(PREFIX + "LOCAL_ORDER_CODES")) is not None:
             values["local_order_codes"] = _system_codes("LOCAL_ORDER_CODES", codes)
         return cls(**values)  # type: ignore[arg-type]
+
+
+def bracketed(host: str) -> str:
+    """An IPv6 literal in brackets, as URLs and bind addresses need it; other hosts unchanged."""
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
 
 def _integer(name: str, raw: str, low: int, high: int) -> int:

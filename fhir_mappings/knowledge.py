@@ -83,9 +83,12 @@ def load_knowledge(data_dir: Path = DATA_DIR) -> Knowledge:
         raise KnowledgeError(f"policy.json: {error}") from error
     try:
         body_regions = parse_body_regions(_read_json(data_dir / "body-regions.json"))
-    except (KeyError, TypeError) as error:
+    except (KeyError, TypeError, AttributeError, ValueError) as error:
         raise KnowledgeError(f"body-regions.json: missing or malformed {error}") from error
-    aliases = SystemAliases(_read_json(data_dir / "code-systems.json")["systems"])
+    try:
+        aliases = SystemAliases(_read_json(data_dir / "code-systems.json")["systems"])
+    except (KeyError, TypeError, AttributeError) as error:
+        raise KnowledgeError(f"code-systems.json: missing or malformed {error}") from error
     version = str(_read_json(data_dir / "policy.json").get("version", "unversioned"))
     return Knowledge(
         version=version,

@@ -36,21 +36,28 @@ def main() -> int:
     timings: list[float] = []
     if args.url:
         with requests.Session() as session:
-            post = lambda body: session.post(  # noqa: E731
-                f"{args.url.rstrip('/')}/cds-services/{service.id}", json=body, timeout=10
-            ).status_code
+            url = f"{args.url.rstrip('/')}/cds-services/{service.id}"
+
+            def post(body: dict[str, object]) -> int:
+                return session.post(url, json=body, timeout=10).status_code
+
             timings = run(post, bodies, args.rounds)
         where = f"HTTP {args.url}"
     else:
         client = create_app(Settings()).test_client()
-        timings = run(lambda body: client.post(f"/cds-services/{service.id}", json=body).status_code,
-                      bodies, args.rounds)
+        timings = run(
+            lambda body: client.post(f"/cds-services/{service.id}", json=body).status_code,
+            bodies,
+            args.rounds,
+        )
         where = "in-process (Flask test client)"
     timings.sort()
     q = statistics.quantiles(timings, n=100)
     print(f"{where}: {len(timings)} order-select calls over {len(bodies)} demo patients")
-    print(f"  latency ms  median {statistics.median(timings):.2f}  p95 {q[94]:.2f}  p99 {q[98]:.2f}"
-          f"  max {timings[-1]:.2f}")
+    print(
+        f"  latency ms  median {statistics.median(timings):.2f}  p95 {q[94]:.2f}  p99 {q[98]:.2f}"
+        f"  max {timings[-1]:.2f}"
+    )
     print(f"  knowledge load {load_ms:.0f} ms (once per process, at start-up)")
     return 0
 

@@ -733,8 +733,12 @@ def test_lmp_alone_is_no_evidence_of_pregnancy(knowledge: Knowledge) -> None:
 def test_possible_pregnancy_condition(clinical_status: str, status: str, knowledge: Knowledge) -> None:
     result = _assess(
         knowledge,
-        condition(concept(POSSIBLE_PREGNANCY_SCT), clinical_status=clinical_status, onset=days_ago(4),
-                  abatement=days_ago(1) if clinical_status == "resolved" else None),
+        condition(
+            concept(POSSIBLE_PREGNANCY_SCT),
+            clinical_status=clinical_status,
+            onset=days_ago(4),
+            abatement=days_ago(1) if clinical_status == "resolved" else None,
+        ),
     )
 
     assert result.status == status

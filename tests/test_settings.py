@@ -1,0 +1,192 @@
+"""Settings.from_env: DN_CDS_* variables, parsed and checked once at start-up (architecture.md section 6)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cds_service.settings import Settings, SettingsError
+
+
+def test_defaults_when_nothing_is_set() -> None:
+    settings = Settings.from_env({})
+    assert settings.host == "127.0.0.1"
+    assert settings.port == 8080
+    assert settings.public_base_url == ""
+    assert settings.base_url == "http://127.0.0.1:8080"
+    assert settings.workers == 2
+    assert settings.log_level == "INFO"
+    assert settings.max_body_bytes == 5 * 1024 * 1024
+    assert settings.local_order_codes == frozenset()
+    assert settings.data_dir.is_absolute()
+    assert "dn-cds" in settings.data_dir.parts
+    assert settings == Settings(data_dir=settings.data_dir)
+
+
+def test_an_explicit_mapping_ignores_the_process_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DN_CDS_PORT", "9443")
+    monkeypatch.setenv("DN_CDS_HOST", "10.20.30.40")
+    assert Settings.from_env({}).port == 8080
+    assert Settings.from_env({}).host == "127.0.0.1"
+    assert Settings.from_env().port == 9443
+
+
+def test_unrelated_variables_are_ignored() -> None:
+    settings = Settings.from_env({"PORT": "1234", "HOST": "0.0.0.0", "DN_CDS_UNKNOWN": "x"})  # noqa: S104
+    assert (settings.host, settings.port) == ("127.0.0.1", 8080)
+
+
+def test_every_variable_is_parsed() -> None:
+    settings = Settings.from_env(
+        {
+            "DN_CDS_HOST": "cds.internal.example.org",
+            "DN_CDS_PORT": "8443",
+            "DN_CDS_PUBLIC_BASE_URL": "https://cds.example.org/dry-needling/",
+            "DN_CDS_WORKERS": "8",
+            "DN_CDS_LOG_LEVEL": "debug",
+            "DN_CDS_MAX_BODY_BYTES": "1048576",
+            "DN_CDS_LOCAL_ORDER_CODES": (
+                "http://ehr.example.org/fhir/CodeSystem/orderables|DN-LUMBAR,"
+                " urn:oid:1.2.840.114350.1.13.1|77321"
+            ),
+            "DN_CDS_DATA_DIR": "/var/lib/dn-cds",
+        }
+    )
+    assert settings.host == "cds.internal.example.org"
+    assert settings.port == 8443
+    assert settings.public_base_url == "https://cds.example.org/dry-needling/"
+    assert settings.base_url == "https://cds.example.org/dry-needling"
+    assert settings.workers == 8
+    assert settings.log_level == "DEBUG"
+    assert settings.max_body_bytes == 1048576
+    assert settings.local_order_codes == {
+        ("http://ehr.example.org/fhir/CodeSystem/orderables", "DN-LUMBAR"),
+        ("urn:oid:1.2.840.114350.1.13.1", "77321"),
+    }
+    assert settings.data_dir == Path("/var/lib/dn-cds")
+
+
+@pytest.mark.parametrize(
+    ("environ", "base_url"),
+    [
+        ({}, "http://127.0.0.1:8080"),
+        ({"DN_CDS_HOST": "0.0.0.0"}, "http://127.0.0.1:8080"),  # noqa: S104
+        ({"DN_CDS_HOST": "0.0.0.0", "DN_CDS_PORT": "9000"}, "http://127.0.0.1:9000"),  # noqa: S104
+        ({"DN_CDS_HOST": "::"}, "http://127.0.0.1:8080"),
+        ({"DN_CDS_HOST": "cds.local", "DN_CDS_PORT": "80"}, "http://cds.local:80"),
+        ({"DN_CDS_HOST": "  "}, "http://127.0.0.1:8080"),
+        ({"DN_CDS_PUBLIC_BASE_URL": "https://cds.example.org/"}, "https://cds.example.org"),
+        ({"DN_CDS_PUBLIC_BASE_URL": "https://cds.example.org///"}, "https://cds.example.org"),
+        ({"DN_CDS_PUBLIC_BASE_URL": "  https://cds.example.org/dn  "}, "https://cds.example.org/dn"),
+        ({"DN_CDS_PUBLIC_BASE_URL": "http://localhost:8080"}, "http://localhost:8080"),
+        (
+            {"DN_CDS_PUBLIC_BASE_URL": "https://cds.example.org", "DN_CDS_HOST": "0.0.0.0"},  # noqa: S104
+            "https://cds.example.org",
+        ),
+        ({"DN_CDS_PUBLIC_BASE_URL": "   ", "DN_CDS_PORT": "8081"}, "http://127.0.0.1:8081"),
+    ],
+    ids=[
+        "default",
+        "all-interfaces",
+        "all-interfaces-custom-port",
+        "ipv6-all-interfaces",
+        "named-host",
+        "blank-host",
+        "public-trailing-slash",
+        "public-many-slashes",
+        "public-padded",
+        "public-with-port",
+        "public-wins-over-host",
+        "blank-public-ignored",
+    ],
+)
+def test_base_url_derivation(environ: dict[str, str], base_url: str) -> None:
+    assert Settings.from_env(environ).base_url == base_url
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("PORT", "1", 1),
+        ("PORT", "65535", 65535),
+        ("PORT", " 8443 ", 8443),
+        ("WORKERS", "1", 1),
+        ("WORKERS", "64", 64),
+        ("MAX_BODY_BYTES", "1024", 1024),
+        ("LOG_LEVEL", "warning", "WARNING"),
+        ("LOG_LEVEL", "Error", "ERROR"),
+    ],
+    ids=lambda value: str(value).strip(),
+)
+def test_values_at_the_edges_are_accepted(name: str, value: str, expected: object) -> None:
+    settings = Settings.from_env({f"DN_CDS_{name}": value})
+    assert getattr(settings, name.lower()) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("", frozenset()),
+        ("http://ehr.example.org/cs|DN1", {("http://ehr.example.org/cs", "DN1")}),
+        ("http://ehr.example.org/cs|DN1,", {("http://ehr.example.org/cs", "DN1")}),
+        (
+            "http://ehr.example.org/cs|DN1,http://ehr.example.org/cs|DN2",
+            {("http://ehr.example.org/cs", "DN1"), ("http://ehr.example.org/cs", "DN2")},
+        ),
+        ("urn:system|with|bar|X9", {("urn:system|with|bar", "X9")}),
+    ],
+    ids=["empty", "one", "trailing-comma", "two", "last-bar-splits"],
+)
+def test_local_order_codes(value: str, expected: frozenset[tuple[str, str]]) -> None:
+    assert Settings.from_env({"DN_CDS_LOCAL_ORDER_CODES": value}).local_order_codes == expected
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("DN_CDS_PORT", "abc"),
+        ("DN_CDS_PORT", "70000"),
+        ("DN_CDS_PORT", "0"),
+        ("DN_CDS_PORT", "-1"),
+        ("DN_CDS_PORT", ""),
+        ("DN_CDS_PORT", "8080.0"),
+        ("DN_CDS_PUBLIC_BASE_URL", "ftp://x"),
+        ("DN_CDS_PUBLIC_BASE_URL", "cds.example.org"),
+        ("DN_CDS_PUBLIC_BASE_URL", "https://"),
+        ("DN_CDS_WORKERS", "0"),
+        ("DN_CDS_WORKERS", "many"),
+        ("DN_CDS_WORKERS", "65"),
+        ("DN_CDS_LOG_LEVEL", "verbose"),
+        ("DN_CDS_MAX_BODY_BYTES", "512"),
+        ("DN_CDS_MAX_BODY_BYTES", "5MB"),
+        ("DN_CDS_LOCAL_ORDER_CODES", "DN-LUMBAR"),
+        ("DN_CDS_LOCAL_ORDER_CODES", "http://ehr.example.org/cs|DN1,DN2"),
+        ("DN_CDS_LOCAL_ORDER_CODES", "|DN1"),
+        ("DN_CDS_LOCAL_ORDER_CODES", "http://ehr.example.org/cs|"),
+    ],
+    ids=lambda value: value or "empty",
+)
+def test_invalid_values_raise_naming_the_variable(variable: str, value: str) -> None:
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_env({variable: value})
+    assert variable in str(raised.value)
+
+
+def test_settings_error_is_a_value_error() -> None:
+    with pytest.raises(ValueError, match="DN_CDS_PORT"):
+        Settings.from_env({"DN_CDS_PORT": "http"})
+
+
+@pytest.mark.parametrize(
+    ("host", "base_url", "bind"),
+    [
+        ("::1", "http://[::1]:8080", "[::1]:8080"),
+        ("127.0.0.1", "http://127.0.0.1:8080", "127.0.0.1:8080"),
+        ("0.0.0.0", "http://127.0.0.1:8080", "0.0.0.0:8080"),  # noqa: S104
+    ],
+)
+def test_ipv6_hosts_are_bracketed(host: str, base_url: str, bind: str) -> None:
+    settings = Settings.from_env({"DN_CDS_HOST": host})
+
+    assert (settings.base_url, settings.bind) == (base_url, bind)
