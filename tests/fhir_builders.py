@@ -33,6 +33,31 @@ MCODE_LATERALITY = "http://hl7.org/fhir/us/mcode/StructureDefinition/mcode-later
 
 Json = dict[str, Any]
 
+# architecture.md section 5, "indication keys (in the extension)": the contract, typed out on purpose.
+INDICATION_KEYS = [
+    "headache-migraine",
+    "neck-pain",
+    "lateral-epicondylitis",
+    "medial-epicondylitis",
+    "shoulder-impingement",
+    "low-back-pain",
+    "itb-syndrome",
+    "piriformis-syndrome",
+    "sciatica",
+    "trochanteric-bursitis",
+    "hamstring-strain",
+    "groin-strain",
+    "ankle-sprain",
+    "plantar-fasciitis",
+    "carpal-tunnel",
+    "fibromyalgia",
+    "osteoarthritis",
+    "shin-splints",
+    "knee-pain",
+    "myofascial-pain",
+]
+
+
 _ids = itertools.count(1)
 
 

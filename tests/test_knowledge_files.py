@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fhir_builders import INDICATION_KEYS
 
 from fhir_mappings import Knowledge, KnowledgeError, load_knowledge
 from fhir_mappings.codes import ICD10CM, SystemAliases
@@ -44,29 +45,7 @@ EXPECTED_FINDINGS: dict[str, str] = {
     "risk-disclosure": "disclosure",
 }
 
-# architecture.md section 5, "indication keys (in the extension)" row.
-EXPECTED_INDICATION_KEYS = [
-    "headache-migraine",
-    "neck-pain",
-    "lateral-epicondylitis",
-    "medial-epicondylitis",
-    "shoulder-impingement",
-    "low-back-pain",
-    "itb-syndrome",
-    "piriformis-syndrome",
-    "sciatica",
-    "trochanteric-bursitis",
-    "hamstring-strain",
-    "groin-strain",
-    "ankle-sprain",
-    "plantar-fasciitis",
-    "carpal-tunnel",
-    "fibromyalgia",
-    "osteoarthritis",
-    "shin-splints",
-    "knee-pain",
-    "myofascial-pain",
-]
+EXPECTED_INDICATION_KEYS = INDICATION_KEYS
 
 POLICY_BASES = {"guideline", "source-doc", "conventional"}
 

@@ -8,6 +8,7 @@ import pytest
 from fhir_builders import (
     ICD10CM,
     ICD10CM_OID,
+    INDICATION_KEYS,
     NOW,
     SNOMED,
     coding,
@@ -25,29 +26,6 @@ from fhir_builders import (
 from fhir_mappings import Knowledge, evaluate_orders, find_dry_needling_orders
 from fhir_mappings.indications import find_indications
 from fhir_mappings.orders import DryNeedlingOrder
-
-INDICATION_KEYS = [
-    "headache-migraine",
-    "neck-pain",
-    "lateral-epicondylitis",
-    "medial-epicondylitis",
-    "shoulder-impingement",
-    "low-back-pain",
-    "itb-syndrome",
-    "piriformis-syndrome",
-    "sciatica",
-    "trochanteric-bursitis",
-    "hamstring-strain",
-    "groin-strain",
-    "ankle-sprain",
-    "plantar-fasciitis",
-    "carpal-tunnel",
-    "fibromyalgia",
-    "osteoarthritis",
-    "shin-splints",
-    "knee-pain",
-    "myofascial-pain",
-]
 
 # key -> (an ICD-10-CM FY2026 code, its display)
 ICD_EXAMPLES: dict[str, tuple[str, str]] = {
