@@ -42,7 +42,7 @@ class Advisor:
                 return []
             record = gather_patient_record(request, service, self.fetcher)
             findings = evaluate_orders(dn_orders, record, self.knowledge, today)
-            orders = {order.reference: order.resource for order in dn_orders}
+            orders = {order.reference: order.resource for order in dn_orders if order.has_id}
         context = CardContext(
             hook_instance=request.hook_instance,
             finding_system=self.knowledge.finding_system,

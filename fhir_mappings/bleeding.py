@@ -25,5 +25,7 @@ def find_bleeding_disorders(record: PatientRecord, knowledge: Knowledge, now: da
             code_text = ", ".join(f"{m.code}" for m in matches)
             label = concept_label(condition.get("code")) or matches[0].display or code_text
             when = f", since {recorded.isoformat()}" if recorded else ""
-            evidence.append(Evidence(relative_reference(condition), f"{label} ({code_text}){when}", recorded))
+            evidence.append(
+                Evidence(relative_reference(condition), f"{label} ({code_text}){when}", recorded, label)
+            )
     return evidence

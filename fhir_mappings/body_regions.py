@@ -17,6 +17,7 @@ from fhir_mappings.fhir_json import as_list, as_object, as_text, codings, concep
 
 Side = Literal["right", "left", "both"]
 SiteRelation = Literal["same", "near", "unknown", "apart"]
+_MAX_SITE_TEXT = 256  # a body-site description longer than this is not a description; do not scan it all
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,8 +48,10 @@ class BodyRegionKnowledge:
     side_by_qualifier: Mapping[str, Side]
     laterality_extension_suffixes: tuple[str, ...]
     icd_sites: tuple[tuple[str, frozenset[str], Side | None], ...]
-    region_keywords: tuple[tuple[str, str], ...]
-    side_keywords: tuple[tuple[str, Side], ...]
+    keyword_regions: Mapping[str, str]
+    keyword_sides: Mapping[str, Side]
+    region_pattern: re.Pattern[str]
+    side_pattern: re.Pattern[str]
 
     def display(self, site: BodySite) -> str:
         """``"right leg"``, ``"chest wall"``, or the sent label when the region is unknown."""
@@ -95,9 +98,17 @@ def parse_body_regions(document: Mapping[str, Any]) -> BodyRegionKnowledge:
             for entry in document["icd_site_codes"]
             for code in entry["codes"]
         ),
-        region_keywords=tuple(keywords),
-        side_keywords=tuple(side_words),
+        keyword_regions=dict(keywords),
+        keyword_sides=dict(side_words),
+        region_pattern=_words_pattern(word for word, _ in keywords),
+        side_pattern=_words_pattern(word for word, _ in side_words),
     )
+
+
+def _words_pattern(words: Iterable[str]) -> re.Pattern[str]:
+    """One regex matching any of the words as whole words, longest first ("upper back" before "back")."""
+    alternatives = sorted(set(words), key=len, reverse=True)
+    return re.compile(r"\b(?:" + "|".join(re.escape(w) for w in alternatives) + r")\b")
 
 
 def read_body_site(concept: Any, knowledge: BodyRegionKnowledge, aliases: SystemAliases) -> BodySite:
@@ -119,8 +130,8 @@ def read_body_site(concept: Any, knowledge: BodyRegionKnowledge, aliases: System
         elif focus in knowledge.side_by_qualifier:
             sides.append(knowledge.side_by_qualifier[focus])
     sides.extend(_extension_sides(concept, knowledge, aliases))
-    label = concept_label(concept) or "unspecified site"
-    text = (as_text((as_object(concept) or {}).get("text")) or label).lower()
+    label = (concept_label(concept) or "unspecified site")[:_MAX_SITE_TEXT]
+    text = (as_text((as_object(concept) or {}).get("text")) or label)[:_MAX_SITE_TEXT].lower()
     if not regions:
         regions.update(_regions_from_text(text, knowledge))
     if not sides:
@@ -231,14 +242,12 @@ def _extension_sides(concept: Any, knowledge: BodyRegionKnowledge, aliases: Syst
 
 
 def _regions_from_text(text: str, knowledge: BodyRegionKnowledge) -> set[str]:
-    for word, region in knowledge.region_keywords:
-        if re.search(rf"\b{re.escape(word)}\b", text):
-            return {region}
-    return set()
+    """Every region named in the text ("left wrist and neck" -> arm and neck)."""
+    return {knowledge.keyword_regions[m.group(0)] for m in knowledge.region_pattern.finditer(text)}
 
 
 def _sides_from_text(text: str, knowledge: BodyRegionKnowledge) -> list[Side]:
-    return [side for word, side in knowledge.side_keywords if re.search(rf"\b{re.escape(word)}\b", text)]
+    return [knowledge.keyword_sides[m.group(0)] for m in knowledge.side_pattern.finditer(text)]
 
 
 def _combine_sides(sides: list[Side]) -> Side | None:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import date
 
 from fhir_mappings.bleeding import find_bleeding_disorders
-from fhir_mappings.findings import Finding, FindingKind
+from fhir_mappings.findings import Evidence, Finding, FindingKind, IndicationMatch
 from fhir_mappings.indications import find_indications
 from fhir_mappings.infection import ActiveInfection, find_active_infections, relate_infection
 from fhir_mappings.knowledge import Knowledge
@@ -68,7 +68,7 @@ def _patient_findings(
                 knowledge,
                 "bleeding-disorder",
                 references,
-                {"condition": bleeding[0].description.split(" (")[0]},
+                {"condition": bleeding[0].label or bleeding[0].description},
                 tuple(bleeding),
             )
         )
@@ -163,8 +163,8 @@ def _finding(
     code: str,
     references: tuple[str, ...],
     facts: dict[str, str] | None = None,
-    evidence: tuple[object, ...] = (),
-    indications: tuple[object, ...] = (),
+    evidence: tuple[Evidence, ...] = (),
+    indications: tuple[IndicationMatch, ...] = (),
     unrecognised: tuple[str, ...] = (),
 ) -> Finding:
     definition = knowledge.findings[code]
@@ -173,7 +173,7 @@ def _finding(
         kind=FindingKind(definition.kind),
         order_references=references,
         facts=facts or {},
-        evidence=evidence,  # type: ignore[arg-type]
-        indications=indications,  # type: ignore[arg-type]
+        evidence=evidence,
+        indications=indications,
         unrecognised=unrecognised,
     )

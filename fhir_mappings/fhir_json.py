@@ -6,15 +6,20 @@ value or ``None`` instead of raising, so one odd resource never breaks an evalua
 
 from __future__ import annotations
 
+import calendar
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
-from typing import Any
+from datetime import date
+from typing import Any, Literal
 
 JsonObject = Mapping[str, Any]
 
 _DATE_RE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?")
+# Dates outside these years are data errors (or hostile), not clinical facts; they also keep date
+# arithmetic away from date.min/date.max.
+_PLAUSIBLE_YEARS = range(1900, 2201)
+DateBound = Literal["earliest", "latest"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,14 +47,24 @@ def as_text(value: Any) -> str | None:
 
 
 def codings(concept: Any) -> list[CodingValue]:
-    """All codings of a CodeableConcept that have both a system and a code."""
+    """All codings of a CodeableConcept that have both a system and a code.
+
+    Tolerates what malformed senders do: a single coding object instead of an array, numeric codes.
+    """
+    raw = (as_object(concept) or {}).get("coding")
     found: list[CodingValue] = []
-    for coding in as_list((as_object(concept) or {}).get("coding")):
+    for coding in [raw] if isinstance(raw, Mapping) else as_list(raw):
         coding_obj = as_object(coding) or {}
-        system, code = as_text(coding_obj.get("system")), as_text(coding_obj.get("code"))
+        system, code = as_text(coding_obj.get("system")), _code_text(coding_obj.get("code"))
         if system and code:
             found.append(CodingValue(system, code, as_text(coding_obj.get("display"))))
     return found
+
+
+def _code_text(value: Any) -> str | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return as_text(value)
 
 
 def concept_label(concept: Any) -> str | None:
@@ -65,42 +80,38 @@ def concept_label(concept: Any) -> str | None:
     return all_codings[0].code if all_codings else None
 
 
-def status_code(concept: Any) -> str | None:
-    """The code of a status CodeableConcept (Condition.clinicalStatus etc.), lower-case."""
-    for coding in as_list((as_object(concept) or {}).get("coding")):
-        code = as_text((as_object(coding) or {}).get("code"))
-        if code:
-            return code.lower()
-    return None
+def status_code(concept: Any, system: str) -> str | None:
+    """The code of a status CodeableConcept (Condition.clinicalStatus etc.), lower-case.
+
+    The coding from ``system`` (the HL7 status code system) wins over local codings; with none from that
+    system, the first coded value is returned.
+    """
+    values = codings(concept)
+    preferred = [c for c in values if c.system == system]
+    chosen = preferred or values
+    return chosen[0].code.lower() if chosen else None
 
 
-def parse_date(value: Any) -> date | None:
-    """The calendar date of a FHIR date/dateTime/instant; partial dates give their first day.
+def parse_date(value: Any, bound: DateBound = "earliest") -> date | None:
+    """The calendar date of a FHIR date/dateTime/instant.
 
-    ``"2024"`` -> 2024-01-01, ``"2024-07"`` -> 2024-07-01. A time zone is not converted: the date is the
-    local date the sender recorded. Anything unparseable -> ``None``.
+    A partial date stands for a range: ``bound`` picks its first or last day (``"2024-07"`` -> 2024-07-01 or
+    2024-07-31). Rules choose the bound that errs on the safe side. A time zone is not converted: the date is
+    the local date the sender recorded. Unparseable or implausible (year outside 1900-2200) -> ``None``.
     """
     text = as_text(value)
-    if not text:
+    match = _DATE_RE.match(text) if text else None
+    if not match or int(match.group(1)) not in _PLAUSIBLE_YEARS:
         return None
-    match = _DATE_RE.match(text)
-    if not match:
-        return None
-    year, month, day = match.group(1), match.group(2) or "01", match.group(3) or "01"
+    year = int(match.group(1))
+    latest = bound == "latest"
+    month = int(match.group(2)) if match.group(2) else (12 if latest else 1)
     try:
-        return date(int(year), int(month), int(day))
-    except ValueError:
-        return None
-
-
-def parse_datetime(value: Any) -> datetime | None:
-    """A full FHIR dateTime/instant with its offset, else ``None`` (partial values are refused)."""
-    text = as_text(value)
-    if not text or len(text) < 11:
-        return None
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+        if match.group(3):
+            return date(year, month, int(match.group(3)))
+        last_day = calendar.monthrange(year, month)[1]
+        return date(year, month, last_day if latest else 1)
+    except (ValueError, calendar.IllegalMonthError):
         return None
 
 
@@ -121,7 +132,7 @@ def reference_parts(reference: Any) -> tuple[str, str] | None:
 
 def relative_reference(resource: JsonObject) -> str | None:
     """``Type/id`` for a resource that has both."""
-    resource_type, resource_id = as_text(resource.get("resourceType")), as_text(resource.get("id"))
+    resource_type, resource_id = as_text(resource.get("resourceType")), _code_text(resource.get("id"))
     return f"{resource_type}/{resource_id}" if resource_type and resource_id else None
 
 

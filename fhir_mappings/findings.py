@@ -25,6 +25,7 @@ class Evidence:
     reference: str | None
     description: str
     recorded: date | None = None
+    label: str | None = None  # the record's own name ("Hemophilia A"), for card summaries
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ from typing import Any
 
 from fhir_mappings.fhir_json import (
     as_list,
+    as_object,
     as_text,
     codings,
     concept_label,
@@ -51,7 +52,10 @@ def find_indications(
         for reference in as_list(order.resource.get("reasonReference")):
             parts = reference_parts(reference)
             condition = record.condition_by_id(parts[1]) if parts and parts[0] == "Condition" else None
-            if condition is not None and not is_excluded_verification(condition, knowledge.policy):
+            if condition is None:
+                target = as_text((as_object(reference) or {}).get("reference")) or "blank"
+                unrecognised.append(f"order reason {target} (not in the patient data sent)")
+            elif not is_excluded_verification(condition, knowledge.policy):
                 matches.extend(
                     _match(
                         condition.get("code"),

@@ -51,16 +51,15 @@ class Knowledge:
     policy: Policy
     body_regions: BodyRegionKnowledge
     aliases: SystemAliases
+    sorted_indication_keys: tuple[str, ...] = ()
 
     def value_set(self, value_set_id: str) -> ValueSetMatcher:
         """The compiled ValueSet with this id (a missing id is a programming error)."""
         return self.value_sets[value_set_id]
 
-    def indication_keys(self) -> list[str]:
-        """The indication keys, from the ``indication-<key>`` ValueSet ids."""
-        return sorted(
-            vs_id.removeprefix("indication-") for vs_id in self.value_sets if vs_id.startswith("indication-")
-        )
+    def indication_keys(self) -> tuple[str, ...]:
+        """The indication keys, from the ``indication-<key>`` ValueSet ids (sorted, computed at load)."""
+        return self.sorted_indication_keys
 
 
 def load_knowledge(data_dir: Path = DATA_DIR) -> Knowledge:
@@ -77,8 +76,9 @@ def load_knowledge(data_dir: Path = DATA_DIR) -> Knowledge:
     if not value_sets:
         raise KnowledgeError(f"{data_dir}: no ValueSets found")
     finding_system, findings = _finding_codes(data_dir / "finding-codes.json")
+    policy_document = _read_json(data_dir / "policy.json")
     try:
-        policy = parse_policy(_read_json(data_dir / "policy.json"))
+        policy = parse_policy(policy_document)
     except PolicyFormatError as error:
         raise KnowledgeError(f"policy.json: {error}") from error
     try:
@@ -89,7 +89,7 @@ def load_knowledge(data_dir: Path = DATA_DIR) -> Knowledge:
         aliases = SystemAliases(_read_json(data_dir / "code-systems.json")["systems"])
     except (KeyError, TypeError, AttributeError) as error:
         raise KnowledgeError(f"code-systems.json: missing or malformed {error}") from error
-    version = str(_read_json(data_dir / "policy.json").get("version", "unversioned"))
+    version = str(policy_document.get("version", "unversioned"))
     return Knowledge(
         version=version,
         value_sets=value_sets,
@@ -98,6 +98,11 @@ def load_knowledge(data_dir: Path = DATA_DIR) -> Knowledge:
         policy=policy,
         body_regions=body_regions,
         aliases=aliases,
+        sorted_indication_keys=tuple(
+            sorted(
+                vs_id.removeprefix("indication-") for vs_id in value_sets if vs_id.startswith("indication-")
+            )
+        ),
     )
 
 

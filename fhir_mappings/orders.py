@@ -15,11 +15,16 @@ DRY_NEEDLING_VALUE_SET = "dry-needling-order"
 
 @dataclass(frozen=True, slots=True)
 class DryNeedlingOrder:
-    """A draft dry-needling ServiceRequest and its parsed body sites."""
+    """A draft dry-needling ServiceRequest and its parsed body sites.
+
+    ``reference`` is ``ServiceRequest/<id>``; an order sent without an id is still evaluated, under a
+    descriptive reference, but cannot be the target of a suggestion (``has_id`` is False).
+    """
 
     reference: str
     resource: Mapping[str, Any]
     body_sites: tuple[BodySite, ...]
+    has_id: bool = True
 
     @property
     def site_known(self) -> bool:
@@ -55,9 +60,9 @@ def find_dry_needling_orders(
     """
     selected = set(selections) if selections is not None else None
     orders: list[DryNeedlingOrder] = []
-    for resource in bundle_resources(draft_orders):
+    for index, resource in enumerate(bundle_resources(draft_orders)):
         reference = relative_reference(resource)
-        if reference is None or (selected is not None and reference not in selected):
+        if selected is not None and reference not in selected:
             continue
         if not is_dry_needling_order(resource, knowledge, local_codes):
             continue
@@ -65,5 +70,12 @@ def find_dry_needling_orders(
             read_body_site(concept, knowledge.body_regions, knowledge.aliases)
             for concept in as_list(resource.get("bodySite"))
         )
-        orders.append(DryNeedlingOrder(reference, resource, sites))
+        if reference is None:  # order-sign may carry an order without an id: evaluate it all the same
+            orders.append(
+                DryNeedlingOrder(
+                    f"ServiceRequest (draft order {index + 1}, no id)", resource, sites, has_id=False
+                )
+            )
+        else:
+            orders.append(DryNeedlingOrder(reference, resource, sites))
     return orders

@@ -1,23 +1,29 @@
 """Pregnancy state and gestational age (GA) from every way FHIR R4 carries them.
 
 Sources read (clinical-knowledge.md 2a): pregnancy-status Observations (LOINC 82810-3, SNOMED or LOINC
-answers), estimated-due-date, gestational-age and LMP Observations, and pregnancy / ended-pregnancy
-Conditions (including Z3A weeks of gestation). Pregnancy intent is never read as status.
+answers), estimated-due-date, gestational-age and LMP Observations, and pregnancy, possible-pregnancy and
+ended-pregnancy Conditions (including Z3A weeks of gestation). Pregnancy intent is never read as status.
 
 Rules (architecture.md section 4; numbers from ``policy.json``):
-- evidence dated before the latest "not pregnant" status or ended-pregnancy record does not count;
-- evidence older than ``pregnancy_evidence_max_age_days`` or dating to a GA beyond ``pregnancy_max_days``
-  is stale;
+- evidence recorded before the latest "not pregnant" status or ended-pregnancy event does not count. What a
+  negation cancels is judged by when the pregnancy was *recorded* (a pregnancy problem's onset is often the
+  LMP); an ended-pregnancy record cancels only from a real event date (onset, abatement, or the encounter
+  an encounter diagnosis was recorded at), never from the day a history item was typed into the problem list;
+- evidence older than ``pregnancy_evidence_max_age_days``, or dating to a GA beyond ``pregnancy_max_days``,
+  is stale; dating beyond that length means the pregnancy it dates ended when it reached that length;
 - GA comes from, in order, the newest EDD, GA observation, LMP, then Z3A weeks, carried forward to ``now``;
   an LMP only dates a pregnancy that other evidence shows (LMPs are recorded for non-pregnant patients too);
-- dating beyond ``pregnancy_max_days`` means that pregnancy ended when it reached that length;
-- with no dating, the oldest surviving evidence bounds GA from below;
-- first trimester = GA < ``first_trimester_end_days``; when that cannot be excluded, or the pregnancy is only
+- with no dating, the first trimester is excluded only when even the newest pregnancy record is at least
+  ``first_trimester_end_days`` old;
+- a partial date ("2026-08") is read at the end of its range that gives the lower GA, so uncertainty never
+  downgrades a contraindication to a precaution; an undated "pregnant" record counts as current;
+- first trimester = GA < ``first_trimester_end_days``. When that cannot be excluded, or the pregnancy is only
   possible/unconfirmed, the result is ``first-trimester`` with a reason.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -38,12 +44,17 @@ from fhir_mappings.knowledge import Knowledge
 from fhir_mappings.records import (
     PatientRecord,
     condition_abatement,
+    condition_asserted,
     condition_date,
+    condition_onset,
+    encounter_date,
     is_active_condition,
+    is_encounter_diagnosis,
     is_excluded_verification,
     is_usable_observation,
     observation_date,
 )
+from fhir_mappings.valuesets import CodeMatch
 
 PregnancyStatus = Literal["first-trimester", "later-trimester", "not-pregnant"]
 StatusAnswer = Literal["pregnant", "not-pregnant", "possible", "unknown"]
@@ -56,6 +67,7 @@ _STATUS_VALUE_SETS: tuple[tuple[str, StatusAnswer], ...] = (
 )
 _WEEKS_UNITS = {"wk", "week", "weeks", "wks", "w"}
 _DAYS_UNITS = {"d", "day", "days"}
+_MAX_GA_OBSERVED_DAYS = 50 * 7  # a GA value beyond 50 weeks is a data error, not a pregnancy
 _Z3A_RE = re.compile(r"^Z3A(\d{2})$")
 
 
@@ -84,6 +96,12 @@ class PregnancyAssessment:
 
 @dataclass(frozen=True, slots=True)
 class _Event:
+    """One pregnancy-relevant record.
+
+    ``recorded``: when it was true (dating and staleness). ``asserted``: when the chart said so (what a later
+    negation can cancel); equal to ``recorded`` except for conditions.
+    """
+
     kind: Literal["status", "dating", "condition", "ended"]
     recorded: date | None
     evidence: Evidence
@@ -92,6 +110,11 @@ class _Event:
     ga_high: int | None = None
     rank: int = 9  # dating precedence, lower wins
     confirms: bool = True  # False: dates a pregnancy but is no evidence of one (an LMP)
+    asserted: date | None = None
+
+    @property
+    def asserted_on(self) -> date | None:
+        return self.asserted or self.recorded
 
 
 def format_ga(days: int) -> str:
@@ -103,25 +126,15 @@ def assess_pregnancy(record: PatientRecord, knowledge: Knowledge, now: date) -> 
     """Decide whether the patient is pregnant now, and in which trimester."""
     policy = knowledge.policy
     events = _observation_events(record, knowledge, now) + _condition_events(record, knowledge, now)
-    negations = [
-        e.recorded
-        for e in events
-        if e.recorded and (e.kind == "ended" or (e.kind == "status" and e.answer == "not-pregnant"))
-    ]
-    # Dating past the longest pregnancy means that pregnancy ended by the day it reached that length.
-    negations += [
-        now - timedelta(days=e.ga_low - policy.pregnancy_max_days)
-        for e in events
-        if e.kind == "dating" and e.confirms and e.ga_low is not None and e.ga_low > policy.pregnancy_max_days
-    ]
-    ended_on = max(negations, default=None)
+    ended_on = _pregnancy_ended_on(events, now, policy.pregnancy_max_days)
 
     def current(event: _Event) -> bool:
         if event.kind == "ended" or event.answer in {"not-pregnant", "unknown"}:
             return False
         if event.recorded is None:
-            return event.kind == "condition"  # an undated active pregnancy problem is current
-        if ended_on is not None and event.recorded < ended_on:
+            return event.kind in {"condition", "status"}  # undated "pregnant" on file: assume current
+        asserted = event.asserted_on or event.recorded
+        if ended_on is not None and asserted < ended_on:
             return False
         if (now - event.recorded).days > policy.pregnancy_evidence_max_age_days:
             return False
@@ -140,46 +153,61 @@ def assess_pregnancy(record: PatientRecord, knowledge: Knowledge, now: date) -> 
         (e for e in live if e.kind == "dating"),
         key=lambda e: (e.rank, -(e.recorded or date.min).toordinal()),
     )
-    first_trimester_end = policy.first_trimester_end_days
     if dating:
-        best = dating[0]
-        low, high = best.ga_low or 0, best.ga_high
-        if high is not None and high < first_trimester_end:
-            return PregnancyAssessment(
-                "first-trimester", low, high, best.evidence.description, None, evidence
-            )
-        if low >= first_trimester_end:
-            return PregnancyAssessment(
-                "later-trimester", low, high, best.evidence.description, None, evidence
-            )
+        return _from_dating(dating[0], policy.first_trimester_end_days, evidence)
+    return _without_dating(confirming, now, policy.first_trimester_end_days, evidence)
+
+
+def _pregnancy_ended_on(events: list[_Event], now: date, max_days: int) -> date | None:
+    """The latest day a pregnancy is known to have ended (or been absent)."""
+    ends = [
+        e.recorded
+        for e in events
+        if e.recorded and (e.kind == "ended" or (e.kind == "status" and e.answer == "not-pregnant"))
+    ]
+    # Dating past the longest pregnancy means that pregnancy ended by the day it reached that length.
+    ends += [
+        now - timedelta(days=e.ga_low - max_days)
+        for e in events
+        if e.kind == "dating" and e.confirms and e.ga_low is not None and e.ga_low > max_days
+    ]
+    return max(ends, default=None)
+
+
+def _from_dating(
+    best: _Event, first_trimester_end: int, evidence: tuple[Evidence, ...]
+) -> PregnancyAssessment:
+    low, high = best.ga_low or 0, best.ga_high
+    basis = best.evidence.description
+    if high is not None and high < first_trimester_end:
+        return PregnancyAssessment("first-trimester", low, high, basis, None, evidence)
+    if low >= first_trimester_end:
+        return PregnancyAssessment("later-trimester", low, high, basis, None, evidence)
+    return PregnancyAssessment(
+        "first-trimester", low, high, basis, "the dating does not exclude the first trimester", evidence
+    )
+
+
+def _without_dating(
+    confirming: list[_Event], now: date, first_trimester_end: int, evidence: tuple[Evidence, ...]
+) -> PregnancyAssessment:
+    dated = [e.recorded for e in confirming if e.recorded is not None]
+    if len(dated) < len(confirming):
+        return PregnancyAssessment("first-trimester", reason="undated", evidence=evidence)
+    newest_age = (now - max(dated)).days
+    if newest_age < first_trimester_end:
         return PregnancyAssessment(
-            "first-trimester",
-            low,
-            high,
-            best.evidence.description,
-            "the dating does not exclude the first trimester",
-            evidence,
+            "first-trimester", reason=f"undated, recorded {newest_age} days ago", evidence=evidence
         )
-    confirmed = [e for e in confirming if e.answer != "possible"]
-    dated = [e.recorded for e in confirmed if e.recorded is not None]
-    if dated and len(dated) == len(confirmed):
-        oldest = min(dated)
-        known_for = (now - oldest).days
-        if known_for >= first_trimester_end:
-            return PregnancyAssessment(
-                "later-trimester",
-                known_for,
-                None,
-                f"pregnancy on record since {oldest.isoformat()} (no dating)",
-                None,
-                evidence,
-            )
-        return PregnancyAssessment(
-            "first-trimester",
-            reason=f"undated, on record for {known_for} days",
-            evidence=evidence,
-        )
-    return PregnancyAssessment("first-trimester", reason="undated", evidence=evidence)
+    oldest = min(dated)
+    return PregnancyAssessment(
+        "later-trimester",
+        (now - oldest).days,
+        None,
+        f"pregnancy on record since {oldest.isoformat()} (no dating)",
+        None,
+        evidence,
+    )
 
 
 def _observation_events(record: PatientRecord, knowledge: Knowledge, now: date) -> list[_Event]:
@@ -193,23 +221,27 @@ def _observation_events(record: PatientRecord, knowledge: Knowledge, now: date) 
         if not is_usable_observation(observation, knowledge.policy):
             continue
         code = observation.get("code")
-        recorded = observation_date(observation)
         reference = relative_reference(observation)
+        # A partial date is read at its latest day: the younger the record, the lower the GA.
+        recorded = observation_date(observation, "latest")
         when = f" on {recorded.isoformat()}" if recorded else ""
         if status_codes.match_concept(code, knowledge.aliases):
             answer = _status_answer(observation.get("valueCodeableConcept"), knowledge)
-            if answer is not None:
-                label = concept_label(observation.get("valueCodeableConcept")) or answer
-                events.append(
-                    _Event(
-                        "status",
-                        recorded,
-                        Evidence(reference, f"Pregnancy status '{label}'{when}", recorded),
-                        answer=answer,
-                    )
+            if answer is None:
+                continue
+            if answer == "not-pregnant":  # a negation counts from its earliest possible day
+                recorded = observation_date(observation, "earliest")
+            label = concept_label(observation.get("valueCodeableConcept")) or answer
+            events.append(
+                _Event(
+                    "status",
+                    recorded,
+                    Evidence(reference, f"Pregnancy status '{label}'{when}", recorded),
+                    answer=answer,
                 )
+            )
         elif edd_codes.match_concept(code, knowledge.aliases):
-            due = parse_date(observation.get("valueDateTime"))
+            due = parse_date(observation.get("valueDateTime"), "latest")
             if due is not None:
                 ga = full_term - (due - now).days
                 events.append(
@@ -242,7 +274,7 @@ def _observation_events(record: PatientRecord, knowledge: Knowledge, now: date) 
                     )
                 )
         elif lmp_codes.match_concept(code, knowledge.aliases):
-            lmp = parse_date(observation.get("valueDateTime"))
+            lmp = parse_date(observation.get("valueDateTime"), "latest")
             if lmp is not None:
                 ga = (now - lmp).days
                 events.append(
@@ -270,53 +302,80 @@ def _condition_events(record: PatientRecord, knowledge: Knowledge, now: date) ->
         code = condition.get("code")
         reference = relative_reference(condition)
         label = concept_label(code) or "pregnancy condition"
-        recorded = condition_date(condition)
-        when = f" ({recorded.isoformat()})" if recorded else ""
         if ended_codes.match_concept(code, knowledge.aliases):
-            events.append(
-                _Event(
-                    "ended",
-                    recorded or condition_abatement(condition),
-                    Evidence(reference, f"{label}{when}", recorded),
-                )
+            # Only a real event date ends a pregnancy: onset, abatement, or the encounter an encounter
+            # diagnosis was recorded at; never the day a history item was typed into the problem list.
+            ended = (
+                condition_onset(condition, "earliest")
+                or condition_abatement(condition, "earliest")
+                or (encounter_date(condition) if is_encounter_diagnosis(condition) else None)
             )
+            if ended is not None:
+                events.append(
+                    _Event("ended", ended, Evidence(reference, f"{label} ({ended.isoformat()})", ended))
+                )
             continue
+        recorded = condition_date(condition, "latest")
+        asserted = condition_asserted(condition)
+        when = f" ({recorded.isoformat()})" if recorded else ""
         if possible_codes.match_concept(code, knowledge.aliases):
             if is_active_condition(condition, now, knowledge.policy):
-                evidence = Evidence(reference, f"{label}{when}", recorded)
-                events.append(_Event("condition", recorded, evidence, answer="possible"))
+                events.append(
+                    _Event(
+                        "condition",
+                        recorded,
+                        Evidence(reference, f"{label}{when}", recorded),
+                        answer="possible",
+                        asserted=asserted,
+                    )
+                )
             continue
         matches = pregnancy_codes.match_concept(code, knowledge.aliases)
         if not matches:
             continue
         if not is_active_condition(condition, now, knowledge.policy):
-            abated = condition_abatement(condition)
+            abated = condition_abatement(condition, "earliest")
             if abated is not None:
                 events.append(
                     _Event(
-                        "ended",
-                        abated,
-                        Evidence(reference, f"{label} resolved {abated.isoformat()}", abated),
+                        "ended", abated, Evidence(reference, f"{label} resolved {abated.isoformat()}", abated)
                     )
                 )
             continue
-        evidence = Evidence(reference, f"{label}{when}", recorded)
-        events.append(_Event("condition", recorded, evidence))
-        weeks = _z3a_weeks(matches)
-        if weeks is not None and recorded is not None:
-            low_then, high_then = (0, 55) if weeks == 1 else (7 * weeks, 7 * weeks + 6)
-            elapsed = (now - recorded).days
-            events.append(
-                _Event(
-                    "dating",
-                    recorded,
-                    Evidence(reference, f"weeks of gestation code {label}{when}", recorded),
-                    ga_low=low_then + elapsed,
-                    ga_high=high_then + elapsed,
-                    rank=3,
-                )
-            )
+        events.append(
+            _Event("condition", recorded, Evidence(reference, f"{label}{when}", recorded), asserted=asserted)
+        )
+        dating = _z3a_dating(matches, asserted, now, reference, label)
+        if dating is not None:
+            events.append(dating)
     return events
+
+
+def _z3a_dating(
+    matches: list[CodeMatch], coded_on: date | None, now: date, reference: str | None, label: str
+) -> _Event | None:
+    """Z3A.NN gives the weeks of gestation at the encounter it was coded at (its recorded date)."""
+    weeks = next(
+        (
+            int(found.group(1))
+            for m in matches
+            if m.system == ICD10CM
+            if (found := _Z3A_RE.match(normalise_icd10cm(m.code))) and int(found.group(1)) > 0
+        ),
+        None,
+    )
+    if weeks is None or coded_on is None:
+        return None
+    low_then, high_then = (0, 55) if weeks == 1 else (7 * weeks, 7 * weeks + 6)
+    elapsed = (now - coded_on).days
+    return _Event(
+        "dating",
+        coded_on,
+        Evidence(reference, f"weeks of gestation code {label} ({coded_on.isoformat()})", coded_on),
+        ga_low=low_then + elapsed,
+        ga_high=high_then + elapsed,
+        rank=3,
+    )
 
 
 def _status_answer(value: Any, knowledge: Knowledge) -> StatusAnswer | None:
@@ -336,25 +395,20 @@ def _gestational_age_days(observation: Mapping[str, Any]) -> int | None:
         days = _quantity_days(as_object((as_object(component) or {}).get("valueQuantity")) or {})
         if days is not None:
             total = (total or 0) + days
-    return total
+    return total if total is None or total <= _MAX_GA_OBSERVED_DAYS else None
 
 
 def _quantity_days(quantity: Mapping[str, Any]) -> int | None:
     value = quantity.get("value")
-    if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return None
+    if not math.isfinite(value) or not 0 <= value <= _MAX_GA_OBSERVED_DAYS:
         return None
     unit = (as_text(quantity.get("code")) or as_text(quantity.get("unit")) or "").lower()
     if unit in _WEEKS_UNITS:
-        return round(value * 7)
-    if unit in _DAYS_UNITS:
-        return round(value)
-    return None
-
-
-def _z3a_weeks(matches: list[Any]) -> int | None:
-    for match in matches:
-        if match.system == ICD10CM:
-            found = _Z3A_RE.match(normalise_icd10cm(match.code))
-            if found and int(found.group(1)) > 0:
-                return int(found.group(1))
-    return None
+        days = round(value * 7)
+    elif unit in _DAYS_UNITS:
+        days = round(value)
+    else:
+        return None
+    return days if days <= _MAX_GA_OBSERVED_DAYS else None

@@ -221,7 +221,7 @@ def test_finding_code_file_matches_the_table() -> None:
 
 def test_the_twenty_indication_keys_equal_the_architecture_list(knowledge: Knowledge) -> None:
     assert len(EXPECTED_INDICATION_KEYS) == 20
-    assert knowledge.indication_keys() == sorted(EXPECTED_INDICATION_KEYS)
+    assert list(knowledge.indication_keys()) == sorted(EXPECTED_INDICATION_KEYS)
 
 
 @pytest.mark.parametrize("key", EXPECTED_INDICATION_KEYS)

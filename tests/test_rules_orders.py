@@ -160,9 +160,8 @@ def test_bundle_type_tolerated(bundle_type: str | None, knowledge: Knowledge) ->
         {},
         {"resourceType": "Bundle"},
         {"resourceType": "Bundle", "entry": [{"fullUrl": "urn:uuid:1"}, {"resource": "not an object"}]},
-        {"resourceType": "Bundle", "entry": [{"resource": {**dry_needling_order(), "id": None}}]},
     ],
-    ids=["none", "empty-object", "no-entry", "entries-without-resources", "order-without-id"],
+    ids=["none", "empty-object", "no-entry", "entries-without-resources"],
 )
 def test_malformed_draft_orders_give_no_orders(bundle: Any, knowledge: Knowledge) -> None:
     assert find_dry_needling_orders(bundle, knowledge) == []
@@ -219,3 +218,22 @@ def test_every_evaluated_order_gets_a_risk_disclosure(knowledge: Knowledge) -> N
         ("no-indication-found", ("ServiceRequest/dn-a",)),
         ("no-indication-found", ("ServiceRequest/dn-c",)),
     ]
+
+
+def test_order_without_id_is_still_evaluated_on_sign(knowledge: Knowledge) -> None:
+    """An id-less dry-needling order must not vanish: it is evaluated, but cannot be a suggestion target."""
+    bundle = {"resourceType": "Bundle", "entry": [{"resource": {**dry_needling_order(), "id": None}}]}
+
+    found = find_dry_needling_orders(bundle, knowledge)
+
+    assert [(o.reference, o.has_id) for o in found] == [("ServiceRequest (draft order 1, no id)", False)]
+    assert find_dry_needling_orders(bundle, knowledge, selections=["ServiceRequest/x"]) == []
+
+
+def test_numeric_id_and_single_coding_object_are_tolerated(knowledge: Knowledge) -> None:
+    order = {**dry_needling_order(), "id": 5}
+    order["code"] = {"coding": {"system": "http://www.ama-assn.org/go/cpt", "code": "20560"}}
+
+    found = find_dry_needling_orders(draft_orders(order), knowledge)
+
+    assert [o.reference for o in found] == ["ServiceRequest/5"]

@@ -549,7 +549,12 @@ def test_pregnancy_condition(
             "not-pregnant",
         ),
         (
-            icd_condition("Z39.2", "Encounter for routine postpartum follow-up", recorded=days_ago(1)),
+            icd_condition(
+                "Z39.2",
+                "Encounter for routine postpartum follow-up",
+                recorded=days_ago(1),
+                category="encounter-diagnosis",
+            ),
             "not-pregnant",
         ),
         (
@@ -765,4 +770,4 @@ def test_new_pregnancy_after_a_past_term_one_counts(knowledge: Knowledge) -> Non
         pregnancy_status(PREGNANT_LOINC, days_ago(3)),
     )
 
-    assert (result.status, result.reason) == ("first-trimester", "undated, on record for 3 days")
+    assert (result.status, result.reason) == ("first-trimester", "undated, recorded 3 days ago")
