@@ -23,5 +23,6 @@ ENV DN_CDS_HOST=0.0.0.0 \
     DN_CDS_PORT=8080 \
     DN_CDS_DATA_DIR=/home/dncds/data
 EXPOSE 8080
-HEALTHCHECK --interval=30s --timeout=5s CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=3)"]
+# The health check follows DN_CDS_PORT (docker run -e DN_CDS_PORT=9000 ... keeps it working).
+HEALTHCHECK --interval=30s --timeout=5s CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + os.environ.get('DN_CDS_PORT', '8080').strip() + '/healthz', timeout=3)"]
 CMD ["gunicorn", "--config", "python:cds_service.gunicorn_config", "cds_service.wsgi:app"]

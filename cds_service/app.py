@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 import time
+import traceback
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, tzinfo
+from pathlib import Path
 
 from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
@@ -21,22 +23,42 @@ from fhir_mappings import load_knowledge
 
 access_log = logging.getLogger("dn_cds.access")
 error_log = logging.getLogger("dn_cds.error")
-_HTTP_ISSUE_CODES = {404: "not-found", 405: "not-supported", 413: "too-costly", 415: "not-supported"}
+_HTTP_ISSUE_CODES = {404: "not-found", 405: "not-supported", 413: "too-costly"}
 
 
-def utc_today() -> date:
-    """Today's date in UTC (the default clock)."""
-    return datetime.now(UTC).date()
+def utc_now() -> datetime:
+    """The current instant, timezone-aware (UTC)."""
+    return datetime.now(UTC)
+
+
+def local_date(moment: datetime, zone: tzinfo) -> date:
+    """The calendar date of ``moment`` (an aware datetime) in ``zone``."""
+    return moment.astimezone(zone).date()
+
+
+def zone_clock(zone: tzinfo, now: Callable[[], datetime] = utc_now) -> Callable[[], date]:
+    """A clock giving today's date in ``zone``, reading the instant from ``now``."""
+
+    def today() -> date:
+        return local_date(now(), zone)
+
+    return today
 
 
 def create_app(
     settings: Settings | None = None,
     *,
     fetcher: PatientDataFetcher | None = None,
-    today: Callable[[], date] = utc_today,
+    today: Callable[[], date] | None = None,
+    now: Callable[[], datetime] = utc_now,
 ) -> Flask:
-    """Build the app: knowledge and wording are loaded and checked here, once (fail fast)."""
+    """Build the app: knowledge and wording are loaded and checked here, once (fail fast).
+
+    "Today" for the date rules is ``today()`` when given, else the date of ``now()`` in the time zone of
+    ``settings.timezone`` (``DN_CDS_TIMEZONE``).
+    """
     settings = settings or Settings.from_env()
+    today = today or zone_clock(settings.zone, now)
     knowledge = load_knowledge()
     wording = load_card_wording(knowledge.findings)
     advisor = Advisor(knowledge, wording, fetcher or NoFetcher(), settings.local_order_codes)
@@ -63,8 +85,12 @@ def _register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def unexpected_error(error: Exception) -> tuple[Response, int]:
-        # Log the type and place only: the message could carry patient data.
-        error_log.error("unhandled %s in %s", type(error).__name__, request.endpoint, exc_info=False)
+        # Log the type and place only: the message (and a traceback's locals) could carry patient data.
+        frames = traceback.extract_tb(error.__traceback__)
+        where = f"{Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else "unknown"
+        error_log.error(
+            "unhandled %s at %s in %s", type(error).__name__, where, request.endpoint, exc_info=False
+        )
         body = operation_outcome("Internal error; the request was not evaluated.", "exception")
         return jsonify(body), 500
 

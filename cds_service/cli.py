@@ -10,12 +10,13 @@ import textwrap
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import date
 from typing import Any
 
 import requests
 from werkzeug.serving import make_server
 
-from cds_service.app import create_app, utc_today
+from cds_service.app import create_app, zone_clock
 from cds_service.catalog import load_catalog
 from cds_service.demo import build_hook_request, load_demo_patients
 from cds_service.settings import Settings, SettingsError
@@ -59,10 +60,10 @@ def _serve(host: str | None, port: int | None) -> int:
 
 
 @contextmanager
-def _embedded_service() -> Iterator[str]:
-    """The service on an ephemeral loopback port, for as long as the block runs."""
+def _embedded_service(today: date) -> Iterator[str]:
+    """The service on an ephemeral loopback port, for as long as the block runs, its clock at ``today``."""
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    server = make_server("127.0.0.1", 0, create_app(Settings(port=0)), threaded=True)
+    server = make_server("127.0.0.1", 0, create_app(Settings(port=0), today=lambda: today), threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -74,9 +75,10 @@ def _embedded_service() -> Iterator[str]:
 def _demo(url: str | None, hook: str) -> int:
     catalog = load_catalog()
     service = next(s for s in catalog.services if s.hook == hook)
-    patients = load_demo_patients(utc_today())
+    today = zone_clock(Settings.from_env().zone)()  # "today" in DN_CDS_TIMEZONE, as the service sees it
+    patients = load_demo_patients(today)
     mismatches = 0
-    with _embedded_service() if url is None else _given(url) as base_url:
+    with _embedded_service(today) if url is None else _given(url) as base_url:
         print(f"Service: {base_url}/cds-services/{service.id}\n")
         with requests.Session() as session:
             for patient in patients:

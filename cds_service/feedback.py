@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import Any, TypeGuard
 
 from cds_service.errors import BadRequest
 
@@ -40,7 +41,7 @@ def _entry(item: Any, path: str) -> FeedbackEntry:
     if not isinstance(card, str) or not card.strip():
         raise BadRequest(f"{path}.card (the card uuid) is required.", expression=f"{path}.card")
     outcome = item.get("outcome")
-    if outcome not in {"accepted", "overridden"}:
+    if not isinstance(outcome, str) or outcome not in {"accepted", "overridden"}:
         raise BadRequest(
             f"{path}.outcome must be 'accepted' or 'overridden' (cds-fb-1).", expression=f"{path}.outcome"
         )
@@ -52,11 +53,22 @@ def _entry(item: Any, path: str) -> FeedbackEntry:
         )
     override_code, comment = _override_reason(item.get("overrideReason"), f"{path}.overrideReason")
     timestamp = item.get("outcomeTimestamp")
-    if not isinstance(timestamp, str) or not _RFC3339.match(timestamp):
+    if not _is_date_time(timestamp):
         raise BadRequest(
             f"{path}.outcomeTimestamp must be an RFC 3339 date-time.", expression=f"{path}.outcomeTimestamp"
         )
     return FeedbackEntry(card.strip(), outcome, accepted, override_code, comment, timestamp)
+
+
+def _is_date_time(value: Any) -> TypeGuard[str]:
+    """An RFC 3339 date-time with a zone that names a real instant (no month 13, no 25:00)."""
+    if not isinstance(value, str) or not _RFC3339.match(value):
+        return False
+    try:
+        datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return True
 
 
 def _accepted_suggestions(value: Any, path: str) -> tuple[str, ...]:

@@ -17,6 +17,9 @@ from cds_service.errors import BadRequest
 
 _RELATIVE_REFERENCE = re.compile(r"^[A-Za-z][A-Za-z0-9]*/[A-Za-z0-9\-.]{1,64}$")
 _FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
+# Draft-order ids: only what makes "Type/id" unusable is refused (EHRs, and the spec's own examples, stray
+# from the strict FHIR id pattern).
+_REFERENCE_ID = re.compile(r"[^\s/]+")
 _ORDER_HOOKS = frozenset({"order-select", "order-sign"})
 _REQUIRED_CONTEXT: dict[str, tuple[str, ...]] = {
     "patient-view": ("userId", "patientId"),
@@ -168,6 +171,14 @@ def _check_draft_orders(draft_orders: Any) -> None:
             raise BadRequest(
                 f"context.draftOrders.entry[{index}].resource must be a FHIR resource.",
                 expression=f"context.draftOrders.entry[{index}].resource",
+            )
+        resource_id = resource.get("id")
+        if resource_id is not None and not (
+            isinstance(resource_id, str) and _REFERENCE_ID.fullmatch(resource_id)
+        ):
+            raise BadRequest(
+                f"context.draftOrders.entry[{index}].resource.id must be a string without spaces or '/'.",
+                expression=f"context.draftOrders.entry[{index}].resource.id",
             )
 
 

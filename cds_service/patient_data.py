@@ -3,7 +3,10 @@
 - key **absent**: not sent, or failed at the EHR -> the service must get it elsewhere (or answer 412);
 - value ``null``: the EHR has no data for it -> no resources;
 - an **OperationOutcome** (alone, or an error entry in a Bundle): the EHR's query failed -> treated as absent;
-- a Bundle: its entry resources; a single resource: itself.
+- a Bundle with a ``next`` link (the EHR paginated, as CDS Hooks 2.0 allows) or a ``total`` above its matches:
+  incomplete -> treated as absent, never as the complete answer;
+- a Bundle whose ``entry`` is not an array of entry objects: unreadable -> treated as absent;
+- otherwise a Bundle: its entry resources; a single resource: itself.
 
 Resources whose subject names another patient are dropped: advice must never use another patient's data.
 """
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, Protocol
 
 from cds_service.catalog import ServiceDefinition
@@ -23,13 +27,35 @@ from fhir_mappings.records import PatientRecord, belongs_to_patient
 Resources = list[Mapping[str, Any]]
 
 
+class MissingReason(StrEnum):
+    """Why a prefetch key cannot be used as the patient's data."""
+
+    MISSING = "missing"
+    FAILED = "failed"
+    INCOMPLETE = "incomplete"
+    UNREADABLE = "unreadable"
+
+    @property
+    def explanation(self) -> str:
+        """A short phrase for error messages (never patient data)."""
+        return _EXPLANATIONS[self]
+
+
+_EXPLANATIONS = {
+    MissingReason.MISSING: "not sent",
+    MissingReason.FAILED: "the EHR's query failed",
+    MissingReason.INCOMPLETE: "paged or truncated, the EHR sent only part of the results",
+    MissingReason.UNREADABLE: "not a readable Bundle",
+}
+
+
 class PatientDataFetcher(Protocol):
-    """Fetches the prefetch keys the EHR did not supply (from ``fhirServer``)."""
+    """Fetches the prefetch keys the EHR did not usably supply (from ``fhirServer``)."""
 
     def fetch(
-        self, request: HookRequest, service: ServiceDefinition, keys: Sequence[str]
+        self, request: HookRequest, service: ServiceDefinition, missing: Mapping[str, MissingReason]
     ) -> dict[str, Resources]:
-        """Resources per key; raises :class:`PreconditionFailed` when it cannot."""
+        """Resources per missing key; raises :class:`PreconditionFailed` when it cannot."""
         ...
 
 
@@ -37,47 +63,47 @@ class NoFetcher:
     """This release reads patient data from prefetch only: a missing key is a 412."""
 
     def fetch(
-        self, request: HookRequest, service: ServiceDefinition, keys: Sequence[str]
+        self, request: HookRequest, service: ServiceDefinition, missing: Mapping[str, MissingReason]
     ) -> dict[str, Resources]:
-        """Always refuses, saying which data is missing and why it cannot be fetched."""
-        names = ", ".join(keys)
+        """Always refuses, saying which keys are unusable, why, and why they cannot be fetched."""
+        keys = ", ".join(f"{key} ({reason}: {reason.explanation})" for key, reason in missing.items())
         if request.fhir_server is None:
-            reason = "the request has no fhirServer to fetch it from"
+            cannot = "the request has no fhirServer to fetch it from"
         else:
-            reason = "this service does not query fhirServer yet; send the prefetch"
+            cannot = "this service does not query fhirServer yet; send the complete prefetch"
         raise PreconditionFailed(
-            f"Required prefetch data missing ({names}) and {reason}.", expression="prefetch"
+            f"Required prefetch data not usable: {keys}; {cannot}.", expression="prefetch"
         )
 
 
 @dataclass(frozen=True, slots=True)
 class PrefetchReading:
-    """Resources per prefetch key that was usable, and the keys that were not."""
+    """Resources per prefetch key that was usable, and why each other key was not."""
 
     resources: dict[str, Resources]
-    missing: tuple[str, ...]
+    missing: dict[str, MissingReason]
 
 
 def read_prefetch(request: HookRequest, service: ServiceDefinition) -> PrefetchReading:
-    """Sort the service's prefetch keys into usable resources and missing keys."""
+    """Sort the service's prefetch keys into usable resources and missing keys (with the reason)."""
     resources: dict[str, Resources] = {}
-    missing: list[str] = []
+    missing: dict[str, MissingReason] = {}
     for key in service.prefetch:
         if key not in request.prefetch:
-            missing.append(key)
+            missing[key] = MissingReason.MISSING
             continue
         value = request.prefetch[key]
         if value is None:
             resources[key] = []
-        elif _is_failure(value):
-            missing.append(key)
+        elif (reason := _unusable(value)) is not None:
+            missing[key] = reason
         elif value.get("resourceType") == "Bundle":
             resources[key] = [
                 r for r in bundle_resources(value) if r.get("resourceType") != "OperationOutcome"
             ]
         else:
             resources[key] = [value]
-    return PrefetchReading(resources, tuple(missing))
+    return PrefetchReading(resources, missing)
 
 
 def gather_patient_record(
@@ -112,15 +138,60 @@ def build_record(patient_id: str, resources: Sequence[Mapping[str, Any]]) -> Pat
     return PatientRecord(patient_id, tuple(conditions), tuple(observations))
 
 
-def _is_failure(value: Mapping[str, Any]) -> bool:
+def _unusable(value: Mapping[str, Any]) -> MissingReason | None:
+    """Why a prefetch value cannot stand for the patient's data, or ``None`` when it can."""
     if value.get("resourceType") == "OperationOutcome":
-        return True
+        return MissingReason.FAILED
     if value.get("resourceType") != "Bundle":
+        return None
+    entries = value.get("entry", [])
+    if not isinstance(entries, list) or not all(_is_entry(entry) for entry in entries):
+        return MissingReason.UNREADABLE
+    if _is_failure(entries):
+        return MissingReason.FAILED
+    if _has_next_page(value.get("link")):
+        return MissingReason.INCOMPLETE
+    total = value.get("total")
+    if total is not None:
+        if not isinstance(total, int) or isinstance(total, bool) or total < 0:
+            return MissingReason.UNREADABLE
+        if total > sum(1 for entry in entries if _is_match(entry)):
+            return MissingReason.INCOMPLETE
+    return None
+
+
+def _is_entry(entry: Any) -> bool:
+    """An entry object whose resource, when present, is a FHIR resource."""
+    if not isinstance(entry, dict):
         return False
-    for resource in bundle_resources(value):
+    resource = entry.get("resource")
+    return resource is None or (isinstance(resource, dict) and isinstance(resource.get("resourceType"), str))
+
+
+_ERROR_SEVERITIES = ("error", "fatal")  # a tuple, not a set: the EHR's values may be unhashable
+
+
+def _is_failure(entries: list[dict[str, Any]]) -> bool:
+    for entry in entries:
+        resource = entry.get("resource") or {}
         if resource.get("resourceType") == "OperationOutcome" and any(
-            (as_object(issue) or {}).get("severity") in {"error", "fatal"}
+            (as_object(issue) or {}).get("severity") in _ERROR_SEVERITIES
             for issue in as_list(resource.get("issue"))
         ):
             return True
     return False
+
+
+def _has_next_page(links: Any) -> bool:
+    """True when the Bundle links to a next page (``link`` tolerated as a single object too)."""
+    candidates = links if isinstance(links, list) else [links]
+    return any((as_object(link) or {}).get("relation") == "next" for link in candidates)
+
+
+def _is_match(entry: dict[str, Any]) -> bool:
+    """An entry that counts towards ``total``: a resource found by the search (mode match or unstated)."""
+    resource = entry.get("resource")
+    if resource is None or resource.get("resourceType") == "OperationOutcome":
+        return False
+    mode = (as_object(entry.get("search")) or {}).get("mode")
+    return mode is None or mode == "match"

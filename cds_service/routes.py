@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
@@ -74,8 +75,23 @@ def health() -> Response:
     return jsonify({"status": "ok"})
 
 
+class _NotStrictJson(ValueError):
+    """NaN, Infinity or a number out of range: Python's json accepts them, RFC 8259 does not."""
+
+
+def _reject_constant(name: str) -> Any:
+    raise _NotStrictJson(name)
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _NotStrictJson(text)
+    return value
+
+
 def _json_body() -> Any:
-    """The request body as JSON, or a 400 saying why not."""
+    """The request body as strict JSON (RFC 8259), or a 400 saying why not."""
     mimetype = request.mimetype or ""
     if mimetype not in _JSON_TYPES and not mimetype.endswith("+json"):
         raise BadRequest(
@@ -83,9 +99,14 @@ def _json_body() -> Any:
         )
     raw = request.get_data(cache=False)
     try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        position = f" at position {error.pos}" if isinstance(error, json.JSONDecodeError) else ""
-        raise BadRequest(f"The request body is not valid JSON{position}.") from None
+        return json.loads(raw, parse_constant=_reject_constant, parse_float=_finite_float)
+    except json.JSONDecodeError as error:
+        raise BadRequest(f"The request body is not valid JSON at position {error.pos}.") from None
+    except _NotStrictJson:
+        raise BadRequest(
+            "The request body is not valid JSON: NaN, Infinity and out-of-range numbers are not allowed."
+        ) from None
     except RecursionError:
         raise BadRequest("The request body is nested too deeply.") from None
+    except ValueError:  # not UTF-8, or an integer with more digits than Python converts
+        raise BadRequest("The request body is not valid JSON.") from None

@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, tzinfo
 from pathlib import Path
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import platformdirs
 
@@ -29,6 +31,12 @@ class Settings:
     workers: int = 2
     max_body_bytes: int = 5 * 1024 * 1024
     local_order_codes: frozenset[tuple[str, str]] = frozenset()
+    timezone: str = "UTC"
+
+    @property
+    def zone(self) -> tzinfo:
+        """The time zone that decides "today" for date rules (gestational age, recency)."""
+        return time_zone(self.timezone)
 
     @property
     def base_url(self) -> str:
@@ -66,12 +74,28 @@ class Settings:
             values["max_body_bytes"] = _integer("MAX_BODY_BYTES", limit, 1024, 100 * 1024 * 1024)
         if (codes := env.get(PREFIX + "LOCAL_ORDER_CODES")) is not None:
             values["local_order_codes"] = _system_codes("LOCAL_ORDER_CODES", codes)
+        if (zone := env.get(PREFIX + "TIMEZONE")) is not None and zone.strip():
+            time_zone(zone.strip())  # fail fast on an unknown zone
+            values["timezone"] = zone.strip()
         return cls(**values)  # type: ignore[arg-type]
 
 
 def bracketed(host: str) -> str:
     """An IPv6 literal in brackets, as URLs and bind addresses need it; other hosts unchanged."""
     return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+def time_zone(name: str) -> tzinfo:
+    """The IANA time zone ``name`` ("UTC" needs no tz database); :class:`SettingsError` if unknown."""
+    if name == "UTC":
+        return UTC
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise SettingsError(
+            f"{PREFIX}TIMEZONE must be an IANA time zone name such as Europe/Berlin, got {name!r}"
+            " (is the tz database installed? pip install tzdata)"
+        ) from None
 
 
 def _integer(name: str, raw: str, low: int, high: int) -> int:

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import copy
+import inspect
 import json
+import logging
 import uuid
 from typing import Any
 
 import pytest
-from conftest import CdsClient
+from conformance import assert_operation_outcome
+from conftest import TODAY, CdsClient
+
+from cds_service import Settings, create_app
 
 SELECT = "dry-needling-order-select"
 
@@ -79,6 +84,11 @@ def test_valid_body_is_accepted(cds: CdsClient) -> None:
         ("context.draftOrders", ..., "context.draftOrders"),
         ("context.draftOrders", {"resourceType": "ServiceRequest"}, "context.draftOrders"),
         ("context.draftOrders.entry", {"resource": {}}, "context.draftOrders.entry"),
+        ("context.draftOrders.entry.0.resource.id", 5, "context.draftOrders.entry[0].resource.id"),
+        ("context.draftOrders.entry.0.resource.id", "", "context.draftOrders.entry[0].resource.id"),
+        ("context.draftOrders.entry.0.resource.id", "dn 1", "context.draftOrders.entry[0].resource.id"),
+        ("context.draftOrders.entry.0.resource.id", "a/b", "context.draftOrders.entry[0].resource.id"),
+        ("context.draftOrders.entry.0.resource.id", {"v": 1}, "context.draftOrders.entry[0].resource.id"),
         ("context.encounterId", 7, "context.encounterId"),
         (
             "fhirAuthorization",
@@ -213,3 +223,73 @@ def test_hook_instance_must_be_present_per_call(cds: CdsClient) -> None:
     body = mutated("hookInstance", str(uuid.uuid4()).upper())
 
     assert cds.call(SELECT, body).status_code == 200
+
+
+def with_extension_value(literal: str) -> str:
+    """VALID as JSON text with ``extension.x`` set to the raw JSON ``literal``."""
+    return json.dumps(VALID)[:-1] + ', "extension": {"x": ' + literal + "}}"
+
+
+@pytest.mark.parametrize(
+    "literal",
+    ["NaN", "Infinity", "-Infinity", "1e999", "-1e999", "1.0e400", "9" * 5000, "[NaN]"],
+    ids=[
+        "nan",
+        "infinity",
+        "minus-infinity",
+        "overflow",
+        "negative-overflow",
+        "overflow-2",
+        "5000-digits",
+        "nested",
+    ],
+)
+def test_non_strict_json_numbers_are_a_400(cds: CdsClient, literal: str) -> None:
+    response = cds.raw(
+        "POST",
+        f"/cds-services/{SELECT}",
+        data=with_extension_value(literal),
+        headers={"Content-Type": "application/json"},
+    )
+
+    assert response.status_code == 400
+    assert "not valid JSON" in response.get_json()["issue"][0]["diagnostics"]
+
+
+def test_finite_numbers_are_still_accepted(cds: CdsClient) -> None:
+    data = with_extension_value("[1.5e308, -0.0, 1e-400, 12345678901234567890, -1.7976931348623157e308]")
+
+    response = cds.raw(
+        "POST", f"/cds-services/{SELECT}", data=data, headers={"Content-Type": "application/json"}
+    )
+
+    assert response.status_code == 200
+
+
+class ExplodingFetcher:
+    """A fetcher with a bug: its exception message carries patient data."""
+
+    def fetch(self, request: Any, service: Any, missing: Any) -> Any:
+        raise RuntimeError(f"lookup failed for {request.patient_id} born 1985-02-03")
+
+
+def test_unexpected_error_logs_type_and_place_never_the_message(caplog: pytest.LogCaptureFixture) -> None:
+    app = create_app(Settings(), fetcher=ExplodingFetcher(), today=lambda: TODAY)
+    body = mutated("context.patientId", "pat-confidential-42")
+    body["context"]["draftOrders"]["entry"][0]["resource"]["subject"]["reference"] = (
+        "Patient/pat-confidential-42"
+    )
+    del body["prefetch"]
+
+    with caplog.at_level(logging.ERROR, logger="dn_cds.error"), app.test_client() as client:
+        response = client.post(f"/cds-services/{SELECT}", json=body)
+
+    assert response.status_code == 500
+    assert_operation_outcome(response.get_json())
+    assert "pat-confidential-42" not in response.get_data(as_text=True)
+    [record] = [r for r in caplog.records if r.name == "dn_cds.error"]
+    line = inspect.getsourcelines(ExplodingFetcher.fetch)[1] + 1  # the raise
+    assert record.getMessage() == f"unhandled RuntimeError at test_http_errors.py:{line} in cds.call_service"
+    assert not record.exc_info
+    assert "pat-confidential-42" not in caplog.text
+    assert "1985" not in caplog.text

@@ -58,10 +58,17 @@ def broken(field: str, value: Any) -> dict[str, Any]:
         ({}, "feedback"),
         (broken("card", ...), "feedback[0].card"),
         (broken("outcome", "ignored"), "feedback[0].outcome"),
+        (broken("outcome", ["accepted"]), "feedback[0].outcome"),
+        (broken("outcome", {"value": "accepted"}), "feedback[0].outcome"),
         (broken("acceptedSuggestions", ...), "feedback[0].acceptedSuggestions"),
         (broken("acceptedSuggestions", [{"label": "x"}]), "feedback[0].acceptedSuggestions[0].id"),
         (broken("outcomeTimestamp", ...), "feedback[0].outcomeTimestamp"),
         (broken("outcomeTimestamp", "yesterday"), "feedback[0].outcomeTimestamp"),
+        (broken("outcomeTimestamp", "2026-13-45T99:99:99Z"), "feedback[0].outcomeTimestamp"),
+        (broken("outcomeTimestamp", "2026-02-30T10:05:31Z"), "feedback[0].outcomeTimestamp"),
+        (broken("outcomeTimestamp", "2026-11-26T24:00:00Z"), "feedback[0].outcomeTimestamp"),
+        (broken("outcomeTimestamp", "2026-11-26T10:05:31+24:00"), "feedback[0].outcomeTimestamp"),
+        (broken("outcomeTimestamp", "0000-01-01T00:00:00Z"), "feedback[0].outcomeTimestamp"),
         (
             {"feedback": [{**ACCEPTED["feedback"][0], "outcome": "overridden", "overrideReason": {}}]},
             "feedback[0].overrideReason",
@@ -84,10 +91,17 @@ def broken(field: str, value: Any) -> dict[str, Any]:
         "no-feedback",
         "no-card",
         "bad-outcome",
+        "outcome-array",
+        "outcome-object",
         "accepted-without-suggestions (cds-fb-2)",
         "suggestion-without-id",
         "no-timestamp",
         "bad-timestamp",
+        "timestamp-month-13",
+        "timestamp-february-30",
+        "timestamp-hour-24",
+        "timestamp-offset-24h",
+        "timestamp-year-0",
         "reason-empty (cds-fb-3)",
         "reason-coding-without-code",
     ],
@@ -116,3 +130,16 @@ def test_override_with_comment_only_is_accepted(cds: CdsClient) -> None:
     }
 
     assert cds.feedback(SERVICE, body).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "timestamp",
+    [
+        "2024-02-29T23:59:59Z",
+        "2026-11-26t10:05:31.123456789z",
+        "2026-11-26T10:05:31-23:59",
+        "0001-01-01T00:00:00Z",
+    ],
+)
+def test_real_timestamps_are_accepted(cds: CdsClient, timestamp: str) -> None:
+    assert cds.feedback(SERVICE, broken("outcomeTimestamp", timestamp)).status_code == 200

@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import json
 import uuid
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,8 @@ from fhir.resources.R4B.servicerequest import ServiceRequest
 
 from cds_service.catalog import load_catalog
 from cds_service.demo import DemoPatient, build_hook_request, load_demo_patients
+from cds_service.hook_request import parse_hook_request
+from cds_service.patient_data import MissingReason, read_prefetch
 
 EXAMPLES = Path(__file__).parent / "fixtures" / "cds-hooks"
 SERVICES = {s.hook: s for s in load_catalog().services}
@@ -408,3 +411,182 @@ def test_request_is_not_mutated_by_evaluation(cds: CdsClient) -> None:
     cds.call(SERVICES["order-select"].id, body)
 
     assert body == before
+
+
+# --- prefetch completeness: a paged, truncated or unreadable Bundle is never taken as the whole answer ------
+
+
+def searchset(*entries: Any, **fields: Any) -> dict[str, Any]:
+    return {"resourceType": "Bundle", "type": "searchset", **fields, "entry": list(entries)}
+
+
+def match(resource: dict[str, Any]) -> dict[str, Any]:
+    return {"resource": resource, "search": {"mode": "match"}}
+
+
+PAGE_LINKS = [
+    {"relation": "self", "url": "https://ehr.example.org/fhir/Condition?patient=pat-1&_count=1"},
+    {"relation": "next", "url": "https://ehr.example.org/fhir/Condition?patient=pat-1&_count=1&_page=2"},
+]
+
+
+@pytest.mark.parametrize(
+    ("conditions", "reason"),
+    [
+        (searchset(match(hemophilia()), link=PAGE_LINKS), "incomplete"),
+        (searchset(match(hemophilia()), total=2, link=PAGE_LINKS), "incomplete"),
+        (searchset(match(hemophilia()), total=2), "incomplete"),
+        ({"resourceType": "Bundle", "type": "searchset", "total": 1}, "incomplete"),
+        (
+            searchset(
+                match(hemophilia()),
+                {"resource": {**hemophilia(), "id": "other"}, "search": {"mode": "include"}},
+                total=2,
+            ),
+            "incomplete",
+        ),
+        (
+            searchset(
+                match(hemophilia()),
+                {
+                    "resource": {"resourceType": "OperationOutcome", "issue": [{"severity": "information"}]},
+                },
+                total=2,
+            ),
+            "incomplete",
+        ),
+        (
+            searchset(match(hemophilia()), link={"relation": "next", "url": "https://x.example/2"}),
+            "incomplete",
+        ),
+        ({"resourceType": "Bundle", "type": "searchset", "entry": {"resource": hemophilia()}}, "unreadable"),
+        ({"resourceType": "Bundle", "type": "searchset", "entry": None}, "unreadable"),
+        ({"resourceType": "Bundle", "type": "searchset", "entry": "Condition/hemo-pat-1"}, "unreadable"),
+        (searchset(match(hemophilia()), "Condition/hemo-pat-1"), "unreadable"),
+        (searchset(match(hemophilia()), None), "unreadable"),
+        (searchset(match(hemophilia()), {"resource": ["not", "a", "resource"]}), "unreadable"),
+        (searchset(match(hemophilia()), {"resource": {"id": "no-type"}}), "unreadable"),
+        (searchset(match(hemophilia()), total="1"), "unreadable"),
+        (searchset(match(hemophilia()), total=-1), "unreadable"),
+        (searchset(match(hemophilia()), total=True), "unreadable"),
+    ],
+    ids=[
+        "next-link",
+        "next-link-and-total",
+        "total-above-entries",
+        "total-without-entries",
+        "include-does-not-count",
+        "outcome-does-not-count",
+        "next-link-as-object",
+        "entry-object",
+        "entry-null",
+        "entry-string",
+        "entry-item-string",
+        "entry-item-null",
+        "entry-resource-array",
+        "entry-resource-without-type",
+        "total-string",
+        "total-negative",
+        "total-boolean",
+    ],
+)
+def test_incomplete_or_unreadable_prefetch_bundle_is_412_not_empty(
+    cds: CdsClient, conditions: dict[str, Any], reason: str
+) -> None:
+    body = order_body([dn_order("dn-a")])
+    body["prefetch"]["conditions"] = conditions
+
+    response = cds.call(SERVICES["order-select"].id, body)
+
+    assert response.status_code == 412
+    diagnostics = response.get_json()["issue"][0]["diagnostics"]
+    assert f"conditions ({reason}:" in diagnostics
+    assert "pregnancyObservations" not in diagnostics  # null: known empty, usable
+    if reason == "incomplete":
+        assert "paged" in diagnostics
+
+
+@pytest.mark.parametrize(
+    "conditions",
+    [
+        searchset(match(hemophilia()), total=1, link=PAGE_LINKS[:1]),
+        searchset(
+            match(hemophilia()),
+            {
+                "resource": {"resourceType": "OperationOutcome", "issue": [{"severity": "information"}]},
+                "search": {"mode": "outcome"},
+            },
+            total=1,
+        ),
+        searchset({"resource": hemophilia()}, total=1),
+        searchset(match(hemophilia()), link=[{"relation": "previous", "url": "https://x.example/0"}]),
+        searchset(match(hemophilia()), total=0),  # a total below the entries is the EHR's problem, not a gap
+        {"resourceType": "Bundle", "type": "searchset", "total": 0, "link": PAGE_LINKS[:1]},
+        searchset(
+            match(hemophilia()),
+            {"resource": {"resourceType": "OperationOutcome", "issue": [{"severity": ["error"]}]}},
+            {"resource": {**hemophilia(), "id": "h2"}, "search": {"mode": {"code": "match"}}},
+            total=1,
+        ),
+    ],
+    ids=[
+        "self-link",
+        "outcome-entry",
+        "no-search-mode",
+        "previous-link",
+        "total-below",
+        "empty-complete",
+        "odd-types-in-mode-and-severity",
+    ],
+)
+def test_complete_prefetch_bundle_is_evaluated(cds: CdsClient, conditions: dict[str, Any]) -> None:
+    body = order_body([dn_order("dn-a")])
+    body["prefetch"]["conditions"] = conditions
+
+    response = cds.call(SERVICES["order-select"].id, body)
+
+    assert response.status_code == 200
+    assert ("bleeding-disorder" in card_codes(response)) == bool(conditions.get("entry"))
+
+
+def test_412_names_each_unusable_key_and_why(cds: CdsClient) -> None:
+    body = order_body([dn_order("dn-a")], fhirServer="https://ehr.example.org/fhir")
+    body["prefetch"]["conditions"] = searchset(match(hemophilia()), link=PAGE_LINKS)
+    body["prefetch"]["pregnancyObservations"] = {
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": "error", "code": "timeout"}],
+    }
+
+    response = cds.call(SERVICES["order-select"].id, body)
+
+    assert response.status_code == 412
+    diagnostics = response.get_json()["issue"][0]["diagnostics"]
+    assert "conditions (incomplete: paged or truncated" in diagnostics
+    assert "pregnancyObservations (failed:" in diagnostics
+    assert "does not query fhirServer yet" in diagnostics
+    del body["prefetch"]["pregnancyObservations"]
+    diagnostics = cds.call(SERVICES["order-select"].id, body).get_json()["issue"][0]["diagnostics"]
+    assert "pregnancyObservations (missing: not sent)" in diagnostics
+
+
+def test_read_prefetch_keeps_a_reason_per_missing_key() -> None:
+    service = SERVICES["order-select"]
+    request = parse_hook_request(order_body([dn_order("dn-a")]))
+    prefetch = {
+        "conditions": searchset(match(hemophilia()), total=3),
+        "pregnancyObservations": {"resourceType": "OperationOutcome", "issue": []},
+    }
+
+    reading = read_prefetch(replace(request, prefetch=prefetch), service)
+
+    assert reading.resources == {}
+    assert reading.missing == {
+        "conditions": MissingReason.INCOMPLETE,
+        "pregnancyObservations": MissingReason.FAILED,
+    }
+    assert read_prefetch(replace(request, prefetch={}), service).missing == dict.fromkeys(
+        service.prefetch, MissingReason.MISSING
+    )
+    assert read_prefetch(
+        replace(request, prefetch={"conditions": {"resourceType": "Bundle", "entry": 7}}), service
+    ).missing == {"conditions": MissingReason.UNREADABLE, "pregnancyObservations": MissingReason.MISSING}

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
+from cds_service import create_app
+from cds_service.app import local_date, zone_clock
 from cds_service.settings import Settings, SettingsError
 
 
@@ -19,6 +23,8 @@ def test_defaults_when_nothing_is_set() -> None:
     assert settings.log_level == "INFO"
     assert settings.max_body_bytes == 5 * 1024 * 1024
     assert settings.local_order_codes == frozenset()
+    assert settings.timezone == "UTC"
+    assert settings.zone is UTC
     assert settings.data_dir.is_absolute()
     assert "dn-cds" in settings.data_dir.parts
     assert settings == Settings(data_dir=settings.data_dir)
@@ -51,6 +57,7 @@ def test_every_variable_is_parsed() -> None:
                 " urn:oid:1.2.840.114350.1.13.1|77321"
             ),
             "DN_CDS_DATA_DIR": "/var/lib/dn-cds",
+            "DN_CDS_TIMEZONE": " America/Chicago ",
         }
     )
     assert settings.host == "cds.internal.example.org"
@@ -65,6 +72,8 @@ def test_every_variable_is_parsed() -> None:
         ("urn:oid:1.2.840.114350.1.13.1", "77321"),
     }
     assert settings.data_dir == Path("/var/lib/dn-cds")
+    assert settings.timezone == "America/Chicago"
+    assert settings.zone == ZoneInfo("America/Chicago")
 
 
 @pytest.mark.parametrize(
@@ -164,6 +173,12 @@ def test_local_order_codes(value: str, expected: frozenset[tuple[str, str]]) -> 
         ("DN_CDS_LOCAL_ORDER_CODES", "http://ehr.example.org/cs|DN1,DN2"),
         ("DN_CDS_LOCAL_ORDER_CODES", "|DN1"),
         ("DN_CDS_LOCAL_ORDER_CODES", "http://ehr.example.org/cs|"),
+        ("DN_CDS_TIMEZONE", "Mars/Olympus_Mons"),
+        ("DN_CDS_TIMEZONE", "utc+2"),
+        ("DN_CDS_TIMEZONE", "Europe"),
+        ("DN_CDS_TIMEZONE", "../../etc/passwd"),
+        ("DN_CDS_TIMEZONE", "/etc/localtime"),
+        ("DN_CDS_TIMEZONE", "zone.tab"),
     ],
     ids=lambda value: value or "empty",
 )
@@ -190,3 +205,67 @@ def test_ipv6_hosts_are_bracketed(host: str, base_url: str, bind: str) -> None:
     settings = Settings.from_env({"DN_CDS_HOST": host})
 
     assert (settings.base_url, settings.bind) == (base_url, bind)
+
+
+def test_blank_timezone_keeps_utc() -> None:
+    assert Settings.from_env({"DN_CDS_TIMEZONE": "  "}).zone is UTC
+
+
+# --- "today" in DN_CDS_TIMEZONE: fixed instants, never the wall clock --------------------------------------
+
+# 10:30 UTC on 26 Nov 2026 is already 27 Nov at UTC+14 and still 25 Nov at UTC-11.
+INSTANT = datetime(2026, 11, 26, 10, 30, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("zone", "expected"),
+    [
+        ("UTC", date(2026, 11, 26)),
+        ("Pacific/Kiritimati", date(2026, 11, 27)),  # UTC+14
+        ("Pacific/Pago_Pago", date(2026, 11, 25)),  # UTC-11
+        ("Europe/Berlin", date(2026, 11, 26)),
+    ],
+)
+def test_local_date_of_an_instant(zone: str, expected: date) -> None:
+    assert local_date(INSTANT, Settings(timezone=zone).zone) == expected
+    assert zone_clock(Settings(timezone=zone).zone, lambda: INSTANT)() == expected
+
+
+def test_local_date_at_the_zone_midnight() -> None:
+    berlin = ZoneInfo("Europe/Berlin")  # UTC+1 in winter
+
+    assert local_date(datetime(2026, 11, 26, 22, 59, 59, tzinfo=UTC), berlin) == date(2026, 11, 26)
+    assert local_date(datetime(2026, 11, 26, 23, 0, tzinfo=UTC), berlin) == date(2026, 11, 27)
+
+
+def test_zone_clock_reads_the_instant_each_call() -> None:
+    instants = iter([INSTANT, datetime(2026, 11, 27, 10, 30, tzinfo=UTC)])
+    clock = zone_clock(ZoneInfo("Pacific/Kiritimati"), lambda: next(instants))
+
+    assert (clock(), clock()) == (date(2026, 11, 27), date(2026, 11, 28))
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        ({"DN_CDS_TIMEZONE": "Pacific/Kiritimati"}, date(2026, 11, 27)),
+        ({"DN_CDS_TIMEZONE": "Pacific/Pago_Pago"}, date(2026, 11, 25)),
+        ({}, date(2026, 11, 26)),
+    ],
+    ids=["kiritimati", "pago-pago", "default-utc"],
+)
+def test_create_app_default_clock_uses_dn_cds_timezone(
+    monkeypatch: pytest.MonkeyPatch, environ: dict[str, str], expected: date
+) -> None:
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+
+    app = create_app(now=lambda: INSTANT)  # settings from the environment, as wsgi.py does
+
+    assert app.extensions["dn_cds"].today() == expected
+
+
+def test_an_explicit_today_wins_over_the_zone_clock() -> None:
+    app = create_app(Settings(timezone="Pacific/Kiritimati"), today=lambda: date(2030, 1, 1))
+
+    assert app.extensions["dn_cds"].today() == date(2030, 1, 1)
