@@ -175,7 +175,7 @@ def _remove_orders_suggestion(card_id: str, order_refs: Sequence[str]) -> dict[s
 def _instruction_suggestion(
     card_id: str, reference: str, order: Mapping[str, Any], wording: CardWording
 ) -> dict[str, Any]:
-    updated = copy.deepcopy(dict(order))
+    updated = without_empty_values(copy.deepcopy(dict(order)))
     text = patient_instruction_text(wording)
     existing = updated.get("patientInstruction")
     if isinstance(existing, str) and existing.strip():
@@ -193,6 +193,18 @@ def _instruction_suggestion(
             }
         ],
     }
+
+
+def without_empty_values(value: Any) -> Any:
+    """``value`` without null, ``""``, ``[]`` or ``{}`` anywhere (FHIR JSON forbids them; an EHR's draft
+    order may still carry them, and the update suggestion must not echo them back)."""
+    if isinstance(value, dict):
+        pruned = {key: without_empty_values(item) for key, item in value.items()}
+        return {key: item for key, item in pruned.items() if item not in (None, "", [], {})}
+    if isinstance(value, list):
+        items = [without_empty_values(item) for item in value]
+        return [item for item in items if item not in (None, "", [], {})]
+    return value
 
 
 def _extension(finding: Finding, context: CardContext) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -11,14 +12,15 @@ from fhir_mappings.fhir_json import as_list, bundle_resources, codings, relative
 from fhir_mappings.knowledge import Knowledge
 
 DRY_NEEDLING_VALUE_SET = "dry-needling-order"
+_FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")  # FHIR R4 id datatype
 
 
 @dataclass(frozen=True, slots=True)
 class DryNeedlingOrder:
     """A draft dry-needling ServiceRequest and its parsed body sites.
 
-    ``reference`` is ``ServiceRequest/<id>``; an order sent without an id is still evaluated, under a
-    descriptive reference, but cannot be the target of a suggestion (``has_id`` is False).
+    ``reference`` is ``ServiceRequest/<id>``; an order sent without an id (or with one that is not a valid
+    FHIR id) is still evaluated, but cannot be the target of a suggestion (``has_id`` is False).
     """
 
     reference: str
@@ -76,6 +78,7 @@ def find_dry_needling_orders(
                     f"ServiceRequest (draft order {index + 1}, no id)", resource, sites, has_id=False
                 )
             )
-        else:
-            orders.append(DryNeedlingOrder(reference, resource, sites))
+        else:  # an id that is not a FHIR id cannot be a suggestion's resourceId (CDS Hooks R9)
+            valid_id = bool(_FHIR_ID.match(reference.split("/", 1)[1]))
+            orders.append(DryNeedlingOrder(reference, resource, sites, has_id=valid_id))
     return orders

@@ -15,7 +15,6 @@ import copy
 import json
 import os
 import random
-import re
 import uuid
 from typing import Any
 
@@ -294,37 +293,6 @@ def mutated_bodies(draw: st.DrawFn, *, only_draft_orders: bool = False) -> tuple
     return hook, body
 
 
-# Known bugs in cards/ (reported to the lead; the xfail test below reproduces them): the risk-disclosure
-# update suggestion echoes the draft ServiceRequest verbatim, so (A) its null, "", [] and {} values, and
-# (B) an id that is not a FHIR id (e.g. "é", accepted at the edge) end up in the card and break CDS Hooks
-# D8 / R9. The strict test steers clear of exactly those inputs and nothing else.
-_STRICT_FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
-
-
-def pruned(value: Any) -> Any:
-    """``value`` without null, "", [] or {} at any depth (bottom-up, so emptied containers go too)."""
-    if isinstance(value, dict):
-        items = {k: pruned(v) for k, v in value.items()}
-        return {k: v for k, v in items.items() if v not in (None, "", [], {})}
-    if isinstance(value, list):
-        return [v for v in (pruned(v) for v in value) if v not in (None, "", [], {})]
-    return value
-
-
-def without_known_cards_bugs(body: dict[str, Any]) -> dict[str, Any]:
-    draft_orders = (
-        body.get("context", {}).get("draftOrders") if isinstance(body.get("context"), dict) else None
-    )
-    entries = draft_orders.get("entry") if isinstance(draft_orders, dict) else None
-    for entry in entries if isinstance(entries, list) else []:
-        resource = entry.get("resource") if isinstance(entry, dict) else None
-        if isinstance(resource, dict):
-            entry["resource"] = resource = pruned(resource)
-            if isinstance(resource.get("id"), str) and not _STRICT_FHIR_ID.fullmatch(resource["id"]):
-                resource["id"] = "renamed-by-test"
-    return body
-
-
 hook_shaped_bodies = st.fixed_dictionaries(
     {},
     optional={
@@ -370,17 +338,9 @@ def test_hook_shaped_body(cds: CdsClient, hook: str, body: dict[str, Any]) -> No
 @given(case=mutated_bodies())
 def test_mutated_valid_call(cds: CdsClient, case: tuple[str, dict[str, Any]]) -> None:
     hook, body = case
-    check(cds.call(SERVICES[hook].id, without_known_cards_bugs(body)).status_code)
+    check(cds.call(SERVICES[hook].id, body).status_code)
 
 
-KNOWN_CARDS_BUG = (
-    'cards bug: the order-hook cards echo the draft ServiceRequest as sent: its null/""/[]/{} values reach '
-    "the risk-disclosure update suggestion (D8), and a non-FHIR id (e.g. with U+2011) the delete action's "
-    "resourceId (R9)"
-)
-
-
-@pytest.mark.xfail(strict=False, reason=KNOWN_CARDS_BUG)
 @FUZZ
 @given(case=mutated_bodies(only_draft_orders=True))
 def test_mutated_draft_order_as_sent(cds: CdsClient, case: tuple[str, dict[str, Any]]) -> None:
@@ -388,10 +348,10 @@ def test_mutated_draft_order_as_sent(cds: CdsClient, case: tuple[str, dict[str, 
     check(cds.call(SERVICES[hook].id, body).status_code)
 
 
-@pytest.mark.xfail(strict=False, reason=KNOWN_CARDS_BUG)
 @pytest.mark.parametrize(("field", "value"), [("note", None), ("note", []), ("id", "dn\u20111")])
-def test_known_cards_bug_minimal_input(cds: CdsClient, field: str, value: Any) -> None:
-    """The minimal inputs of the xfail above: a dry-needling draft order with one such field."""
+def test_echoed_draft_order_stays_conformant(cds: CdsClient, field: str, value: Any) -> None:
+    """Regression: the disclosure card's update suggestion once echoed the draft order verbatim, so its
+    null/""/[]/{} values broke D8, and a non-FHIR id (U+2011) in a delete resourceId broke R9."""
     body = hand_written_order_select()
     body["hook"] = "order-sign"
     del body["context"]["selections"]
