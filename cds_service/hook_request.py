@@ -15,7 +15,10 @@ from urllib.parse import urlsplit
 
 from cds_service.errors import BadRequest
 
-_RELATIVE_REFERENCE = re.compile(r"^[A-Za-z][A-Za-z0-9]*/[A-Za-z0-9\-.]{1,64}$")
+# CDS Hooks Library invariant ord-1 for userId: ^[\d\w]+\/[\d\w-.]+$ (\w includes "_").
+_USER_REFERENCE = re.compile(r"^\w+/[\w\-.]+$")
+# selections must name draft orders as "Type/id", with the same tolerance for ids as draftOrders.
+_SELECTION = re.compile(r"^[A-Za-z][A-Za-z0-9]*/[^\s/]+$")
 _FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 # Draft-order ids: only what makes "Type/id" unusable is refused (EHRs, and the spec's own examples, stray
 # from the strict FHIR id pattern).
@@ -80,7 +83,7 @@ def parse_hook_request(body: Any) -> HookRequest:
         if context.get(name) is None:
             raise BadRequest(f"context.{name} is required for {hook}.", expression=f"context.{name}")
     user_id = _required_string(context, "userId", "context.userId")
-    if not _RELATIVE_REFERENCE.match(user_id):
+    if not _USER_REFERENCE.match(user_id):
         raise BadRequest(
             "context.userId must be a relative reference 'Type/id'.", expression="context.userId"
         )
@@ -191,7 +194,7 @@ def _check_selections(selections: Any, draft_orders: Mapping[str, Any]) -> None:
     }
     for index, selection in enumerate(selections):
         path = f"context.selections[{index}]"
-        if not isinstance(selection, str) or not _RELATIVE_REFERENCE.match(selection):
+        if not isinstance(selection, str) or not _SELECTION.match(selection):
             raise BadRequest(f"{path} must be a relative reference 'Type/id'.", expression=path)
         if selection not in available:
             raise BadRequest(f"{path} names no resource in context.draftOrders.", expression=path)

@@ -99,7 +99,7 @@ def _json_body() -> Any:
         )
     raw = request.get_data(cache=False)
     try:
-        return json.loads(raw, parse_constant=_reject_constant, parse_float=_finite_float)
+        body = json.loads(raw, parse_constant=_reject_constant, parse_float=_finite_float)
     except json.JSONDecodeError as error:
         raise BadRequest(f"The request body is not valid JSON at position {error.pos}.") from None
     except _NotStrictJson:
@@ -110,3 +110,28 @@ def _json_body() -> Any:
         raise BadRequest("The request body is nested too deeply.") from None
     except ValueError:  # not UTF-8, or an integer with more digits than Python converts
         raise BadRequest("The request body is not valid JSON.") from None
+    if _nesting_depth(body) > MAX_JSON_DEPTH:
+        raise BadRequest(f"The request body is nested more than {MAX_JSON_DEPTH} levels deep.")
+    return body
+
+
+MAX_JSON_DEPTH = 100  # FHIR resources in a hook call nest about 20 deep; far more is hostile or broken
+
+
+def _nesting_depth(value: Any) -> int:
+    """The deepest nesting of objects and arrays, found without recursion."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, depth)
+        if deepest > MAX_JSON_DEPTH:
+            return deepest
+        stack.extend((child, depth + 1) for child in children)
+    return deepest

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
@@ -16,15 +17,35 @@ def normalise_icd10cm(code: str) -> str:
 
 
 class SystemAliases:
-    """Maps the system URIs EHRs send (OIDs, trailing slashes) to canonical FHIR URIs."""
+    """Maps the system URIs EHRs send to canonical FHIR URIs.
+
+    Handles listed aliases (OIDs, WHO ICD-10 routed to ICD-10-CM prefix matching), case and trailing-slash
+    variants of http URIs, bare OIDs without ``urn:oid:``, and SNOMED CT edition/version URIs
+    (``http://snomed.info/sct/731000124108/version/20250301``) in ``system``.
+    """
 
     def __init__(self, aliases_by_canonical: Mapping[str, list[str]]) -> None:
         self._canonical: dict[str, str] = {}
         for canonical, aliases in aliases_by_canonical.items():
-            self._canonical[canonical] = canonical
-            for alias in aliases:
-                self._canonical[alias] = canonical
+            for name in (canonical, *aliases):
+                self._canonical[_comparable(name)] = canonical
 
     def canonical(self, system: str) -> str:
         """The canonical URI for ``system`` (unchanged when it is not a known alias)."""
-        return self._canonical.get(system, system)
+        key = _comparable(system)
+        if key in self._canonical:
+            return self._canonical[key]
+        if _BARE_OID.match(key) and f"urn:oid:{key}" in self._canonical:
+            return self._canonical[f"urn:oid:{key}"]
+        if key.startswith(_SNOMED_EDITION_PREFIX):
+            return SNOMED
+        return system
+
+
+_BARE_OID = re.compile(r"^\d+(\.\d+)+$")
+_SNOMED_EDITION_PREFIX = SNOMED + "/"
+
+
+def _comparable(system: str) -> str:
+    """Case-insensitive, trimmed, without a trailing slash (URIs and OIDs only; codes stay case-sensitive)."""
+    return system.strip().rstrip("/").lower()

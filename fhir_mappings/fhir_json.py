@@ -84,12 +84,21 @@ def status_code(concept: Any, system: str) -> str | None:
     """The code of a status CodeableConcept (Condition.clinicalStatus etc.), lower-case.
 
     The coding from ``system`` (the HL7 status code system) wins over local codings; with none from that
-    system, the first coded value is returned.
+    system, the first coded value; with no coding, the concept's text (``"Entered in error"`` ->
+    ``"entered-in-error"``). A plain string, as STU3-converted data sends it, is read the same way.
     """
+    if isinstance(concept, str):
+        return _status_words(concept)
     values = codings(concept)
     preferred = [c for c in values if c.system == system]
     chosen = preferred or values
-    return chosen[0].code.lower() if chosen else None
+    if chosen:
+        return chosen[0].code.lower()
+    return _status_words(as_text((as_object(concept) or {}).get("text")))
+
+
+def _status_words(text: str | None) -> str | None:
+    return "-".join(text.lower().split()) if text and text.strip() else None
 
 
 def parse_date(value: Any, bound: DateBound = "earliest") -> date | None:

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from fhir_mappings.body_regions import BodySite, SiteRelation, condition_sites, relate_sites
 from fhir_mappings.fhir_json import concept_label, relative_reference
 from fhir_mappings.findings import Evidence
 from fhir_mappings.knowledge import Knowledge
-from fhir_mappings.records import PatientRecord, condition_date, is_active_condition
+from fhir_mappings.records import PatientRecord, condition_date, is_active_condition, is_encounter_diagnosis
 
 INFECTION_VALUE_SET = "skin-soft-tissue-infection"
 _CLOSENESS: dict[SiteRelation, int] = {"same": 0, "near": 1, "unknown": 2, "apart": 3}
@@ -43,7 +44,7 @@ def find_active_infections(record: PatientRecord, knowledge: Knowledge, now: dat
         if not is_active_condition(condition, now, knowledge.policy):
             continue
         matches = value_set.match_concept(condition.get("code"), knowledge.aliases)
-        if not matches:
+        if not matches or _old_encounter_diagnosis(condition, now, knowledge):
             continue
         recorded = condition_date(condition)
         label = concept_label(condition.get("code")) or matches[0].code
@@ -58,6 +59,17 @@ def find_active_infections(record: PatientRecord, knowledge: Knowledge, now: dat
             )
         )
     return infections
+
+
+def _old_encounter_diagnosis(condition: Mapping[str, Any], now: date, knowledge: Knowledge) -> bool:
+    """An encounter diagnosis without clinicalStatus, older than the policy window: a past visit's infection,
+    not a current one. Undated ones still count (the safe reading)."""
+    if condition.get("clinicalStatus") is not None or not is_encounter_diagnosis(condition):
+        return False
+    dated = condition_date(condition, "latest")
+    return (
+        dated is not None and (now - dated).days > knowledge.policy.infection_encounter_diagnosis_max_age_days
+    )
 
 
 def relate_infection(

@@ -8,6 +8,7 @@ load time, never on the request path.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +53,7 @@ class Knowledge:
     body_regions: BodyRegionKnowledge
     aliases: SystemAliases
     sorted_indication_keys: tuple[str, ...] = ()
+    status_text_answers: tuple[tuple[str, re.Pattern[str]], ...] = ()
 
     def value_set(self, value_set_id: str) -> ValueSetMatcher:
         """The compiled ValueSet with this id (a missing id is a programming error)."""
@@ -90,6 +92,7 @@ def load_knowledge(data_dir: Path = DATA_DIR) -> Knowledge:
     except (KeyError, TypeError, AttributeError) as error:
         raise KnowledgeError(f"code-systems.json: missing or malformed {error}") from error
     version = str(policy_document.get("version", "unversioned"))
+    status_text_answers = _status_text_answers(_read_json(data_dir / "pregnancy-text.json"))
     return Knowledge(
         version=version,
         value_sets=value_sets,
@@ -98,12 +101,29 @@ def load_knowledge(data_dir: Path = DATA_DIR) -> Knowledge:
         policy=policy,
         body_regions=body_regions,
         aliases=aliases,
+        status_text_answers=status_text_answers,
         sorted_indication_keys=tuple(
             sorted(
                 vs_id.removeprefix("indication-") for vs_id in value_sets if vs_id.startswith("indication-")
             )
         ),
     )
+
+
+def _status_text_answers(document: Any) -> tuple[tuple[str, re.Pattern[str]], ...]:
+    """``pregnancy-text.json`` compiled: (answer, whole-word pattern) in the order they are tried."""
+    try:
+        answers = document["answers"]
+        compiled = []
+        for answer in document["order"]:
+            phrases = sorted(answers[answer], key=len, reverse=True)
+            pattern = r"\b(?:" + "|".join(re.escape(p) for p in phrases) + r")\b"
+            compiled.append((str(answer), re.compile(pattern)))
+    except (KeyError, TypeError) as error:
+        raise KnowledgeError(f"pregnancy-text.json: missing or malformed {error}") from error
+    if not document.get("sources"):
+        raise KnowledgeError("pregnancy-text.json: names no source")
+    return tuple(compiled)
 
 
 def _read_json(path: Path) -> Any:

@@ -18,6 +18,7 @@ class Policy:
     condition_active_clinical_statuses: frozenset[str]
     condition_excluded_verification_statuses: frozenset[str]
     observation_usable_statuses: frozenset[str]
+    infection_encounter_diagnosis_max_age_days: int
 
 
 class PolicyFormatError(ValueError):

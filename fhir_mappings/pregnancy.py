@@ -28,7 +28,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from fhir_mappings.codes import ICD10CM, normalise_icd10cm
 from fhir_mappings.fhir_json import (
@@ -69,6 +69,9 @@ _WEEKS_UNITS = {"wk", "week", "weeks", "wks", "w"}
 _DAYS_UNITS = {"d", "day", "days"}
 _MAX_GA_OBSERVED_DAYS = 50 * 7  # a GA value beyond 50 weeks is a data error, not a pregnancy
 _Z3A_RE = re.compile(r"^Z3A(\d{2})$")
+_GA_TEXT_RE = re.compile(
+    r"\b(\d{1,2})\s*(?:w|wk|wks|week|weeks)\b\.?(?:\s*(?:\+|and|,)?\s*(\d)\s*(?:d|day|days)\b)?"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,8 +134,8 @@ def assess_pregnancy(record: PatientRecord, knowledge: Knowledge, now: date) -> 
     def current(event: _Event) -> bool:
         if event.kind == "ended" or event.answer in {"not-pregnant", "unknown"}:
             return False
-        if event.recorded is None:
-            return event.kind in {"condition", "status"}  # undated "pregnant" on file: assume current
+        if event.recorded is None:  # undated "pregnant" on file: current unless a dated negation exists
+            return event.kind in {"condition", "status"} and ended_on is None
         asserted = event.asserted_on or event.recorded
         if ended_on is not None and asserted < ended_on:
             return False
@@ -226,12 +229,11 @@ def _observation_events(record: PatientRecord, knowledge: Knowledge, now: date) 
         recorded = observation_date(observation, "latest")
         when = f" on {recorded.isoformat()}" if recorded else ""
         if status_codes.match_concept(code, knowledge.aliases):
-            answer = _status_answer(observation.get("valueCodeableConcept"), knowledge)
+            answer, label = _status_answer(observation, knowledge)
             if answer is None:
                 continue
             if answer == "not-pregnant":  # a negation counts from its earliest possible day
                 recorded = observation_date(observation, "earliest")
-            label = concept_label(observation.get("valueCodeableConcept")) or answer
             events.append(
                 _Event(
                     "status",
@@ -334,7 +336,7 @@ def _condition_events(record: PatientRecord, knowledge: Knowledge, now: date) ->
         if not matches:
             continue
         if not is_active_condition(condition, now, knowledge.policy):
-            abated = condition_abatement(condition, "earliest")
+            abated = _plausible_end(condition, knowledge.policy.pregnancy_max_days)
             if abated is not None:
                 events.append(
                     _Event(
@@ -349,6 +351,20 @@ def _condition_events(record: PatientRecord, knowledge: Knowledge, now: date) ->
         if dating is not None:
             events.append(dating)
     return events
+
+
+def _plausible_end(condition: Mapping[str, Any], max_days: int) -> date | None:
+    """When a resolved pregnancy problem says the pregnancy ended, at the latest ``max_days`` after it began.
+
+    Problem-list clean-up often resolves an old pregnancy months later, on the day a new one is recorded; the
+    abatement date then says nothing about the new pregnancy. With neither onset nor recordedDate the end
+    cannot be placed and is not used.
+    """
+    abated = condition_abatement(condition, "earliest")
+    began = condition_onset(condition, "earliest") or encounter_date(condition)
+    if abated is None or began is None:
+        return None
+    return min(abated, began + timedelta(days=max_days))
 
 
 def _z3a_dating(
@@ -378,18 +394,34 @@ def _z3a_dating(
     )
 
 
-def _status_answer(value: Any, knowledge: Knowledge) -> StatusAnswer | None:
+def _status_answer(observation: Mapping[str, Any], knowledge: Knowledge) -> tuple[StatusAnswer | None, str]:
+    """The status answer and its label: coded first, then (marked uncoded) valueBoolean, valueString or the
+    concept's text, read with the phrases in ``pregnancy-text.json``."""
+    value = observation.get("valueCodeableConcept")
     for value_set_id, answer in _STATUS_VALUE_SETS:
         if knowledge.value_set(value_set_id).match_concept(value, knowledge.aliases):
-            return answer
-    return None
+            return answer, concept_label(value) or answer
+    flag = observation.get("valueBoolean")
+    if isinstance(flag, bool):
+        return ("pregnant" if flag else "not-pregnant"), f"{'yes' if flag else 'no'}, uncoded"
+    text = as_text(observation.get("valueString")) or as_text((as_object(value) or {}).get("text"))
+    if text:
+        lowered = text[:200].lower()
+        for text_answer, pattern in knowledge.status_text_answers:
+            if pattern.search(lowered):
+                return cast(StatusAnswer, text_answer), f"{text[:60]}, uncoded"
+    return None, ""
 
 
 def _gestational_age_days(observation: Mapping[str, Any]) -> int | None:
-    """GA in days from valueQuantity (wk or d) or from week and day components."""
+    """GA in days from valueQuantity (wk or d), from week and day components, or from a valueString such as
+    "9 weeks 2 days" / "9w2d"."""
     quantity = as_object(observation.get("valueQuantity"))
     if quantity is not None:
         return _quantity_days(quantity)
+    text = as_text(observation.get("valueString"))
+    if text:
+        return _text_days(text)
     total: int | None = None
     for component in as_list(observation.get("component")):
         days = _quantity_days(as_object((as_object(component) or {}).get("valueQuantity")) or {})
@@ -404,11 +436,24 @@ def _quantity_days(quantity: Mapping[str, Any]) -> int | None:
         return None
     if not math.isfinite(value) or not 0 <= value <= _MAX_GA_OBSERVED_DAYS:
         return None
-    unit = (as_text(quantity.get("code")) or as_text(quantity.get("unit")) or "").lower()
-    if unit in _WEEKS_UNITS:
+    units = {_unit_word(quantity.get(name)) for name in ("code", "unit")} - {""}
+    if units & _WEEKS_UNITS:
         days = round(value * 7)
-    elif unit in _DAYS_UNITS:
+    elif units & _DAYS_UNITS:
         days = round(value)
     else:
         return None
+    return days if days <= _MAX_GA_OBSERVED_DAYS else None
+
+
+def _unit_word(raw: Any) -> str:
+    """``"{weeks}"`` -> ``"weeks"``, ``"Week(s)"`` -> ``"week"``, ``"wks."`` -> ``"wks"``."""
+    return (as_text(raw) or "").lower().strip("{}. ").removesuffix("(s)")
+
+
+def _text_days(text: str) -> int | None:
+    match = _GA_TEXT_RE.search(text[:100].lower())
+    if not match:
+        return None
+    days = int(match.group(1)) * 7 + int(match.group(2) or 0)
     return days if days <= _MAX_GA_OBSERVED_DAYS else None

@@ -64,8 +64,18 @@ def is_active_condition(condition: Mapping[str, Any], now: date, policy: Policy)
     clinical = status_code(condition.get("clinicalStatus"), CONDITION_CLINICAL_SYSTEM)
     if clinical in CONDITION_CLINICAL_CODES and clinical not in policy.condition_active_clinical_statuses:
         return False
+    if has_undated_abatement(condition):
+        return False
     abated = condition_abatement(condition)
     return abated is None or abated > now
+
+
+def has_undated_abatement(condition: Mapping[str, Any]) -> bool:
+    """True when the Condition says it abated without a date (abatementString/Age/Range, or
+    abatementBoolean true)."""
+    if condition.get("abatementBoolean") is True:
+        return True
+    return any(condition.get(name) for name in ("abatementString", "abatementAge", "abatementRange"))
 
 
 def condition_abatement(condition: Mapping[str, Any], bound: DateBound = "latest") -> date | None:

@@ -293,3 +293,26 @@ def test_unexpected_error_logs_type_and_place_never_the_message(caplog: pytest.L
     assert not record.exc_info
     assert "pat-confidential-42" not in caplog.text
     assert "1985" not in caplog.text
+
+
+def test_ids_with_underscores_are_accepted_in_selections_and_user(cds: CdsClient) -> None:
+    """CDS Hooks ord-1 allows \\w (so "_") in userId; selections must accept what draftOrders accepts."""
+    body = copy.deepcopy(VALID)
+    body["context"]["userId"] = "Practitioner/pract_42"
+    body["context"]["draftOrders"]["entry"][0]["resource"]["id"] = "ord_1"
+    body["context"]["selections"] = ["ServiceRequest/ord_1"]
+
+    assert cds.call(SELECT, body).status_code == 200
+
+
+def test_body_nested_deeper_than_the_limit_is_a_400(cds: CdsClient) -> None:
+    nested: Any = "x"
+    for _ in range(150):
+        nested = {"a": nested}
+    body = copy.deepcopy(VALID)
+    body["context"]["draftOrders"]["entry"][0]["resource"]["extension"] = [{"url": "urn:x", "deep": nested}]
+
+    response = cds.call(SELECT, body)
+
+    assert response.status_code == 400
+    assert "nested" in response.get_json()["issue"][0]["diagnostics"]

@@ -277,3 +277,184 @@ def test_order_without_id_still_gets_its_critical_card_over_http(cds: Any) -> No
     assert bleeding["indicator"] == "critical"
     assert "suggestions" not in bleeding
     assert bleeding["overrideReasons"]
+
+
+# --- second review -----------------------------------------------------------------------------------------
+
+
+def _resolved_old_pregnancy() -> Json:
+    return icd_condition(
+        "Z34.80",
+        "Encounter for supervision of other normal pregnancy, unspecified trimester",
+        onset=days_ago(725),
+        clinical_status="resolved",
+        abatement=days_ago(6),  # the day someone tidied the problem list
+    )
+
+
+@pytest.mark.parametrize(
+    "current",
+    [
+        pytest.param(pregnancy_status(PREGNANT_SCT, days_ago(16)), id="status"),
+        pytest.param(
+            icd_condition("Z34.01", "Normal first pregnancy, first trimester", recorded=days_ago(16)),
+            id="supervision-condition",
+        ),
+        pytest.param(
+            observation(
+                concept(loinc("11778-8", "Delivery date Estimated")),
+                effective=days_ago(16),
+                category="exam",
+                value={"valueDateTime": "2027-07-03"},
+            ),
+            id="due-date",
+        ),
+    ],
+)
+def test_tidying_an_old_pregnancy_problem_does_not_hide_the_current_one(
+    current: Json, knowledge: Knowledge
+) -> None:
+    assert _status(knowledge, _resolved_old_pregnancy(), current)[0] == "first-trimester"
+
+
+def test_older_pregnancy_status_code_11449_6_is_read(knowledge: Knowledge) -> None:
+    status = observation(
+        concept(loinc("11449-6", "Pregnancy status - Reported")),
+        effective=days_ago(10),
+        value={"valueCodeableConcept": concept(PREGNANT_SCT)},
+    )
+
+    assert _status(knowledge, status)[0] == "first-trimester"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        pytest.param({"valueString": "Pregnant"}, "first-trimester", id="string-pregnant"),
+        pytest.param({"valueBoolean": True}, "first-trimester", id="boolean-true"),
+        pytest.param(
+            {"valueCodeableConcept": {"text": "Patient is pregnant"}},
+            "first-trimester",
+            id="text-only-concept",
+        ),
+        pytest.param({"valueString": "Possibly pregnant"}, "first-trimester", id="string-possible"),
+        pytest.param({"valueString": "Unknown"}, "not-pregnant", id="string-unknown-is-not-status"),
+    ],
+)
+def test_uncoded_pregnancy_status_is_read(value: Json, expected: str, knowledge: Knowledge) -> None:
+    status = observation(concept(loinc("82810-3", "Pregnancy status")), effective=days_ago(3), value=value)
+
+    assert _status(knowledge, status)[0] == expected
+
+
+def test_uncoded_not_pregnant_cancels_an_earlier_pregnant(knowledge: Knowledge) -> None:
+    later = observation(
+        concept(loinc("82810-3", "Pregnancy status")),
+        effective=days_ago(2),
+        value={"valueString": "Not pregnant"},
+    )
+
+    assert _status(knowledge, pregnancy_status(PREGNANT_SCT, days_ago(40)), later)[0] == "not-pregnant"
+
+
+def test_dated_not_pregnant_cancels_an_undated_pregnancy_problem(knowledge: Knowledge) -> None:
+    undated = icd_condition("Z33.1", "Pregnant state, incidental")
+
+    assert _status(knowledge, undated, pregnancy_status(NOT_PREGNANT_SCT, days_ago(1)))[0] == "not-pregnant"
+
+
+@pytest.mark.parametrize(
+    "quantity",
+    [
+        {"value": 9, "unit": "weeks", "code": "{weeks}"},
+        {"value": 9, "unit": "Week(s)"},
+        {"value": 9, "code": "{wk}"},
+        {"value": 63, "unit": "days", "code": "{days}"},
+    ],
+    ids=["weeks-annotation", "week-s", "wk-annotation", "days-annotation"],
+)
+def test_gestational_age_unit_spellings(quantity: Json, knowledge: Knowledge) -> None:
+    ga = observation(
+        concept(loinc("49051-6", "Gestational age in weeks")),
+        effective=NOW,
+        category="exam",
+        value={"valueQuantity": quantity},
+    )
+
+    assert _status(knowledge, pregnancy_status(PREGNANT_SCT, NOW), ga) == ("first-trimester", "9w0d")
+
+
+def test_gestational_age_as_text(knowledge: Knowledge) -> None:
+    ga = observation(
+        concept(loinc("11884-4", "Gestational age Estimated")),
+        effective=NOW,
+        category="exam",
+        value={"valueString": "9 weeks 2 days"},
+    )
+
+    assert _status(knowledge, pregnancy_status(PREGNANT_SCT, NOW), ga) == ("first-trimester", "9w2d")
+
+
+@pytest.mark.parametrize(
+    ("fields", "fires"),
+    [
+        pytest.param({"clinicalStatus": "resolved"}, False, id="plain-string-resolved"),
+        pytest.param({"clinicalStatus": {"text": "Resolved"}}, False, id="text-only-resolved"),
+        pytest.param({"verificationStatus": "entered-in-error"}, False, id="plain-string-entered-in-error"),
+        pytest.param({"verificationStatus": {"text": "Entered in error"}}, False, id="text-entered-in-error"),
+        pytest.param({"abatementString": "after treatment in 2019"}, False, id="abatement-string"),
+        pytest.param({"abatementBoolean": True}, False, id="abatement-boolean"),
+        pytest.param({"abatementBoolean": False}, True, id="abatement-boolean-false"),
+        pytest.param({"clinicalStatus": {"text": "Active"}}, True, id="text-only-active"),
+    ],
+)
+def test_uncoded_status_and_abatement_forms(fields: Json, fires: bool, knowledge: Knowledge) -> None:
+    hemophilia = _with(_without(icd_condition("D68.0", "Von Willebrand disease"), "clinicalStatus"), **fields)
+
+    assert bool(find_bleeding_disorders(patient_record(hemophilia), knowledge, NOW)) is fires
+
+
+@pytest.mark.parametrize(
+    ("system", "code"),
+    [
+        ("http://snomed.info/sct/731000124108", "28293008"),
+        ("http://snomed.info/sct/731000124108/version/20250301", "28293008"),
+        ("http://hl7.org/fhir/sid/icd-10", "D66"),
+        ("2.16.840.1.113883.6.90", "D66"),
+        ("http://snomed.info/sct", "90935002"),
+    ],
+    ids=["snomed-us-edition", "snomed-edition-version", "who-icd-10", "bare-oid", "snomed-haemophilia"],
+)
+def test_code_system_variants_still_find_the_bleeding_disorder(
+    system: str, code: str, knowledge: Knowledge
+) -> None:
+    record = patient_record(condition(concept(coding(system, code))))
+
+    assert find_bleeding_disorders(record, knowledge, NOW)
+
+
+@pytest.mark.parametrize(
+    ("recorded_days_ago", "counts"),
+    [(2000, False), (10, True)],
+    ids=["five-year-old-visit-diagnosis", "recent-visit-diagnosis"],
+)
+def test_status_less_encounter_diagnosis_of_infection_expires(
+    recorded_days_ago: int, counts: bool, knowledge: Knowledge
+) -> None:
+    cellulitis = _without(
+        icd_condition(
+            "L03.115",
+            "Cellulitis of right lower limb",
+            recorded=days_ago(recorded_days_ago),
+            category="encounter-diagnosis",
+        ),
+        "clinicalStatus",
+    )
+    order = dry_needling_order(
+        id="dn-1", body_sites=[body_site(sct("72696002", "Knee region structure"), sct("24028007", "Right"))]
+    )
+    orders = find_dry_needling_orders(draft_orders(order), knowledge)
+
+    codes = {f.code for f in evaluate_orders(orders, patient_record(cellulitis), knowledge, NOW)}
+
+    assert ("local-infection" in codes) is counts

@@ -1,0 +1,39 @@
+"""The prefetch templates fetch exactly what the rules read, so prefetch and rules cannot drift apart."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl
+
+import pytest
+
+from cds_service.catalog import load_catalog
+from fhir_mappings import Knowledge
+
+SERVICES = load_catalog().services
+PREGNANCY_OBSERVATION_SETS = (
+    "pregnancy-status-observation",
+    "pregnancy-edd-observation",
+    "pregnancy-ga-observation",
+    "pregnancy-lmp-observation",
+)
+
+
+@pytest.mark.parametrize("service", SERVICES, ids=[s.id for s in SERVICES])
+def test_observation_codes_equal_the_pregnancy_value_sets(service: object, knowledge: Knowledge) -> None:
+    template = service.prefetch["pregnancyObservations"]  # type: ignore[attr-defined]
+    resource_type, _, query = template.partition("?")
+    params = dict(parse_qsl(query))
+    asked = {tuple(token.split("|", 1)) for token in params["code"].split(",")}
+
+    read = {code for vs in PREGNANCY_OBSERVATION_SETS for code in knowledge.value_set(vs).exact_codes}
+
+    assert resource_type == "Observation"
+    assert params["patient"] == "{{context.patientId}}"
+    assert asked == read
+
+
+@pytest.mark.parametrize("service", SERVICES, ids=[s.id for s in SERVICES])
+def test_conditions_are_fetched_whatever_their_status(service: object) -> None:
+    """Resolved and entered-in-error records are read too: they end pregnancies and must be seen to be
+    excluded, so the template must not filter on clinical-status."""
+    assert service.prefetch["conditions"] == "Condition?patient={{context.patientId}}"  # type: ignore[attr-defined]
