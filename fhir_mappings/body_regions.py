@@ -2,7 +2,11 @@
 
 Reads every way an EHR sends a site in R4 (which has no laterality element): a region anchor code, a
 pre-coordinated sided SNOMED site, a laterality qualifier as a further coding or as an extension on the
-CodeableConcept, a SNOMED post-coordinated expression (``focus:272741003=side``), or only the text.
+CodeableConcept, a SNOMED post-coordinated expression (``focus:272741003=side``), or only words: the text
+and the codings' displays (``"R knee"``, ``"Knee (R)"``, ``"RLE"``, ``"Right knee region structure"``).
+
+ICD-10-CM codes give a site through an explicit code table (L02/L03) and digit rules (M00, M60.0, M86, L04:
+the character after a prefix is the site, the next one the side).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from fhir_mappings.fhir_json import as_list, as_object, as_text, codings, concep
 Side = Literal["right", "left", "both"]
 SiteRelation = Literal["same", "near", "unknown", "apart"]
 _MAX_SITE_TEXT = 256  # a body-site description longer than this is not a description; do not scan it all
+_MAX_SITE_TEXTS = 8  # the text and at most this many codings' displays are scanned per CodeableConcept
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +40,27 @@ class BodySite:
 
 
 @dataclass(frozen=True, slots=True)
+class IcdDigitRule:
+    """ICD-10-CM codes that carry the site in the character after a prefix and the side in the next one."""
+
+    prefixes: tuple[str, ...]  # dot-stripped, upper case
+    site_digits: Mapping[str, frozenset[str]]
+    side_digits: Mapping[str, Side]
+
+    def site(self, normalised: str, label: str) -> BodySite | None:
+        """The site a dot-stripped code encodes, or ``None`` if this rule gives none."""
+        for prefix in self.prefixes:
+            if not normalised.startswith(prefix) or len(normalised) <= len(prefix):
+                continue
+            regions = self.site_digits.get(normalised[len(prefix)])
+            if not regions:
+                return None
+            side_digit = normalised[len(prefix) + 1 : len(prefix) + 2]
+            return BodySite(regions, self.side_digits.get(side_digit), label)
+        return None
+
+
+@dataclass(frozen=True, slots=True)
 class BodyRegionKnowledge:
     """The compiled ``body-regions.json``."""
 
@@ -48,7 +74,8 @@ class BodyRegionKnowledge:
     side_by_qualifier: Mapping[str, Side]
     laterality_extension_suffixes: tuple[str, ...]
     icd_sites: tuple[tuple[str, frozenset[str], Side | None], ...]
-    keyword_regions: Mapping[str, str]
+    icd_digit_rules: tuple[IcdDigitRule, ...]
+    keyword_regions: Mapping[str, frozenset[str]]
     keyword_sides: Mapping[str, Side]
     region_pattern: re.Pattern[str]
     side_pattern: re.Pattern[str]
@@ -67,14 +94,19 @@ def parse_body_regions(document: Mapping[str, Any]) -> BodyRegionKnowledge:
     regions: Mapping[str, Any] = document["regions"]
     region_by_snomed = {code: name for name, region in regions.items() for code in region["snomed"]}
     laterality = document["laterality"]
-    keywords = [
-        (word, region)
-        for region, words in document["text_keywords"].items()
-        if not region.startswith("_")
-        for word in words
-    ]
-    keywords.sort(key=lambda pair: -len(pair[0]))  # "upper back" before "back"
-    side_words = [(w, side) for side, words in document["side_keywords"].items() for w in words]
+    keyword_regions: dict[str, set[str]] = {}
+    for region, words in document["text_keywords"].items():
+        if region.startswith("_"):
+            continue
+        for word in words:
+            keyword_regions.setdefault(word.lower(), set()).add(region)
+    side_words = {
+        w.lower(): side
+        for side, words in document["side_keywords"].items()
+        if not side.startswith("_")
+        for w in words
+    }
+    digit_rules = document.get("icd_site_digit_rules", [])
     return BodyRegionKnowledge(
         paired_regions=frozenset(n for n, r in regions.items() if r["paired"]),
         region_displays={n: r["display"] for n, r in regions.items()},
@@ -95,20 +127,49 @@ def parse_body_regions(document: Mapping[str, Any]) -> BodyRegionKnowledge:
         laterality_extension_suffixes=tuple(laterality["extension_url_suffixes"]),
         icd_sites=tuple(
             (normalise_icd10cm(code), frozenset(entry["regions"]), entry.get("side"))
-            for entry in document["icd_site_codes"]
+            for entry in [
+                *document["icd_site_codes"],
+                *(e for r in digit_rules for e in r.get("exceptions", [])),
+            ]
             for code in entry["codes"]
         ),
-        keyword_regions=dict(keywords),
-        keyword_sides=dict(side_words),
-        region_pattern=_words_pattern(word for word, _ in keywords),
-        side_pattern=_words_pattern(word for word, _ in side_words),
+        icd_digit_rules=tuple(
+            IcdDigitRule(
+                prefixes=tuple(normalise_icd10cm(prefix) for prefix in rule["prefixes"]),
+                site_digits={digit: frozenset(regions) for digit, regions in rule["site_digits"].items()},
+                side_digits=dict(rule["side_digits"]),
+            )
+            for rule in digit_rules
+        ),
+        keyword_regions={word: frozenset(regions) for word, regions in keyword_regions.items()},
+        keyword_sides=side_words,
+        region_pattern=_words_pattern(keyword_regions),
+        side_pattern=_words_pattern(side_words),
     )
 
 
 def _words_pattern(words: Iterable[str]) -> re.Pattern[str]:
-    """One regex matching any of the words as whole words, longest first ("upper back" before "back")."""
-    alternatives = sorted(set(words), key=len, reverse=True)
-    return re.compile(r"\b(?:" + "|".join(re.escape(w) for w in alternatives) + r")\b")
+    """One regex matching any of the words as whole words, longest first ("upper back" before "back").
+
+    A word counts only when no letter or digit touches it. A one-letter word (the side abbreviations "r",
+    "l") must also not follow "-" or "t/", nor come before a number, "spine", or "/" and a letter other
+    than r or l: "R knee", "R. knee", "Knee (R)", "R-knee" and "R hip/L knee" read their sides, but "L4-5",
+    "L5-S1", "L 5", "L-spine", "T-L junction", "T/L", "L/S" and "R/O" do not. A side dropped this way is
+    unknown, which matches either side.
+    """
+    distinct = sorted(set(words), key=lambda w: (-len(w), w))
+    longer = [re.escape(w) for w in distinct if len(w) > 1]
+    letters = [re.escape(w) for w in distinct if len(w) == 1]
+    alternatives = []
+    if longer:
+        alternatives.append(r"(?<!\w)(?:" + "|".join(longer) + r")(?!\w)")
+    if letters:
+        alternatives.append(
+            r"(?<![\w-])(?<!t/)(?:"
+            + "|".join(letters)
+            + r")(?!\w)(?![\s.-]*\d)(?![\s-]*spine)(?!/[a-km-qs-z])"
+        )
+    return re.compile("|".join(alternatives) or r"(?!)")
 
 
 def read_body_site(concept: Any, knowledge: BodyRegionKnowledge, aliases: SystemAliases) -> BodySite:
@@ -131,28 +192,63 @@ def read_body_site(concept: Any, knowledge: BodyRegionKnowledge, aliases: System
             sides.append(knowledge.side_by_qualifier[focus])
     sides.extend(_extension_sides(concept, knowledge, aliases))
     label = (concept_label(concept) or "unspecified site")[:_MAX_SITE_TEXT]
-    text = (as_text((as_object(concept) or {}).get("text")) or label)[:_MAX_SITE_TEXT].lower()
+    texts = _site_texts(concept)
     if not regions:
-        regions.update(_regions_from_text(text, knowledge))
-    if not sides:
-        sides.extend(_sides_from_text(text, knowledge))
+        regions.update(region for text in texts for region in _regions_from_text(text, knowledge))
+    # the words are read even when a code gives the side: words that contradict the code make it "both"
+    sides.extend(side for text in texts for side in _sides_from_text(text, knowledge))
     return BodySite(frozenset(regions), _combine_sides(sides), label)
 
 
+def _site_texts(concept: Any) -> list[str]:
+    """The text and every coding's display (any system), lower-case, each capped; at most _MAX_SITE_TEXTS."""
+    concept_obj = as_object(concept) or {}
+    raw_codings = concept_obj.get("coding")
+    coding_list = [raw_codings] if isinstance(raw_codings, Mapping) else as_list(raw_codings)
+    candidates = [concept_obj.get("text")]
+    candidates += [(as_object(c) or {}).get("display") for c in coding_list[: _MAX_SITE_TEXTS * 4]]
+    texts: list[str] = []
+    for candidate in candidates:
+        text = as_text(candidate)
+        if text:
+            lowered = _clip(text).lower()
+            if lowered not in texts:
+                texts.append(lowered)
+        if len(texts) == _MAX_SITE_TEXTS:
+            break
+    return texts
+
+
+def _clip(text: str) -> str:
+    """``text`` cut to _MAX_SITE_TEXT characters, never mid-word ("...left" must not become "l")."""
+    if len(text) <= _MAX_SITE_TEXT:
+        return text
+    clipped = text[:_MAX_SITE_TEXT]
+    if text[_MAX_SITE_TEXT].isalnum():
+        clipped = re.sub(r"\w+$", "", clipped)
+    return clipped
+
+
 def sites_from_icd(code: str, knowledge: BodyRegionKnowledge) -> BodySite | None:
-    """The site an ICD-10-CM L02/L03 code encodes in its digits, if it encodes one."""
+    """The site an ICD-10-CM code encodes in its characters, if it encodes one: the explicit code table
+    (L02/L03 and the digit rules' exceptions) first, then the digit rules (M00, M60.0, M86, L04)."""
     normalised = normalise_icd10cm(code)
     for prefix, regions, side in knowledge.icd_sites:
         if normalised.startswith(prefix):
             return BodySite(regions, side, code)
+    for rule in knowledge.icd_digit_rules:
+        site = rule.site(normalised, code)
+        if site is not None:
+            return site
     return None
 
 
 def condition_sites(
     condition: Mapping[str, Any], knowledge: BodyRegionKnowledge, aliases: SystemAliases
 ) -> list[BodySite]:
-    """Where a condition is: its ``bodySite`` codings, else the ICD site digits, else the SNOMED finding
-    site of the disorder. A side found in one source fills a side missing in another."""
+    """Where a condition is: its ``bodySite`` codings, else the ICD site digits or the SNOMED finding site of
+    the disorder, else the words of the diagnosis itself. A side found in one source fills a side missing in
+    another."""
     sites = [read_body_site(concept, knowledge, aliases) for concept in as_list(condition.get("bodySite"))]
     sites = [site for site in sites if site.known or site.side]
     code_sites: list[BodySite] = []
@@ -170,6 +266,9 @@ def condition_sites(
     if known_sites:
         return [_fill_side(site, code_sites) for site in known_sites]
     side_only = next((site.side for site in sites if site.side), None)
+    if not code_sites:  # last resort: the diagnosis's own words ("Cellulitis of right knee")
+        named = read_body_site(condition.get("code"), knowledge, aliases)
+        return [BodySite(named.regions, named.side or side_only, named.label)] if named.known else []
     return [BodySite(site.regions, site.side or side_only, site.label) for site in code_sites]
 
 
@@ -242,8 +341,12 @@ def _extension_sides(concept: Any, knowledge: BodyRegionKnowledge, aliases: Syst
 
 
 def _regions_from_text(text: str, knowledge: BodyRegionKnowledge) -> set[str]:
-    """Every region named in the text ("left wrist and neck" -> arm and neck)."""
-    return {knowledge.keyword_regions[m.group(0)] for m in knowledge.region_pattern.finditer(text)}
+    """Every region named in the text ("left wrist and neck" -> arm and neck; "back" -> both backs)."""
+    return {
+        region
+        for m in knowledge.region_pattern.finditer(text)
+        for region in knowledge.keyword_regions[m.group(0)]
+    }
 
 
 def _sides_from_text(text: str, knowledge: BodyRegionKnowledge) -> list[Side]:

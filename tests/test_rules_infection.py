@@ -241,7 +241,7 @@ def test_order_site_unknown_or_several(
             [LOCAL],
         ),
         (body_site(text="Knee, bilateral"), RIGHT_KNEE, [LOCAL]),
-        (body_site(text="Both knees"), RIGHT_KNEE, [NEAR]),  # plural not a keyword: site unknown
+        (body_site(text="Both knees"), RIGHT_KNEE, [LOCAL]),  # both sides, knee region
         (body_site(sct("72696002", "Knee region structure")), LEFT_KNEE, [LOCAL]),
     ],
     ids=[
@@ -261,7 +261,7 @@ def test_order_site_unknown_or_several(
         "text-abbreviation-lt-vs-right",
         "bilateral-qualifier-vs-left",
         "bilateral-text-vs-right",
-        "plural-text-unrecognised-is-near",
+        "plural-text-both-knees-is-local",
         "no-side-matches-either-side",
     ],
 )

@@ -458,3 +458,25 @@ def test_status_less_encounter_diagnosis_of_infection_expires(
     codes = {f.code for f in evaluate_orders(orders, patient_record(cellulitis), knowledge, NOW)}
 
     assert ("local-infection" in codes) is counts
+
+
+@pytest.mark.parametrize(
+    ("order_side", "expected"),
+    [("24028007", "local-infection"), ("7771000", None)],
+    ids=["same-side-critical", "other-side-no-card"],
+)
+def test_infection_site_read_from_the_diagnosis_words(
+    order_side: str, expected: str | None, knowledge: Knowledge
+) -> None:
+    """A SNOMED-coded infection with no bodySite and no known finding site: its display names the site."""
+    cellulitis = condition(
+        concept(coding("http://snomed.info/sct", "128045006", "Cellulitis of right knee")), onset=days_ago(3)
+    )
+    order = dry_needling_order(
+        id="dn-1", body_sites=[body_site(sct("72696002", "Knee region structure"), sct(order_side, "side"))]
+    )
+    orders = find_dry_needling_orders(draft_orders(order), knowledge)
+
+    codes = {f.code for f in evaluate_orders(orders, patient_record(cellulitis), knowledge, NOW)}
+
+    assert codes & {"local-infection", "infection-near-site"} == ({expected} if expected else set())
