@@ -19,6 +19,7 @@ class Policy:
     condition_excluded_verification_statuses: frozenset[str]
     observation_usable_statuses: frozenset[str]
     infection_encounter_diagnosis_max_age_days: int
+    gestational_age_max_observed_days: int
 
 
 class PolicyFormatError(ValueError):

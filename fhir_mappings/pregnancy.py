@@ -67,7 +67,7 @@ _STATUS_VALUE_SETS: tuple[tuple[str, StatusAnswer], ...] = (
 )
 _WEEKS_UNITS = {"wk", "week", "weeks", "wks", "w"}
 _DAYS_UNITS = {"d", "day", "days"}
-_MAX_GA_OBSERVED_DAYS = 50 * 7  # a GA value beyond 50 weeks is a data error, not a pregnancy
+_ARITHMETIC_GUARD = 100_000  # technical: keeps rounding and date arithmetic finite on hostile numbers
 _Z3A_RE = re.compile(r"^Z3A(\d{2})$")
 _GA_TEXT_RE = re.compile(
     r"\b(\d{1,2})\s*(?:w|wk|wks|week|weeks)\b\.?(?:\s*(?:\+|and|,)?\s*(\d)\s*(?:d|day|days)\b)?"
@@ -262,7 +262,7 @@ def _observation_events(record: PatientRecord, knowledge: Knowledge, now: date) 
                     )
                 )
         elif ga_codes.match_concept(code, knowledge.aliases):
-            ga_then = _gestational_age_days(observation)
+            ga_then = _gestational_age_days(observation, knowledge.policy.gestational_age_max_observed_days)
             if ga_then is not None and recorded is not None:
                 ga = ga_then + (now - recorded).days
                 events.append(
@@ -413,37 +413,37 @@ def _status_answer(observation: Mapping[str, Any], knowledge: Knowledge) -> tupl
     return None, ""
 
 
-def _gestational_age_days(observation: Mapping[str, Any]) -> int | None:
-    """GA in days from valueQuantity (wk or d), from week and day components, or from a valueString such as
-    "9 weeks 2 days" / "9w2d"."""
+def _gestational_age_days(observation: Mapping[str, Any], max_days: int) -> int | None:
+    """GA in days from valueQuantity (wk or d), from a valueString such as "9 weeks 2 days" / "9w2d", or from
+    week and day components; a value above ``max_days`` is a data error and is not used."""
     quantity = as_object(observation.get("valueQuantity"))
-    if quantity is not None:
-        return _quantity_days(quantity)
     text = as_text(observation.get("valueString"))
-    if text:
-        return _text_days(text)
-    total: int | None = None
-    for component in as_list(observation.get("component")):
-        days = _quantity_days(as_object((as_object(component) or {}).get("valueQuantity")) or {})
-        if days is not None:
-            total = (total or 0) + days
-    return total if total is None or total <= _MAX_GA_OBSERVED_DAYS else None
+    days: int | None
+    if quantity is not None:
+        days = _quantity_days(quantity)
+    elif text:
+        days = _text_days(text)
+    else:
+        days = None
+        for component in as_list(observation.get("component")):
+            part = _quantity_days(as_object((as_object(component) or {}).get("valueQuantity")) or {})
+            if part is not None:
+                days = (days or 0) + part
+    return days if days is not None and days <= max_days else None
 
 
 def _quantity_days(quantity: Mapping[str, Any]) -> int | None:
     value = quantity.get("value")
     if not isinstance(value, int | float) or isinstance(value, bool):
         return None
-    if not math.isfinite(value) or not 0 <= value <= _MAX_GA_OBSERVED_DAYS:
+    if not math.isfinite(value) or not 0 <= value <= _ARITHMETIC_GUARD:
         return None
     units = {_unit_word(quantity.get(name)) for name in ("code", "unit")} - {""}
     if units & _WEEKS_UNITS:
-        days = round(value * 7)
-    elif units & _DAYS_UNITS:
-        days = round(value)
-    else:
-        return None
-    return days if days <= _MAX_GA_OBSERVED_DAYS else None
+        return round(value * 7)
+    if units & _DAYS_UNITS:
+        return round(value)
+    return None
 
 
 def _unit_word(raw: Any) -> str:
@@ -453,7 +453,4 @@ def _unit_word(raw: Any) -> str:
 
 def _text_days(text: str) -> int | None:
     match = _GA_TEXT_RE.search(text[:100].lower())
-    if not match:
-        return None
-    days = int(match.group(1)) * 7 + int(match.group(2) or 0)
-    return days if days <= _MAX_GA_OBSERVED_DAYS else None
+    return int(match.group(1)) * 7 + int(match.group(2) or 0) if match else None
