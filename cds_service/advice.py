@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -26,6 +27,12 @@ class Advisor:
     wording: CardWording
     fetcher: PatientDataFetcher
     local_order_codes: frozenset[tuple[str, str]] = frozenset()
+    finding_displays: Mapping[str, str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        # Built once per process, not per hook call.
+        displays = {code: f.display for code, f in self.knowledge.findings.items()}
+        object.__setattr__(self, "finding_displays", displays)
 
     def cards(self, request: HookRequest, service: ServiceDefinition, today: date) -> list[dict[str, Any]]:
         """The cards for a validated request. No dry-needling order on an order hook -> no cards and no
@@ -46,7 +53,7 @@ class Advisor:
         context = CardContext(
             hook_instance=request.hook_instance,
             finding_system=self.knowledge.finding_system,
-            finding_displays={code: f.display for code, f in self.knowledge.findings.items()},
+            finding_displays=self.finding_displays,
             knowledge_version=self.knowledge.version,
         )
         return build_cards(findings, orders, context, self.wording)

@@ -7,8 +7,6 @@ from collections.abc import Mapping
 
 ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
 SNOMED = "http://snomed.info/sct"
-LOINC = "http://loinc.org"
-CPT = "http://www.ama-assn.org/go/cpt"
 
 
 def normalise_icd10cm(code: str) -> str:

@@ -28,11 +28,6 @@ class DryNeedlingOrder:
     body_sites: tuple[BodySite, ...]
     has_id: bool = True
 
-    @property
-    def site_known(self) -> bool:
-        """True when every body site was recognised (an order with no bodySite is unknown)."""
-        return bool(self.body_sites) and all(site.known for site in self.body_sites)
-
 
 def is_dry_needling_order(
     resource: Mapping[str, Any],

@@ -186,7 +186,7 @@ def test_local_codes(
 
 
 @pytest.mark.parametrize(
-    ("sites", "site_known"),
+    ("sites", "regions_known"),
     [
         ([body_site(sct("16982005", "Shoulder region structure"), text="Right shoulder")], True),
         ([body_site(text="Right upper trapezius")], True),
@@ -195,10 +195,10 @@ def test_local_codes(
     ],
     ids=["coded-site", "text-site", "unrecognised-text", "no-body-site"],
 )
-def test_order_site_known(sites: list[dict[str, Any]], site_known: bool, knowledge: Knowledge) -> None:
+def test_order_site_known(sites: list[dict[str, Any]], regions_known: bool, knowledge: Knowledge) -> None:
     order = dry_needling_order(id="dn-s", body_sites=sites)
     [found] = find_dry_needling_orders(draft_orders(order), knowledge)
-    assert found.site_known is site_known
+    assert (bool(found.body_sites) and all(site.known for site in found.body_sites)) is regions_known
     assert len(found.body_sites) == len(sites)
 
 
@@ -237,3 +237,12 @@ def test_numeric_id_and_single_coding_object_are_tolerated(knowledge: Knowledge)
     found = find_dry_needling_orders(draft_orders(order), knowledge)
 
     assert [o.reference for o in found] == ["ServiceRequest/5"]
+
+
+def test_look_alike_procedure_codes_are_never_dry_needling(knowledge: Knowledge) -> None:
+    """Every code in the documented not-dry-needling set (acupuncture, trigger-point injection) is refused."""
+    look_alikes = knowledge.value_set("not-dry-needling-order").exact_codes
+    assert len(look_alikes) == 6
+    for system, code in look_alikes:
+        order = service_request({"system": system, "code": code}, id=f"sr-{code}")
+        assert find_dry_needling_orders(draft_orders(order), knowledge) == [], code
