@@ -14,7 +14,7 @@ import pytest
 from conftest import CdsClient, card_codes
 from fhir.resources.R4B import get_fhir_model_class
 from flask import Flask
-from vignettes import Vignette, load_vignettes
+from vignettes import load_vignettes
 
 from cds_service import Settings, create_app
 from cds_service.catalog import ServiceDefinition, load_catalog
@@ -109,4 +109,3 @@ def test_every_finding_code_fires_and_has_a_near_miss(knowledge: Knowledge) -> N
             continue
         assert code in fired, f"no vignette shows {code} firing"
         assert code in near_missed, f"no vignette shows a near miss of {code}"
-
