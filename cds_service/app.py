@@ -14,7 +14,7 @@ from werkzeug.exceptions import HTTPException
 
 from cards import load_card_wording
 from cds_service.advice import Advisor
-from cds_service.catalog import load_catalog
+from cds_service.catalog import load_catalog, with_status_filters
 from cds_service.errors import CdsServiceError, operation_outcome
 from cds_service.patient_data import NoFetcher, PatientDataFetcher
 from cds_service.routes import ServiceState, blueprint
@@ -59,13 +59,20 @@ def create_app(
     """
     settings = settings or Settings.from_env()
     today = today or zone_clock(settings.zone, now)
-    knowledge = load_knowledge()
+    knowledge = load_knowledge(policy_file=settings.policy_file)
     wording = load_card_wording(knowledge.findings)
     advisor = Advisor(knowledge, wording, fetcher or NoFetcher(), settings.local_order_codes)
     app = Flask(__name__)
     app.json.sort_keys = False  # type: ignore[attr-defined]  # CDS Hooks 3.0 D9: keep key order
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
-    app.extensions["dn_cds"] = ServiceState(settings, load_catalog(), advisor, today)
+    catalog = with_status_filters(
+        load_catalog(),
+        {
+            "medicationRequests": knowledge.policy.medication_request_active_statuses,
+            "medicationStatements": knowledge.policy.medication_statement_active_statuses,
+        },
+    )
+    app.extensions["dn_cds"] = ServiceState(settings, catalog, advisor, today)
     app.register_blueprint(blueprint)
     _register_error_handlers(app)
     _register_access_log(app)

@@ -20,6 +20,7 @@ from cds_service.app import create_app, zone_clock
 from cds_service.catalog import load_catalog
 from cds_service.demo import build_hook_request, load_demo_patients
 from cds_service.settings import Settings, SettingsError
+from fhir_mappings import KnowledgeError, load_knowledge
 
 GUNICORN_ARGS = ["-m", "gunicorn", "-c", "python:cds_service.gunicorn_config", "cds_service.wsgi:app"]
 
@@ -41,7 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             return _serve(args.host, args.port)
         return _demo(args.url, args.hook)
-    except SettingsError as error:
+    except (SettingsError, KnowledgeError) as error:
         print(f"dn-cds: {error}", file=sys.stderr)
         return 2
 
@@ -52,6 +53,7 @@ def _serve(host: str | None, port: int | None) -> int:
     if port:
         os.environ["DN_CDS_PORT"] = str(port)
     settings = Settings.from_env()  # fail fast, before gunicorn starts workers
+    load_knowledge(policy_file=settings.policy_file)  # a bad DN_CDS_POLICY_FILE stops here, not in a worker
     print(
         f"dn-cds: serving {settings.base_url}/cds-services  (try: dn-cds demo --url {settings.base_url})",
         file=sys.stderr,

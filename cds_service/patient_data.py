@@ -122,6 +122,7 @@ def build_record(patient_id: str, resources: Sequence[Mapping[str, Any]]) -> Pat
     seen: set[tuple[str, str]] = set()
     conditions: list[Mapping[str, Any]] = []
     observations: list[Mapping[str, Any]] = []
+    medications: dict[str, list[Mapping[str, Any]]] = {"MedicationRequest": [], "MedicationStatement": []}
     for resource in resources:
         if not belongs_to_patient(resource, patient_id):
             continue
@@ -135,7 +136,15 @@ def build_record(patient_id: str, resources: Sequence[Mapping[str, Any]]) -> Pat
             conditions.append(resource)
         elif resource_type == "Observation":
             observations.append(resource)
-    return PatientRecord(patient_id, tuple(conditions), tuple(observations))
+        elif isinstance(resource_type, str) and resource_type in medications:
+            medications[resource_type].append(resource)
+    return PatientRecord(
+        patient_id,
+        tuple(conditions),
+        tuple(observations),
+        medication_requests=tuple(medications["MedicationRequest"]),
+        medication_statements=tuple(medications["MedicationStatement"]),
+    )
 
 
 def _unusable(value: Mapping[str, Any]) -> MissingReason | None:

@@ -32,6 +32,7 @@ class Settings:
     max_body_bytes: int = 5 * 1024 * 1024
     local_order_codes: frozenset[tuple[str, str]] = frozenset()
     timezone: str = "UTC"
+    policy_file: Path | None = None
 
     @property
     def zone(self) -> tzinfo:
@@ -77,6 +78,8 @@ class Settings:
         if (zone := env.get(PREFIX + "TIMEZONE")) is not None and zone.strip():
             time_zone(zone.strip())  # fail fast on an unknown zone
             values["timezone"] = zone.strip()
+        if (policy := env.get(PREFIX + "POLICY_FILE")) is not None and policy.strip():
+            values["policy_file"] = _existing_file("POLICY_FILE", policy.strip())
         return cls(**values)  # type: ignore[arg-type]
 
 
@@ -113,6 +116,13 @@ def _absolute_url(name: str, raw: str) -> str:
     if parts.scheme not in {"http", "https"} or not parts.netloc:
         raise SettingsError(f"{PREFIX}{name} must be an absolute http(s) URL, got {raw!r}")
     return raw
+
+
+def _existing_file(name: str, raw: str) -> Path:
+    path = Path(raw).expanduser()
+    if not path.is_file():
+        raise SettingsError(f"{PREFIX}{name} must name an existing file, got {raw!r}")
+    return path
 
 
 def _system_codes(name: str, raw: str) -> frozenset[tuple[str, str]]:

@@ -60,6 +60,11 @@ LONG_FACTS = {
     "indications": "Low back pain, Sciatica, Myofascial / trigger-point pain, Osteoarthritis, Knee pain",
     "dating": "estimated due date 2027-05-29, recorded 2026-10-01 by obstetrics",
     "relation": "site of the infection or of the order unknown",
+    "drugs": "warfarin, clopidogrel, aspirin, enoxaparin",
+    "matched_by_name": "aspirin (no code: matched by name in the medication text)",
+    "result": "150000 {cells}/uL",
+    "date": "2026-11-20",
+    "test": "Platelet count",
 }
 
 

@@ -308,7 +308,17 @@ def test_order_select_request_has_selections_draft_orders_and_prefetch(
     draft_orders = context["draftOrders"]
     assert draft_orders["resourceType"] == "Bundle"
     assert [e["resource"]["id"] for e in draft_orders["entry"]] == ["dn-first-trimester-order"]
-    assert set(body["prefetch"]) == set(service.prefetch) == {"conditions", "pregnancyObservations"}
+    assert (
+        set(body["prefetch"])
+        == set(service.prefetch)
+        == {
+            "conditions",
+            "pregnancyObservations",
+            "labObservations",
+            "medicationRequests",
+            "medicationStatements",
+        }
+    )
     for key, bundle in body["prefetch"].items():
         assert bundle["type"] == "searchset", key
         for entry in bundle.get("entry", []):
