@@ -109,7 +109,8 @@ def _check_type(name: str, shipped: Any, site: Any) -> None:
     expected, got = _EXPECTED_KIND.get(declared, _kind(shipped)), _kind(site)
     if expected == got or (expected == "number" and got == "integer"):
         return
-    raise PolicyFormatError(f"site policy: setting '{name}' must be a {expected}, got {got} {site!r}")
+    article = "an" if expected[0] in "aeiou" else "a"
+    raise PolicyFormatError(f"site policy: setting '{name}' must be {article} {expected}, got {got} {site!r}")
 
 
 def _value(name: str, value: Any) -> Any:
