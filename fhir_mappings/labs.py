@@ -97,14 +97,14 @@ def read_result(
     units = _unit_candidates(quantity, aliases)
     unit_text = next((u for u in units if u), "")
     sent = f"{comparator}{_number(raw)} {unit_text}".strip()
-    if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw):
+    number = _finite(raw)
+    if number is None:
         return _unreadable(test, evidence_ref, measured, sent, "no numeric value")
     factor = _factor(test, units)
     if factor is None:
         reason = f"unit '{unit_text}' not recognised" if unit_text else "no unit"
         return _unreadable(test, evidence_ref, measured, sent, reason)
-    value = float(raw) * factor
-    value = _worst_case(test, comparator, value)
+    value = _worst_case(test, comparator, number * factor)
     description = f"{test.display} {sent}"
     if not _same_unit(test, units):
         description += f" (= {format_value(test, value)})"
@@ -159,6 +159,17 @@ def _worst_case(test: LabTest, comparator: str, value: float) -> float:
     if test.danger == "high" and comparator in {">", ">="}:
         return math.inf
     return value
+
+
+def _finite(raw: Any) -> float | None:
+    """``raw`` as a finite float >= 0, or ``None`` (booleans, strings, negatives, beyond the float range)."""
+    if isinstance(raw, bool) or not isinstance(raw, int | float):
+        return None
+    try:
+        number = float(raw)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) and number >= 0 else None  # a negative count or ratio is an error
 
 
 def _other_value(observation: Mapping[str, Any]) -> str:

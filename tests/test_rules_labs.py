@@ -214,3 +214,14 @@ def test_a_lab_coded_only_by_text_is_not_read(knowledge: Knowledge) -> None:
     result = lab_result(PLATELETS, 10, "10*3/uL", effective=days_ago(1))
     result["code"] = {"text": "Platelets"}
     assert _codes(knowledge, result) == []
+
+
+@pytest.mark.parametrize(
+    "value", [10**400, -(10**400), "12", True], ids=["huge", "huge-negative", "string", "bool"]
+)
+def test_values_that_are_not_finite_numbers_are_reported_not_crashed(
+    value: Any, knowledge: Knowledge
+) -> None:
+    result = lab_result(PLATELETS, 1, "10*3/uL", effective=days_ago(1))
+    result["valueQuantity"]["value"] = value
+    assert _codes(knowledge, result) == ["lab-unit-unknown"]
