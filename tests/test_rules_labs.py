@@ -217,7 +217,9 @@ def test_a_lab_coded_only_by_text_is_not_read(knowledge: Knowledge) -> None:
 
 
 @pytest.mark.parametrize(
-    "value", [10**400, -(10**400), "12", True], ids=["huge", "huge-negative", "string", "bool"]
+    "value",
+    [10**400, -(10**400), -5, "12", True],
+    ids=["huge", "huge-negative", "negative", "string", "bool"],
 )
 def test_values_that_are_not_finite_numbers_are_reported_not_crashed(
     value: Any, knowledge: Knowledge
