@@ -269,6 +269,33 @@ def test_answer_prefetch_filters_by_patient_and_code(template: str, expected: li
     get_fhir_model_class("Bundle").model_validate(bundle)
 
 
+def test_answer_prefetch_filters_by_status() -> None:
+    def med(med_id: str, status: str) -> dict[str, Any]:
+        return {
+            "resourceType": "MedicationRequest",
+            "id": med_id,
+            "status": status,
+            "intent": "order",
+            "medicationCodeableConcept": {"text": "Warfarin 5 mg"},
+            "subject": {"reference": "Patient/pat-a"},
+        }
+
+    chart = [
+        med("m-active", "active"),
+        med("m-held", "on-hold"),
+        med("m-done", "completed"),
+        med("m-none", ""),
+    ]
+    template = "MedicationRequest?patient={{context.patientId}}&status=active,on-hold,unknown"
+    assert _ids(answer_prefetch(template, chart, {"patientId": "pat-a"})) == ["m-active", "m-held"]
+    assert _ids(answer_prefetch("MedicationRequest?patient=pat-a", chart, {})) == [
+        "m-active",
+        "m-held",
+        "m-done",
+        "m-none",
+    ]
+
+
 def test_answer_prefetch_returns_copies() -> None:
     bundle = answer_prefetch("Condition?patient={{context.patientId}}", CHART, {"patientId": "pat-a"})
     bundle["entry"][0]["resource"]["code"]["coding"][0]["code"] = "Z00.00"
