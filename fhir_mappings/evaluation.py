@@ -11,7 +11,7 @@ from fhir_mappings.findings import Evidence, Finding, FindingKind, IndicationMat
 from fhir_mappings.indications import find_indications
 from fhir_mappings.infection import ActiveInfection, find_active_infections, relate_infection
 from fhir_mappings.knowledge import Knowledge
-from fhir_mappings.labs import LabAssessment, assess_labs, format_value
+from fhir_mappings.labs import LabAssessment, assess_labs
 from fhir_mappings.medications import find_antithrombotic_therapy
 from fhir_mappings.orders import DryNeedlingOrder
 from fhir_mappings.pregnancy import PregnancyAssessment, assess_pregnancy
@@ -127,7 +127,7 @@ def _lab_findings(
         if code is not None:
             facts = {
                 "result": decisive.sent,
-                "value": format_value(test, decisive.value),
+                "value": decisive.converted,
                 "date": decisive.measured.isoformat(),
                 "threshold": _threshold_text(code, knowledge, test.display_unit),
             }

@@ -34,6 +34,7 @@ class LabResult:
     value: float | None
     sent: str  # the value and unit as sent ("150 K/uL", "<10 10*3/uL")
     problem: str | None = None  # why the value could not be read
+    converted: str = ""  # the value in the canonical unit, comparator kept ("18 x10^9/L", "<10 x10^9/L")
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,15 +106,17 @@ def read_result(
         reason = f"unit '{unit_text}' not recognised" if unit_text else "no unit"
         return _unreadable(test, evidence_ref, measured, sent, reason)
     value = _worst_case(test, comparator, number * factor)
+    converted = comparator + format_value(test, number * factor)
     description = f"{test.display} {sent}"
     if not _same_unit(test, units):
-        description += f" (= {format_value(test, value)})"
+        description += f" (= {converted})"
     return LabResult(
         test,
         Evidence(evidence_ref, f"{description}, {measured.isoformat()}", measured, test.display),
         measured,
         value,
         sent,
+        converted=converted,
     )
 
 
@@ -186,8 +189,6 @@ def _number(raw: Any) -> str:
 
 
 def format_value(test: LabTest, value: float) -> str:
-    """``"15 x10^9/L"``, ``"4.2"`` (INR has no unit), ``"any value above the reported bound"``."""
-    if math.isinf(value):
-        return "above the reported bound"
+    """``"15 x10^9/L"``, ``"4.2"`` (INR has no unit)."""
     number = f"{value:.1f}".rstrip("0").rstrip(".") if not value.is_integer() else str(int(value))
     return f"{number} {test.display_unit}".strip()

@@ -193,6 +193,9 @@ def test_comparators_read_at_their_worst_case(
     unit = "10*3/uL" if loinc_code == PLATELETS else "{INR}"
     result = lab_result(loinc_code, value, unit, effective=days_ago(1), comparator=comparator)
     assert _codes(knowledge, result) == expected
+    for finding in evaluate_patient(patient_record(result), knowledge, NOW):
+        if finding.code in BLEEDING_LAB_CODES:
+            assert finding.facts["value"].startswith(comparator)  # "<10 x10^9/L", never "0 x10^9/L"
 
 
 def test_finding_facts_state_the_value_date_and_conversion(knowledge: Knowledge) -> None:
