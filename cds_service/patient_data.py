@@ -122,7 +122,11 @@ def build_record(patient_id: str, resources: Sequence[Mapping[str, Any]]) -> Pat
     seen: set[tuple[str, str]] = set()
     conditions: list[Mapping[str, Any]] = []
     observations: list[Mapping[str, Any]] = []
-    medications: dict[str, list[Mapping[str, Any]]] = {"MedicationRequest": [], "MedicationStatement": []}
+    medications: dict[str, list[Mapping[str, Any]]] = {
+        "MedicationRequest": [],
+        "MedicationStatement": [],
+        "Medication": [],
+    }
     for resource in resources:
         if not belongs_to_patient(resource, patient_id):
             continue
@@ -144,6 +148,7 @@ def build_record(patient_id: str, resources: Sequence[Mapping[str, Any]]) -> Pat
         tuple(observations),
         medication_requests=tuple(medications["MedicationRequest"]),
         medication_statements=tuple(medications["MedicationStatement"]),
+        medications=tuple(medications["Medication"]),
     )
 
 

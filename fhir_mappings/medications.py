@@ -13,7 +13,15 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal
 
-from fhir_mappings.fhir_json import as_list, as_object, as_text, concept_label, parse_date, relative_reference
+from fhir_mappings.fhir_json import (
+    as_list,
+    as_object,
+    as_text,
+    concept_label,
+    parse_date,
+    reference_parts,
+    relative_reference,
+)
 from fhir_mappings.findings import Evidence
 from fhir_mappings.knowledge import Knowledge
 from fhir_mappings.records import PatientRecord, condition_date, is_active_condition
@@ -50,7 +58,7 @@ def find_antithrombotic_therapy(
         status = (as_text(resource.get("status")) or "").lower()
         if status not in statuses or resource.get("doNotPerform") is True:
             continue
-        use = _medication_use(resource, status, ingredients, knowledge)
+        use = _medication_use(resource, status, ingredients, knowledge, record)
         if use is not None:
             uses.append(use)
     uses.extend(_condition_uses(record, ingredients, knowledge, now))
@@ -58,9 +66,13 @@ def find_antithrombotic_therapy(
 
 
 def _medication_use(
-    resource: Mapping[str, Any], status: str, ingredients: list[Antithrombotic], knowledge: Knowledge
+    resource: Mapping[str, Any],
+    status: str,
+    ingredients: list[Antithrombotic],
+    knowledge: Knowledge,
+    record: PatientRecord,
 ) -> AntithromboticUse | None:
-    concepts = list(_medication_concepts(resource))
+    concepts = list(_medication_concepts(resource, record))
     for ingredient in ingredients:
         value_set = knowledge.value_set(ingredient.value_set)
         for concept in concepts:
@@ -90,20 +102,26 @@ def _use(
     )
 
 
-def _medication_concepts(resource: Mapping[str, Any]) -> Iterator[Any]:
-    """``medicationCodeableConcept``, and the code of a contained Medication that ``medicationReference``
-    points to (``#id``)."""
+def _medication_concepts(resource: Mapping[str, Any], record: PatientRecord) -> Iterator[Any]:
+    """``medicationCodeableConcept``, and the code of the Medication that ``medicationReference`` points to:
+    a contained one (``#id``) or one sent in the patient data (``Medication/id``)."""
     if resource.get("medicationCodeableConcept") is not None:
         yield resource["medicationCodeableConcept"]
     reference = as_text((as_object(resource.get("medicationReference")) or {}).get("reference"))
-    if reference and reference.startswith("#"):
-        for contained in as_list(resource.get("contained")):
-            contained_obj = as_object(contained) or {}
-            if (
-                contained_obj.get("resourceType") == "Medication"
-                and f"#{contained_obj.get('id')}" == reference
-            ):
-                yield contained_obj.get("code")
+    if not reference:
+        return
+    if reference.startswith("#"):
+        candidates = [as_object(c) or {} for c in as_list(resource.get("contained"))]
+        wanted = reference[1:]
+    else:
+        parts = reference_parts(reference)
+        if parts is None or parts[0] != "Medication":
+            return
+        candidates, wanted = list(record.medications), parts[1]
+    for medication in candidates:
+        if medication.get("resourceType") == "Medication" and str(medication.get("id")) == wanted:
+            yield medication.get("code")
+            return
 
 
 def _medication_texts(resource: Mapping[str, Any], concepts: list[Any]) -> list[str]:

@@ -34,6 +34,7 @@ class PatientRecord:
     observations: tuple[Mapping[str, Any], ...] = ()
     medication_requests: tuple[Mapping[str, Any], ...] = ()
     medication_statements: tuple[Mapping[str, Any], ...] = ()
+    medications: tuple[Mapping[str, Any], ...] = ()  # Medication resources sent alongside (e.g. _include)
 
     def condition_by_id(self, condition_id: str) -> Mapping[str, Any] | None:
         """The Condition with this id, if the record has it."""

@@ -410,6 +410,7 @@ def patient_record(*resources: Json, patient_id: str = PATIENT_ID) -> PatientRec
         observations=tuple(r for r in resources if r["resourceType"] == "Observation"),
         medication_requests=tuple(r for r in resources if r["resourceType"] == "MedicationRequest"),
         medication_statements=tuple(r for r in resources if r["resourceType"] == "MedicationStatement"),
+        medications=tuple(r for r in resources if r["resourceType"] == "Medication"),
     )
 
 

@@ -116,6 +116,17 @@ def test_a_contained_medication_and_a_reference_display_are_read(knowledge: Know
     ]
 
 
+def test_a_referenced_medication_sent_alongside_is_resolved(knowledge: Knowledge) -> None:
+    """Epic-style MedicationRequest.medicationReference to a Medication the EHR included in the Bundle."""
+    referenced = medication(None, id="m-r", medicationReference={"reference": "Medication/e7Xq"})
+    included = {"resourceType": "Medication", "id": "e7Xq", "code": concept(rxnorm("1232082"))}
+    other = {"resourceType": "Medication", "id": "other", "code": concept(rxnorm("855332"))}
+    uses = find_antithrombotic_therapy(patient_record(referenced, other, included), knowledge, NOW)
+    assert [(u.drug, u.matched_by) for u in uses] == [("rivaroxaban", "code")]
+    unresolved = medication(None, medicationReference={"reference": "Medication/absent"})
+    assert find_antithrombotic_therapy(patient_record(unresolved, other), knowledge, NOW) == []
+
+
 @pytest.mark.parametrize(
     ("resource_type", "status", "counts"),
     [
