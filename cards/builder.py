@@ -39,6 +39,7 @@ class CardContext:
     finding_system: str
     finding_displays: Mapping[str, str]
     knowledge_version: str
+    handout_link: tuple[str, str] | None = None  # (label, absolute URL) of the printable patient handout
 
 
 def build_cards(
@@ -104,6 +105,9 @@ def _card(
             _instruction_suggestion(card_id, ref, orders[ref], wording) for ref in order_refs
         ]
         card["selectionBehavior"] = "any" if len(order_refs) > 1 else "at-most-one"
+    if finding.kind is FindingKind.DISCLOSURE and context.handout_link:
+        label, url = context.handout_link
+        card["links"] = [{"label": label, "url": url, "type": "absolute"}]
     extension = _extension(finding, context)
     if extension:
         card["extension"] = extension

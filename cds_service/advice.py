@@ -27,6 +27,7 @@ class Advisor:
     wording: CardWording
     fetcher: PatientDataFetcher
     local_order_codes: frozenset[tuple[str, str]] = frozenset()
+    handout_label: str = "Patient handout"
     finding_displays: Mapping[str, str] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -34,9 +35,16 @@ class Advisor:
         displays = {code: f.display for code, f in self.knowledge.findings.items()}
         object.__setattr__(self, "finding_displays", displays)
 
-    def cards(self, request: HookRequest, service: ServiceDefinition, today: date) -> list[dict[str, Any]]:
+    def cards(
+        self,
+        request: HookRequest,
+        service: ServiceDefinition,
+        today: date,
+        *,
+        handout_url: str | None = None,
+    ) -> list[dict[str, Any]]:
         """The cards for a validated request. No dry-needling order on an order hook -> no cards and no
-        patient data needed."""
+        patient data needed. ``handout_url`` (absolute) is linked from the disclosure card."""
         if request.hook == "patient-view":
             record = gather_patient_record(request, service, self.fetcher)
             findings = evaluate_patient(record, self.knowledge, today)
@@ -55,5 +63,6 @@ class Advisor:
             finding_system=self.knowledge.finding_system,
             finding_displays=self.finding_displays,
             knowledge_version=self.knowledge.version,
+            handout_link=(self.handout_label, handout_url) if handout_url else None,
         )
         return build_cards(findings, orders, context, self.wording)
