@@ -109,3 +109,23 @@ def test_every_finding_code_fires_and_has_a_near_miss(knowledge: Knowledge) -> N
             continue
         assert code in fired, f"no vignette shows {code} firing"
         assert code in near_missed, f"no vignette shows a near miss of {code}"
+
+
+WITH_INDICATIONS = sorted(v.slug for v in VIGNETTES if v.expected_indications is not None)
+
+
+@pytest.mark.parametrize("slug", WITH_INDICATIONS)
+def test_vignette_matches_exactly_its_expected_indication_keys(
+    slug: str, vignette_cds: CdsClient, services: dict[str, ServiceDefinition]
+) -> None:
+    vignette = BY_SLUG[slug]
+    service = services["order-sign"]
+    cards = vignette_cds.call(service.id, build_hook_request(vignette.patient, service)).get_json()["cards"]
+    found = [c for c in cards if c["source"]["topic"]["code"] == "indication-found"]
+    keys = sorted({m["key"] for c in found for m in c["extension"]["dn-cds.indications"]})
+    assert keys == list(vignette.expected_indications or ()), vignette.patient.description
+
+
+def test_every_indication_key_is_matched_by_some_vignette(knowledge: Knowledge) -> None:
+    matched = {key for v in VIGNETTES for key in (v.expected_indications or ())}
+    assert set(knowledge.indication_keys()) <= matched, sorted(set(knowledge.indication_keys()) - matched)

@@ -9,6 +9,7 @@ Each ``tests/vignettes/*.json`` file holds::
          "tags": ["icd-10-cm", "snomed", "text-only", ...],       # coding variants exercised
          "nearMissOf": ["local-infection"],                        # codes this vignette shows NOT firing
          "expectedFindings": ["indication-found", "risk-disclosure", ...],
+         "expectedIndications": ["low-back-pain"],                # optional: the indication keys matched
          "resources": [Patient, Condition, Observation, ..., one draft ServiceRequest]}]}
 
 Dates are written as if today were ``authoredOn`` and shifted to the run date, as for the demo patients.
@@ -38,6 +39,7 @@ class Vignette:
     source_file: str
     tags: tuple[str, ...]
     near_miss_of: tuple[str, ...]
+    expected_indications: tuple[str, ...] | None = None
 
     @property
     def slug(self) -> str:
@@ -66,9 +68,15 @@ def load_vignettes(today: date, vignette_dir: Path = VIGNETTE_DIR) -> list[Vigne
                     source_file=path.name,
                     tags=tuple(entry.get("tags", ())),
                     near_miss_of=tuple(entry.get("nearMissOf", ())),
+                    expected_indications=_expected_indications(entry),
                 )
             )
     return vignettes
+
+
+def _expected_indications(entry: Mapping[str, Any]) -> tuple[str, ...] | None:
+    keys = entry.get("expectedIndications")
+    return None if keys is None else tuple(sorted(keys))
 
 
 def _patient_id(resources: tuple[Mapping[str, Any], ...], slug: str) -> str:
