@@ -53,6 +53,11 @@ def build_cards(
     return sorted(cards, key=lambda card: _INDICATOR_ORDER[card["indicator"]])
 
 
+def indicator_for(kind: FindingKind) -> str:
+    """The card indicator for a finding kind (contraindication -> critical, ...)."""
+    return _INDICATOR[kind]
+
+
 def choose_summary(finding_wording: FindingWording, facts: Mapping[str, str]) -> str:
     """The first summary whose required facts are present, filled in and kept under the limit."""
     template = next(s for s in finding_wording.summaries if s.requires <= facts.keys())
