@@ -155,7 +155,7 @@ def render_handout_html(handout: Handout) -> str:
             parts.append(f"<p>{e(section.lead)}</p>")
         parts.append("<ul>")
         for item in section.items:
-            rate = f' <span class="rate">({e(item.rate)})</span>' if item.rate else ""
+            rate = f': <span class="rate">{e(item.rate)}</span>' if item.rate else ""
             parts.append(f"<li>{e(item.text)}{rate}</li>")
         parts.append("</ul>")
         if any(item.rate for item in section.items):

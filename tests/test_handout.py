@@ -57,7 +57,10 @@ def test_handout_lists_every_risk_with_its_rate_from_the_data_file(page: str) ->
     for risk in DISCLOSURE["risks"]:
         assert html.escape(risk["text"]) in expect
         if risk.get("rate"):
-            assert f"({html.escape(risk['rate'])})" in expect
+            assert (
+                f'{html.escape(risk["text"])}: <span class="rate">{html.escape(risk["rate"])}</span>'
+                in expect
+            )
 
 
 def test_handout_gives_every_aftercare_item_once(page: str) -> None:
