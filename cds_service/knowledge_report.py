@@ -200,16 +200,15 @@ def _indications_part(sources: KnowledgeSources) -> list[Block]:
     rows = []
     for key in knowledge.indication_keys():
         vs_id = f"indication-{key}"
-        matcher = knowledge.value_set(vs_id)
         resource = sources.value_sets.get(vs_id, {})
         rows.append(
             (
                 key,
-                matcher.title,
+                _title(resource, vs_id),
                 vs_id,
                 ", ".join(_filter_values(resource, "include")) or "none",
-                ", ".join(f"{_system_name(s)} {c}" for s, c in sorted(matcher.exact_codes)) or "none",
-                _expansion_summary(resource, vs_id, sources),
+                ", ".join(f"{_system_name(s)} {c}" for s, c in _concepts(resource, "include")) or "none",
+                _expansion_summary(resource),
             )
         )
     return [
@@ -232,14 +231,14 @@ def _value_sets_part(sources: KnowledgeSources) -> list[Block]:
             "and the size of its expansion."
         ),
     ]
-    for vs_id, matcher in sources.knowledge.value_sets.items():
+    for vs_id in sources.knowledge.value_sets:
         resource = sources.value_sets.get(vs_id, {})
-        blocks.append(Heading(3, f"{vs_id}: {matcher.title}", f"vs-{vs_id}"))
+        blocks.append(Heading(3, f"{vs_id}: {_title(resource, vs_id)}", f"vs-{vs_id}"))
         facts = [
             f"**File:** {sources.value_set_files.get(vs_id, 'unknown')}",
             f"**URL:** {resource.get('url', '')} (version {resource.get('version', 'none')}, "
             f"status {resource.get('status', 'unknown')})",
-            f"**Expansion:** {_expansion_summary(resource, vs_id, sources)}",
+            f"**Expansion:** {_expansion_summary(resource)}",
         ]
         if resource.get("purpose"):
             facts.append(f"**Purpose:** {resource['purpose']}")
@@ -524,8 +523,8 @@ def _filter_values(resource: Mapping[str, Any], part: str) -> list[str]:
     ]
 
 
-def _expansion_summary(resource: Mapping[str, Any], vs_id: str, sources: KnowledgeSources) -> str:
-    """The size of the ValueSet: its shipped expansion when there is one, else what the matcher holds."""
+def _expansion_summary(resource: Mapping[str, Any]) -> str:
+    """The size of the ValueSet: its shipped expansion when there is one, else what its compose holds."""
     expansion = resource.get("expansion")
     if isinstance(expansion, Mapping):
         contains = expansion.get("contains") or []
@@ -534,13 +533,24 @@ def _expansion_summary(resource: Mapping[str, Any], vs_id: str, sources: Knowled
         parts = ", ".join(f"{count} {_system_name(system)}" for system, count in sorted(by_system.items()))
         when = f", expanded {expansion['timestamp']}" if expansion.get("timestamp") else ""
         return f"{total} codes in the shipped expansion ({parts}){when}"
-    matcher = sources.knowledge.value_set(vs_id)
-    text = f"{len(matcher.exact_codes)} exact codes"
-    if matcher.icd_prefixes:
-        text += f", {len(matcher.icd_prefixes)} ICD-10-CM prefixes (each with all its descendants)"
-    if matcher.icd_excluded_prefixes:
-        text += f", {len(matcher.icd_excluded_prefixes)} excluded prefixes"
+    text = f"{len(_concepts(resource, 'include'))} exact codes"
+    if prefixes := _filter_values(resource, "include"):
+        text += f", {len(prefixes)} ICD-10-CM prefixes (each with all its descendants)"
+    if excluded := _filter_values(resource, "exclude"):
+        text += f", {len(excluded)} excluded prefixes"
     return text + "; no shipped expansion"
+
+
+def _concepts(resource: Mapping[str, Any], part: str) -> list[tuple[str, str]]:
+    return [
+        (str(entry.get("system", "")), str(concept.get("code", "")))
+        for entry in (resource.get("compose") or {}).get(part) or []
+        for concept in entry.get("concept") or []
+    ]
+
+
+def _title(resource: Mapping[str, Any], vs_id: str) -> str:
+    return str(resource.get("title") or resource.get("name") or vs_id)
 
 
 def _system_name(system: str) -> str:
