@@ -16,7 +16,9 @@ from cards import load_card_wording
 from cds_service.advice import Advisor
 from cds_service.catalog import load_catalog
 from cds_service.errors import CdsServiceError, operation_outcome
-from cds_service.patient_data import NoFetcher, PatientDataFetcher
+from cds_service.fhir_fetcher import FhirFetcher
+from cds_service.incomplete_data import load_key_coverage
+from cds_service.patient_data import PatientDataFetcher
 from cds_service.routes import ServiceState, blueprint
 from cds_service.settings import Settings
 from fhir_mappings import load_knowledge
@@ -61,7 +63,10 @@ def create_app(
     today = today or zone_clock(settings.zone, now)
     knowledge = load_knowledge()
     wording = load_card_wording(knowledge.findings)
-    advisor = Advisor(knowledge, wording, fetcher or NoFetcher(), settings.local_order_codes)
+    coverage = load_key_coverage(key for service in load_catalog().services for key in service.prefetch)
+    advisor = Advisor(
+        knowledge, wording, fetcher or FhirFetcher(settings), settings.local_order_codes, coverage
+    )
     app = Flask(__name__)
     app.json.sort_keys = False  # type: ignore[attr-defined]  # CDS Hooks 3.0 D9: keep key order
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
