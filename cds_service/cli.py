@@ -19,6 +19,9 @@ from werkzeug.serving import make_server
 from cds_service.app import create_app, zone_clock
 from cds_service.catalog import load_catalog
 from cds_service.demo import build_hook_request, load_demo_patients
+from cds_service.integration_cli import COMMANDS as INTEGRATION_COMMANDS
+from cds_service.integration_cli import add_commands as add_integration_commands
+from cds_service.integration_cli import run as run_integration
 from cds_service.settings import Settings, SettingsError
 
 GUNICORN_ARGS = ["-m", "gunicorn", "-c", "python:cds_service.gunicorn_config", "cds_service.wsgi:app"]
@@ -36,8 +39,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo.add_argument(
         "--hook", choices=["order-select", "order-sign", "patient-view"], default="order-select"
     )
+    add_integration_commands(commands)  # load-patients, check
     args = parser.parse_args(argv)
     try:
+        if args.command in INTEGRATION_COMMANDS:
+            return run_integration(args)
         if args.command == "serve":
             return _serve(args.host, args.port)
         return _demo(args.url, args.hook)
