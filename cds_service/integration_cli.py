@@ -112,6 +112,8 @@ def check(
     hook: str = "order-select",
 ) -> int:
     """Call the service for the patient with no prefetch; print the cards. 0 when the service answered 200."""
+    # The in-process service may read only this server: https, or http on loopback (checked before any call).
+    allowlist = fhir_server_allowlist(fhir_server) if url is None else ()
     try:
         patient = requests.get(
             f"{fhir_server}/Patient/{patient_id}",
@@ -126,7 +128,7 @@ def check(
         return 1
     service = next(s for s in load_catalog().services if s.hook == hook)
     body = check_request(fhir_server, patient_id, hook, body_site, token)
-    with _embedded_service(fhir_server) if url is None else _given(url) as base_url:
+    with _embedded_service(allowlist) if url is None else _given(url) as base_url:
         endpoint = f"{base_url.rstrip('/')}/cds-services/{service.id}"
         print(f"Service: {endpoint}\nFHIR server: {fhir_server}  Patient/{patient_id}  hook: {hook}\n")
         response = post_hook(endpoint, body)
@@ -199,9 +201,9 @@ def _authorization(token: str | None) -> dict[str, str]:
 
 
 @contextmanager
-def _embedded_service(fhir_server: str) -> Iterator[str]:
-    """The service on a loopback port, allowed to read ``fhir_server`` (https, or http on loopback only)."""
-    settings = replace(Settings.from_env(), port=0, fhir_server_allowlist=fhir_server_allowlist(fhir_server))
+def _embedded_service(allowlist: tuple[str, ...]) -> Iterator[str]:
+    """The service on a loopback port, allowed to read the FHIR servers in ``allowlist``."""
+    settings = replace(Settings.from_env(), port=0, fhir_server_allowlist=allowlist)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     server = make_server("127.0.0.1", 0, create_app(settings), threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
