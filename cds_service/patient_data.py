@@ -9,6 +9,9 @@
 - otherwise a Bundle: its entry resources; a single resource: itself.
 
 Resources whose subject names another patient are dropped: advice must never use another patient's data.
+
+Keys that prefetch does not usably supply are read by a :class:`PatientDataFetcher` (from ``fhirServer``:
+``fhir_fetcher.FhirFetcher``). A key it cannot read is reported as unavailable, with why, never as empty.
 """
 
 from __future__ import annotations
