@@ -17,9 +17,11 @@ from cards.handout import load_handout, render_handout_html
 from cds_service.advice import Advisor
 from cds_service.catalog import load_catalog
 from cds_service.errors import CdsServiceError, operation_outcome
+from cds_service.fhir_fetcher import FhirFetcher
 from cds_service.handout import blueprint as handout_blueprint
 from cds_service.handout import install_handout
-from cds_service.patient_data import NoFetcher, PatientDataFetcher
+from cds_service.incomplete_data import load_key_coverage
+from cds_service.patient_data import PatientDataFetcher
 from cds_service.routes import ServiceState, blueprint
 from cds_service.settings import Settings
 from fhir_mappings import load_knowledge
@@ -65,11 +67,13 @@ def create_app(
     knowledge = load_knowledge()
     wording = load_card_wording(knowledge.findings)
     handout = load_handout()
+    coverage = load_key_coverage(key for service in load_catalog().services for key in service.prefetch)
     advisor = Advisor(
         knowledge,
         wording,
-        fetcher or NoFetcher(),
+        fetcher or FhirFetcher(settings),
         settings.local_order_codes,
+        coverage,
         handout_label=handout.link_label,
     )
     app = Flask(__name__)

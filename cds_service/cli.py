@@ -22,6 +22,9 @@ from cards import WordingError
 from cds_service.app import create_app, zone_clock
 from cds_service.catalog import load_catalog
 from cds_service.demo import build_hook_request, load_demo_patients
+from cds_service.integration_cli import COMMANDS as INTEGRATION_COMMANDS
+from cds_service.integration_cli import add_commands as add_integration_commands
+from cds_service.integration_cli import run as run_integration
 from cds_service.knowledge_report import ReportFormat, build_report, gather_sources, render
 from cds_service.settings import Settings, SettingsError
 from fhir_mappings import KnowledgeError
@@ -46,8 +49,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     knowledge.add_argument("--format", choices=["markdown", "html"], default="markdown")
     knowledge.add_argument("--output", help="file to write (default: standard output)")
+    add_integration_commands(commands)  # load-patients, check
     args = parser.parse_args(argv)
     try:
+        if args.command in INTEGRATION_COMMANDS:
+            return run_integration(args)
         if args.command == "serve":
             return _serve(args.host, args.port)
         if args.command == "knowledge":
