@@ -15,6 +15,7 @@ from cds_service.advice import Advisor
 from cds_service.catalog import ServiceCatalog
 from cds_service.errors import BadRequest, UnknownService
 from cds_service.feedback import parse_feedback
+from cds_service.handout import handout_url
 from cds_service.hook_request import parse_hook_request
 from cds_service.settings import Settings
 
@@ -55,7 +56,12 @@ def call_service(service_id: str) -> Response:
     hook_request = parse_hook_request(body)
     g.hook_instance = hook_request.hook_instance
     service = current.catalog.resolve(service_id, hook_request.hook)
-    cards = current.advisor.cards(hook_request, service, current.today())
+    cards = current.advisor.cards(
+        hook_request,
+        service,
+        current.today(),
+        handout_url=handout_url(current.settings.public_base_url),
+    )
     return jsonify({"cards": cards})
 
 

@@ -32,6 +32,11 @@ class Settings:
     max_body_bytes: int = 5 * 1024 * 1024
     local_order_codes: frozenset[tuple[str, str]] = frozenset()
     timezone: str = "UTC"
+    fhir_server_allowlist: tuple[str, ...] = ()
+    fhir_time_budget_seconds: float = 2.0
+    fhir_connect_timeout_seconds: float = 1.0
+    fhir_read_timeout_seconds: float = 2.0
+    fhir_max_pages: int = 5
     policy_file: Path | None = None
 
     @property
@@ -78,6 +83,13 @@ class Settings:
         if (zone := env.get(PREFIX + "TIMEZONE")) is not None and zone.strip():
             time_zone(zone.strip())  # fail fast on an unknown zone
             values["timezone"] = zone.strip()
+        if (allowlist := env.get(PREFIX + "FHIR_SERVER_ALLOWLIST")) is not None:
+            values["fhir_server_allowlist"] = fhir_server_allowlist(allowlist)
+        for name, low, high in _FHIR_SECONDS:
+            if (seconds := env.get(PREFIX + name)) is not None:
+                values[name.lower()] = _seconds(name, seconds, low, high)
+        if (pages := env.get(PREFIX + "FHIR_MAX_PAGES")) is not None:
+            values["fhir_max_pages"] = _integer("FHIR_MAX_PAGES", pages, 1, 100)
         if (policy := env.get(PREFIX + "POLICY_FILE")) is not None and policy.strip():
             values["policy_file"] = _existing_file("POLICY_FILE", policy.strip())
         return cls(**values)  # type: ignore[arg-type]
@@ -134,3 +146,40 @@ def _system_codes(name: str, raw: str) -> frozenset[tuple[str, str]]:
             raise SettingsError(f"{PREFIX}{name}: each entry must be 'system|code', got {item!r}")
         pairs.add((system, code))
     return frozenset(pairs)
+
+
+_FHIR_SECONDS = (
+    ("FHIR_TIME_BUDGET_SECONDS", 0.1, 20.0),  # below gunicorn's 30 s worker timeout
+    ("FHIR_CONNECT_TIMEOUT_SECONDS", 0.05, 30.0),
+    ("FHIR_READ_TIMEOUT_SECONDS", 0.05, 60.0),
+)
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def fhir_server_allowlist(raw: str) -> tuple[str, ...]:
+    """Comma-separated FHIR base URL prefixes: https, or http only on a loopback host (local test servers)."""
+    entries: list[str] = []
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        parts = urlsplit(item)
+        if parts.scheme not in {"http", "https"} or not parts.hostname:
+            raise SettingsError(f"{PREFIX}FHIR_SERVER_ALLOWLIST: {item!r} is not an absolute http(s) URL")
+        if parts.username or parts.password or parts.query or parts.fragment:
+            raise SettingsError(
+                f"{PREFIX}FHIR_SERVER_ALLOWLIST: {item!r} must be a plain base URL (no credentials, query)"
+            )
+        if parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS:
+            raise SettingsError(
+                f"{PREFIX}FHIR_SERVER_ALLOWLIST: {item!r} must use https (http only for 127.0.0.1/localhost)"
+            )
+        entries.append(item.rstrip("/"))
+    return tuple(entries)
+
+
+def _seconds(name: str, raw: str, low: float, high: float) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{PREFIX}{name} must be a number of seconds, got {raw!r}") from None
+    if not low <= value <= high:  # also refuses NaN
+        raise SettingsError(f"{PREFIX}{name} must be between {low} and {high}, got {raw!r}")
+    return value

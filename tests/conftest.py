@@ -97,3 +97,24 @@ def _no_dn_cds_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("DN_CDS_"):
             monkeypatch.delenv(name, raising=False)
+
+
+# --- A real FHIR server (tests/fhir_server: Medplum's FHIR router in memory, behind our Node wrapper) -------
+
+from local_fhir import LocalFhirServer, running_fhir_server  # noqa: E402
+
+FHIR_PAGE_SIZE = 20
+
+
+@pytest.fixture(scope="session")
+def fhir_server() -> Iterator[LocalFhirServer]:
+    """The test FHIR server on 127.0.0.1 (npm ci on first use), with the demo patients dated for TODAY and the
+    test patients loaded; stopped at the end of the session."""
+    from fhir_test_patients import load_test_patients
+
+    from cds_service.integration_cli import load_patients
+
+    with running_fhir_server(page_size=FHIR_PAGE_SIZE) as server:
+        assert load_patients(server.base, today=TODAY) == 0
+        load_test_patients(server.base)
+        yield server
