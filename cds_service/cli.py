@@ -118,8 +118,9 @@ def _demo(url: str | None, hook: str) -> int:
 
 def _knowledge(report_format: ReportFormat, output: str | None) -> int:
     try:
-        text = render(build_report(gather_sources()), report_format)
-    except (KnowledgeError, WordingError) as error:
+        policy_file = Settings.from_env().policy_file
+        text = render(build_report(gather_sources(policy_file=policy_file)), report_format)
+    except (KnowledgeError, WordingError, SettingsError) as error:
         print(f"dn-cds: {error}", file=sys.stderr)
         return 2
     if output is None:
