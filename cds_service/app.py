@@ -14,10 +14,12 @@ from werkzeug.exceptions import HTTPException
 
 from cards import load_card_wording
 from cds_service.advice import Advisor
+from cds_service.auth import TokenReplayGuard
 from cds_service.catalog import load_catalog
 from cds_service.errors import CdsServiceError, operation_outcome
 from cds_service.patient_data import NoFetcher, PatientDataFetcher
 from cds_service.routes import ServiceState, blueprint
+from cds_service.security import build_verifier, install_security
 from cds_service.settings import Settings
 from fhir_mappings import load_knowledge
 
@@ -51,11 +53,13 @@ def create_app(
     fetcher: PatientDataFetcher | None = None,
     today: Callable[[], date] | None = None,
     now: Callable[[], datetime] = utc_now,
+    replay_guard: TokenReplayGuard | None = None,
 ) -> Flask:
     """Build the app: knowledge and wording are loaded and checked here, once (fail fast).
 
     "Today" for the date rules is ``today()`` when given, else the date of ``now()`` in the time zone of
-    ``settings.timezone`` (``DN_CDS_TIMEZONE``).
+    ``settings.timezone`` (``DN_CDS_TIMEZONE``). ``replay_guard`` remembers token ids (``jti``); the default
+    is in-memory, per process.
     """
     settings = settings or Settings.from_env()
     today = today or zone_clock(settings.zone, now)
@@ -69,6 +73,7 @@ def create_app(
     app.register_blueprint(blueprint)
     _register_error_handlers(app)
     _register_access_log(app)
+    install_security(app, settings, build_verifier(settings, now=now, replay_guard=replay_guard))
     return app
 
 
