@@ -18,7 +18,7 @@ import re
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import jwt
@@ -34,6 +34,7 @@ MAX_LIFETIME_SECONDS = (
 )
 MAX_TOKEN_CHARS = 8192
 MAX_CLAIM_CHARS = 512
+_PURGE_INTERVAL = timedelta(minutes=1)
 _COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 
 
@@ -74,14 +75,16 @@ class InMemoryReplayGuard:
         self._seen: dict[tuple[str, str], datetime] = {}
         self._lock = threading.Lock()
         self._next_purge = 1024
+        self._purge_at = self._now() + _PURGE_INTERVAL
 
     def first_use(self, issuer: str, jti: str, expires_at: datetime) -> bool:
         """True the first time ``(issuer, jti)`` is presented while unexpired, False after that."""
         now = self._now()
         with self._lock:
-            if len(self._seen) >= self._next_purge:
+            if len(self._seen) >= self._next_purge or now >= self._purge_at:
                 self._seen = {key: until for key, until in self._seen.items() if until > now}
                 self._next_purge = max(1024, 2 * len(self._seen))
+                self._purge_at = now + _PURGE_INTERVAL
             until = self._seen.get((issuer, jti))
             if until is not None and until > now:
                 return False

@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 import requests
 from jwt import PyJWK
-from jwt.exceptions import PyJWKError
+from jwt.exceptions import PyJWTError
 
 log = logging.getLogger("dn_cds.security")
 
@@ -175,7 +175,7 @@ def parse_jwk_set(entries: list[Any]) -> dict[str, SigningKey]:
         public = {name: value for name, value in entry.items() if name not in _PRIVATE_MEMBERS}
         try:
             key = PyJWK(public)
-        except (PyJWKError, ValueError, TypeError, KeyError):
+        except (PyJWTError, ValueError, TypeError, KeyError):
             continue
         if kty == "RSA" and getattr(key.key, "key_size", 0) < _MIN_RSA_BITS:
             continue

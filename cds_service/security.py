@@ -96,7 +96,7 @@ def install_security(app: Flask, settings: Settings, verifier: TokenVerifier | N
 
     @app.before_request
     def security_gate() -> Response | None:
-        if request.method == "OPTIONS" and request.headers.get("Access-Control-Request-Method"):
+        if _is_preflight():
             preflight = Response(status=204)
             preflight.headers.update(
                 cors.preflight_headers(
@@ -123,12 +123,16 @@ def install_security(app: Flask, settings: Settings, verifier: TokenVerifier | N
 
     @app.after_request
     def cors_and_cache_headers(response: Response) -> Response:
-        if "Access-Control-Allow-Methods" not in response.headers:
+        if not _is_preflight():
             response.headers.update(cors.response_headers(request.headers.get("Origin")))
         if _protected(request.path):
             response.headers["Cache-Control"] = "no-store"  # cards and errors may concern a patient
         response.headers["X-Content-Type-Options"] = "nosniff"
         return response
+
+
+def _is_preflight() -> bool:
+    return request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers
 
 
 def _protected(path: str) -> bool:
