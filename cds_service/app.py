@@ -17,6 +17,7 @@ from cds_service.advice import Advisor
 from cds_service.auth import TokenReplayGuard
 from cds_service.catalog import load_catalog
 from cds_service.errors import CdsServiceError, operation_outcome
+from cds_service.logs import pseudonym, pseudonym_key
 from cds_service.patient_data import NoFetcher, PatientDataFetcher
 from cds_service.routes import ServiceState, blueprint
 from cds_service.security import build_verifier, install_security
@@ -72,7 +73,7 @@ def create_app(
     app.extensions["dn_cds"] = ServiceState(settings, load_catalog(), advisor, today)
     app.register_blueprint(blueprint)
     _register_error_handlers(app)
-    _register_access_log(app)
+    _register_access_log(app, pseudonym_key(settings.data_dir))
     install_security(app, settings, build_verifier(settings, now=now, replay_guard=replay_guard))
     return app
 
@@ -100,7 +101,7 @@ def _register_error_handlers(app: Flask) -> None:
         return jsonify(body), 500
 
 
-def _register_access_log(app: Flask) -> None:
+def _register_access_log(app: Flask, key: bytes) -> None:
     @app.before_request
     def start_timer() -> None:
         g.started = time.perf_counter()
@@ -108,13 +109,24 @@ def _register_access_log(app: Flask) -> None:
     @app.after_request
     def log_request(response: Response) -> Response:
         elapsed_ms = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
+        patient_id = g.get("patient_id")
         access_log.info(
-            "%s %s status=%s service=%s hookInstance=%s latency_ms=%.1f",
+            "%s %s %s",
             request.method,
-            request.path,
+            request.path[:200],
             response.status_code,
-            g.get("service_id", "-"),
-            g.get("hook_instance", "-"),
-            elapsed_ms,
+            extra={
+                "event": "request",
+                "method": request.method,
+                "path": request.path[:200],
+                "status": response.status_code,
+                "service": g.get("service_id"),
+                "hook": g.get("hook"),
+                "hookInstance": g.get("hook_instance"),
+                "latency_ms": round(elapsed_ms, 1),
+                "patient": pseudonym(patient_id, key) if patient_id else None,
+                "iss": g.get("token_issuer"),
+                "tenant": g.get("tenant"),
+            },
         )
         return response

@@ -54,6 +54,7 @@ def call_service(service_id: str) -> Response:
     body = _json_body()
     hook_request = parse_hook_request(body)
     g.hook_instance = hook_request.hook_instance
+    g.hook, g.patient_id = hook_request.hook, hook_request.patient_id  # the log keeps a pseudonym only
     service = current.catalog.resolve(service_id, hook_request.hook)
     cards = current.advisor.cards(hook_request, service, current.today())
     return jsonify({"cards": cards})
