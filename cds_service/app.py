@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, tzinfo
 from pathlib import Path
 
 from flask import Flask, Response, g, jsonify, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from cards import load_card_wording
 from cds_service.advice import Advisor
@@ -18,6 +18,7 @@ from cds_service.auth import TokenReplayGuard
 from cds_service.catalog import load_catalog
 from cds_service.errors import CdsServiceError, operation_outcome
 from cds_service.logs import pseudonym, pseudonym_key
+from cds_service.openapi import blueprint as openapi_blueprint
 from cds_service.patient_data import NoFetcher, PatientDataFetcher
 from cds_service.routes import ServiceState, blueprint
 from cds_service.security import build_verifier, install_security
@@ -72,6 +73,7 @@ def create_app(
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.extensions["dn_cds"] = ServiceState(settings, load_catalog(), advisor, today)
     app.register_blueprint(blueprint)
+    app.register_blueprint(openapi_blueprint)
     _register_error_handlers(app)
     _register_access_log(app, pseudonym_key(settings.data_dir))
     install_security(app, settings, build_verifier(settings, now=now, replay_guard=replay_guard))
@@ -87,7 +89,10 @@ def _register_error_handlers(app: Flask) -> None:
     def http_error(error: HTTPException) -> tuple[Response, int]:
         status = error.code or 500
         message = error.description or error.name
-        return jsonify(operation_outcome(message, _HTTP_ISSUE_CODES.get(status, "processing"))), status
+        response = jsonify(operation_outcome(message, _HTTP_ISSUE_CODES.get(status, "processing")))
+        if isinstance(error, MethodNotAllowed) and error.valid_methods:
+            response.headers["Allow"] = ", ".join(sorted(error.valid_methods))  # RFC 9110: a 405 says what is
+        return response, status
 
     @app.errorhandler(Exception)
     def unexpected_error(error: Exception) -> tuple[Response, int]:
