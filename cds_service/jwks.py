@@ -6,6 +6,12 @@ follow no redirects and read at most :data:`MAX_JWKS_BYTES`. A key id the cache 
 refetch (key rotation), at most once per ``min_refresh_seconds`` per source, so a flood of tokens with
 made-up ``kid`` values cannot make the service hammer an EHR's JWKS endpoint. When a refresh fails, the keys
 already known stay in use.
+
+URLs taken from a token's ``jku`` header are chosen by the caller before any signature is checked (the key
+is needed to check it), so they get two more bounds: at most ``max_jku_fetches`` fetches per minute across
+all of them, and at most ``max_sources`` cached sets (the oldest ``jku`` set is dropped first). The issuers'
+configured sources are pinned: never dropped, and not counted against the ``jku`` budget, so a flood of
+made-up ``jku`` URLs cannot push out the keys real EHRs use.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import json
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,15 +90,26 @@ class JwksCache:
         timeout: tuple[float, float] = (2.0, 3.0),
         clock: Callable[[], float] = time.monotonic,
         http_get: HttpGet | None = None,
+        max_sources: int = 64,
+        max_jku_fetches: int = 20,
     ) -> None:
         self.ttl_seconds = ttl_seconds
         self.min_refresh_seconds = min_refresh_seconds
         self.timeout = timeout
+        self.max_sources = max_sources
+        self.max_jku_fetches = max_jku_fetches
         self._clock = clock
         self._http_get = http_get or requests.get
         self._entries: dict[KeySource, _Entry] = {}
-        self._locks: dict[KeySource, threading.Lock] = {}
-        self._locks_guard = threading.Lock()
+        self._pinned: set[KeySource] = set()
+        self._jku_fetches: deque[float] = deque()
+        self._locks = [threading.Lock() for _ in range(16)]  # a fixed pool: made-up URLs cannot grow it
+        self._guard = threading.Lock()
+
+    def pin(self, source: KeySource) -> None:
+        """Mark ``source`` as configured: never dropped from the cache, not counted as a ``jku`` fetch."""
+        with self._guard:
+            self._pinned.add(source)
 
     def key(self, source: KeySource, kid: str) -> SigningKey | None:
         """The key with id ``kid`` from ``source``, or ``None`` if the source does not have it."""
@@ -110,17 +128,36 @@ class JwksCache:
     def preload(self, source: KeySource) -> int:
         """Load ``source`` now (start-up check of files and inline sets); the number of usable keys."""
         keys = load_jwks(source, self._http_get, self.timeout)
+        self.pin(source)
         with self._lock(source):
             now = self._clock()
-            self._entries[source] = _Entry(keys, now, now)
+            self._store(source, _Entry(keys, now, now))
         return len(keys)
 
     def _lock(self, source: KeySource) -> threading.Lock:
-        with self._locks_guard:
-            return self._locks.setdefault(source, threading.Lock())
+        return self._locks[hash(source) % len(self._locks)]
+
+    def _store(self, source: KeySource, entry: _Entry) -> None:
+        with self._guard:
+            if source not in self._entries:
+                unpinned = [known for known in self._entries if known not in self._pinned]
+                while unpinned and len(self._entries) >= self.max_sources:
+                    del self._entries[unpinned.pop(0)]
+            self._entries[source] = entry
+
+    def _jku_budget_left(self, now: float) -> bool:
+        with self._guard:
+            while self._jku_fetches and now - self._jku_fetches[0] >= 60.0:
+                self._jku_fetches.popleft()
+            if len(self._jku_fetches) >= self.max_jku_fetches:
+                return False
+            self._jku_fetches.append(now)
+            return True
 
     def _refresh(self, source: KeySource, entry: _Entry | None, now: float) -> _Entry:
         try:
+            if source.kind == "url" and source not in self._pinned and not self._jku_budget_left(now):
+                raise JwksError(f"not fetching {source}: over {self.max_jku_fetches} jku fetches a minute")
             keys = load_jwks(source, self._http_get, self.timeout)
         except JwksError as error:
             log.warning("jwks load failed: %s", error, extra={"event": "jwks-error", "source": str(source)})
@@ -135,7 +172,7 @@ class JwksCache:
                 extra={"event": "jwks-loaded", "source": str(source), "keys": len(keys)},
             )
             refreshed = _Entry(keys, now, now)
-        self._entries[source] = refreshed
+        self._store(source, refreshed)
         return refreshed
 
 

@@ -66,6 +66,8 @@ def build_verifier(
     issuers = trusted_issuers(settings)
     cache = JwksCache()
     for trust in issuers:
+        if trust.jwks_url is not None:
+            cache.pin(KeySource("url", trust.jwks_url))
         for source in _local_sources(trust):
             try:
                 cache.preload(source)

@@ -72,8 +72,10 @@ def url_under_prefix(url: str, prefix: str) -> bool:
         allowed_port,
     ):
         return False
-    if ".." in target.path.split("/"):
-        return False
+    if ".." in target.path.split("/") or any(
+        part in target.path.lower() for part in ("%2e", "%2f", "%5c", "\\")
+    ):
+        return False  # dot segments, also percent-encoded, and backslashes: a server may resolve them
     base = allowed.path or "/"
     return target.path == base.rstrip("/") or target.path.startswith(
         base if base.endswith("/") else base + "/"

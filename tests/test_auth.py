@@ -419,6 +419,9 @@ def test_tenant_or_jku_not_allowed_is_refused(strict: CdsClient, tenant: str | N
         ("https://a.example/keys/x#f", "https://a.example/keys/", False),
         ("https://a.example:99999/keys/x", "https://a.example/keys/", False),
         ("https://a.example/", "https://a.example", True),
+        ("https://a.example/keys/%2e%2e/admin", "https://a.example/keys/", False),
+        ("https://a.example/keys/..%2Fadmin", "https://a.example/keys/", False),
+        ("https://a.example/keys/..\\admin", "https://a.example/keys/", False),
     ],
 )
 def test_url_under_prefix(url: str, prefix: str, under: bool) -> None:

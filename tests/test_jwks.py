@@ -180,3 +180,33 @@ def test_a_jwks_file_is_read_and_reread_on_rotation(tmp_path: Any) -> None:
 def test_a_missing_jwks_file_is_a_clear_error(tmp_path: Any) -> None:
     with pytest.raises(JwksError, match="cannot read file"):
         load_jwks(KeySource("file", str(tmp_path / "absent.json")))
+
+
+@responses.activate
+def test_a_flood_of_made_up_jku_urls_is_bounded_and_keeps_the_configured_keys() -> None:
+    """jku URLs under an allowed prefix are the caller's choice and come before the signature check: they
+    get a global fetch budget and a bounded cache, and cannot evict the issuer's configured (pinned) set."""
+    prefix = "https://ehr.test.example/keys/"
+    responses.get(JWKS_URL, json=jwk_set())
+    for index in range(40):
+        responses.get(f"{prefix}{index}.json", json={"keys": []})
+    clock = Clock()
+    cache = JwksCache(clock=clock, max_sources=8, max_jku_fetches=5)
+    cache.pin(KeySource("url", JWKS_URL))
+    trust = IssuerTrust(issuer=ISSUER, jwks_url=JWKS_URL, jku_prefixes=(prefix,))
+    check = TokenVerifier([trust], cache, InMemoryReplayGuard())
+    check.verify(token(AUD), AUD)
+
+    for index in range(40):
+        with pytest.raises(AuthError):
+            check.verify(token(AUD, headers={"jku": f"{prefix}{index}.json"}), AUD)
+
+    jku_calls = [call for call in responses.calls if call.request.url != JWKS_URL]
+    assert len(jku_calls) == 5  # the budget: 5 a minute
+    assert len(cache._entries) <= 8
+    check.verify(token(AUD), AUD)  # the configured set is still cached: no refetch needed
+    assert [call.request.url for call in responses.calls].count(JWKS_URL) == 1
+    clock.now += 61
+    with pytest.raises(AuthError):
+        check.verify(token(AUD, headers={"jku": f"{prefix}39.json"}), AUD)
+    assert len([call for call in responses.calls if call.request.url != JWKS_URL]) == 6  # a new minute
