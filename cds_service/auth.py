@@ -218,7 +218,7 @@ def _header(token: str) -> dict[str, Any]:
     except jwt.PyJWTError:
         raise AuthError("malformed") from None
     alg, kid, typ = header.get("alg"), header.get("kid"), header.get("typ")
-    if alg not in ALGORITHMS:
+    if not isinstance(alg, str) or alg not in ALGORITHMS:
         raise AuthError("algorithm")
     if not isinstance(kid, str) or not kid or len(kid) > MAX_CLAIM_CHARS:
         raise AuthError("kid")

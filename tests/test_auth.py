@@ -228,6 +228,9 @@ REFUSED: dict[str, Any] = {
         "Bearer "
         + token(BASE_URL + DISCOVERY, alg="ES256", key=ec.generate_private_key(ec.SECP256R1()), kid=EC_KID)
     ),
+    "alg an array (unhashable)": lambda: (
+        "Bearer " + unsigned_parts({"alg": ["ES384"], "kid": EC_KID}, {"iss": ISSUER}) + ".c2ln"
+    ),
     "PS384 (not on the list)": lambda: (
         "Bearer " + token(BASE_URL + DISCOVERY, alg="PS384", key=RSA_KEY, kid=RSA_KID)
     ),
@@ -258,6 +261,7 @@ REASONS = {
     "ES256 naming the P-384 key's kid": "key-algorithm",
     "HS256 keyed with the public JWK": "algorithm",
     "HS256 keyed with the public PEM": "algorithm",
+    "alg an array (unhashable)": "algorithm",
     "PS384 (not on the list)": "algorithm",
     "RS384 naming the EC key's kid": "key-algorithm",
     "alg none, empty signature": "malformed",

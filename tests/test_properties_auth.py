@@ -9,12 +9,13 @@ from __future__ import annotations
 import base64
 import json
 import os
+import time
 from typing import Any
 
 from conftest import CdsClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tokens import BASE_URL, token
+from tokens import BASE_URL, EC_KID, ISSUER, token
 
 FUZZ = settings(
     max_examples=200,
@@ -44,8 +45,33 @@ json_any = st.recursive(
 def forged_tokens(draw: st.DrawFn) -> str:
     """A real token with one segment replaced by fuzz, or header/claims replaced by arbitrary JSON."""
     header, payload, signature = token(BASE_URL + DISCOVERY).split(".")
-    choice = draw(st.sampled_from(["header-json", "claims-json", "segment", "signature-bytes", "dots"]))
-    if choice == "header-json":
+    choice = draw(
+        st.sampled_from(
+            [
+                "header-json",
+                "claims-json",
+                "trusted-claims",
+                "trusted-header",
+                "segment",
+                "signature-bytes",
+                "dots",
+            ]
+        )
+    )
+    now = int(time.time())
+    if choice == "trusted-claims":  # past the issuer and audience checks: every later claim check is fuzzed
+        claims = {"iss": ISSUER, "aud": draw(st.sampled_from([BASE_URL + DISCOVERY, [BASE_URL + DISCOVERY]]))}
+        for name, valid in (("exp", now + 300), ("iat", now), ("jti", "j"), ("nbf", now), ("tenant", "t")):
+            if draw(st.booleans()):
+                claims[name] = draw(st.just(valid) | json_any)
+        payload = b64(claims)
+    elif choice == "trusted-header":
+        fuzzed: dict[str, Any] = {"alg": draw(st.sampled_from(["ES384", "RS384", "ES256"]) | json_any)}
+        for name in ("kid", "typ", "jku", "crit", "x5u", "jwk"):
+            if draw(st.booleans()):
+                fuzzed[name] = draw(json_any | st.just(EC_KID) | st.just("https://ehr.test.example/keys/x"))
+        header = b64(fuzzed)
+    elif choice == "header-json":
         header = b64(
             draw(json_any | st.fixed_dictionaries({"alg": json_any, "kid": json_any, "jku": json_any}))
         )
