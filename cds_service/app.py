@@ -91,7 +91,9 @@ def _register_error_handlers(app: Flask) -> None:
         message = error.description or error.name
         response = jsonify(operation_outcome(message, _HTTP_ISSUE_CODES.get(status, "processing")))
         if isinstance(error, MethodNotAllowed) and error.valid_methods:
-            response.headers["Allow"] = ", ".join(sorted(error.valid_methods))  # RFC 9110: a 405 says what is
+            response.headers["Allow"] = ", ".join(
+                sorted(error.valid_methods)
+            )  # RFC 9110: a 405 names what is allowed
         return response, status
 
     @app.errorhandler(Exception)

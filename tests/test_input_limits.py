@@ -15,7 +15,7 @@ from tokens import BASE_URL, issuer_trust, token
 
 from cds_service import Settings, create_app
 from cds_service.errors import LimitExceeded
-from cds_service.routes import check_sizes
+from cds_service.limits import check_sizes
 
 SELECT = "dry-needling-order-select"
 
