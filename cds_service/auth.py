@@ -61,7 +61,10 @@ class VerifiedToken:
 class TokenReplayGuard(Protocol):
     """Remembers ``(issuer, jti)`` until ``expires_at``; ``first_use`` is False for a jti seen before.
 
-    Implementations must be atomic (two concurrent calls with the same pair: exactly one gets True).
+    ``expires_at`` is timezone-aware (UTC): the token's ``exp`` plus the leeway, after which the pair may be
+    forgotten. Implementations must be atomic (two concurrent calls with the same pair: exactly one gets
+    True), and, to protect several workers or replicas, shared between them (e.g. a database table with a
+    unique key on issuer and jti).
     """
 
     def first_use(self, issuer: str, jti: str, expires_at: datetime) -> bool: ...
