@@ -10,19 +10,23 @@ from datetime import UTC, date, datetime, tzinfo
 from pathlib import Path
 
 from flask import Flask, Response, g, jsonify, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from cards import load_card_wording
 from cards.handout import load_handout, render_handout_html
 from cds_service.advice import Advisor
+from cds_service.auth import TokenReplayGuard
 from cds_service.catalog import load_catalog, with_status_filters
 from cds_service.errors import CdsServiceError, operation_outcome
 from cds_service.fhir_fetcher import FhirFetcher
 from cds_service.handout import blueprint as handout_blueprint
 from cds_service.handout import install_handout
 from cds_service.incomplete_data import load_key_coverage
+from cds_service.logs import pseudonym, pseudonym_key
+from cds_service.openapi import blueprint as openapi_blueprint
 from cds_service.patient_data import PatientDataFetcher
 from cds_service.routes import ServiceState, blueprint
+from cds_service.security import build_verifier, install_security
 from cds_service.settings import Settings
 from fhir_mappings import load_knowledge
 
@@ -56,11 +60,13 @@ def create_app(
     fetcher: PatientDataFetcher | None = None,
     today: Callable[[], date] | None = None,
     now: Callable[[], datetime] = utc_now,
+    replay_guard: TokenReplayGuard | None = None,
 ) -> Flask:
     """Build the app: knowledge and wording are loaded and checked here, once (fail fast).
 
     "Today" for the date rules is ``today()`` when given, else the date of ``now()`` in the time zone of
-    ``settings.timezone`` (``DN_CDS_TIMEZONE``).
+    ``settings.timezone`` (``DN_CDS_TIMEZONE``). ``replay_guard`` remembers token ids (``jti``); the default
+    is in-memory, per process.
     """
     settings = settings or Settings.from_env()
     today = today or zone_clock(settings.zone, now)
@@ -90,8 +96,10 @@ def create_app(
     app.register_blueprint(blueprint)
     install_handout(app.extensions, render_handout_html(handout))
     app.register_blueprint(handout_blueprint)
+    app.register_blueprint(openapi_blueprint)
     _register_error_handlers(app)
-    _register_access_log(app)
+    _register_access_log(app, pseudonym_key(settings.data_dir))
+    install_security(app, settings, build_verifier(settings, now=now, replay_guard=replay_guard))
     return app
 
 
@@ -104,7 +112,12 @@ def _register_error_handlers(app: Flask) -> None:
     def http_error(error: HTTPException) -> tuple[Response, int]:
         status = error.code or 500
         message = error.description or error.name
-        return jsonify(operation_outcome(message, _HTTP_ISSUE_CODES.get(status, "processing"))), status
+        response = jsonify(operation_outcome(message, _HTTP_ISSUE_CODES.get(status, "processing")))
+        if isinstance(error, MethodNotAllowed) and error.valid_methods:
+            response.headers["Allow"] = ", ".join(
+                sorted(error.valid_methods)
+            )  # RFC 9110: a 405 names what is allowed
+        return response, status
 
     @app.errorhandler(Exception)
     def unexpected_error(error: Exception) -> tuple[Response, int]:
@@ -118,7 +131,7 @@ def _register_error_handlers(app: Flask) -> None:
         return jsonify(body), 500
 
 
-def _register_access_log(app: Flask) -> None:
+def _register_access_log(app: Flask, key: bytes) -> None:
     @app.before_request
     def start_timer() -> None:
         g.started = time.perf_counter()
@@ -126,13 +139,24 @@ def _register_access_log(app: Flask) -> None:
     @app.after_request
     def log_request(response: Response) -> Response:
         elapsed_ms = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
+        patient_id = g.get("patient_id")
         access_log.info(
-            "%s %s status=%s service=%s hookInstance=%s latency_ms=%.1f",
+            "%s %s %s",
             request.method,
-            request.path,
+            request.path[:200],
             response.status_code,
-            g.get("service_id", "-"),
-            g.get("hook_instance", "-"),
-            elapsed_ms,
+            extra={
+                "event": "request",
+                "method": request.method,
+                "path": request.path[:200],
+                "status": response.status_code,
+                "service": g.get("service_id"),
+                "hook": g.get("hook"),
+                "hookInstance": g.get("hook_instance"),
+                "latency_ms": round(elapsed_ms, 1),
+                "patient": pseudonym(patient_id, key) if patient_id else None,
+                "iss": g.get("token_issuer"),
+                "tenant": g.get("tenant"),
+            },
         )
         return response

@@ -4,28 +4,26 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 import textwrap
-import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import date
 from pathlib import Path
 from typing import Any
 
 import requests
-from werkzeug.serving import make_server
 
 from cards import WordingError
-from cds_service.app import create_app, zone_clock
+from cds_service.app import zone_clock
 from cds_service.catalog import load_catalog
 from cds_service.demo import build_hook_request, load_demo_patients
+from cds_service.embedded import embedded_service
 from cds_service.integration_cli import COMMANDS as INTEGRATION_COMMANDS
 from cds_service.integration_cli import add_commands as add_integration_commands
 from cds_service.integration_cli import run as run_integration
 from cds_service.knowledge_report import ReportFormat, build_report, gather_sources, render
+from cds_service.local_client import sign_service_request
 from cds_service.settings import Settings, SettingsError
 from fhir_mappings import KnowledgeError, load_knowledge
 
@@ -78,33 +76,21 @@ def _serve(host: str | None, port: int | None) -> int:
     os.execv(sys.executable, [sys.executable, *GUNICORN_ARGS])  # noqa: S606 - fixed argv, no shell
 
 
-@contextmanager
-def _embedded_service(today: date) -> Iterator[str]:
-    """The service on an ephemeral loopback port, for as long as the block runs, its clock at ``today``."""
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    server = make_server("127.0.0.1", 0, create_app(Settings(port=0), today=lambda: today), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-
-
 def _demo(url: str | None, hook: str) -> int:
     catalog = load_catalog()
     service = next(s for s in catalog.services if s.hook == hook)
-    today = zone_clock(Settings.from_env().zone)()  # "today" in DN_CDS_TIMEZONE, as the service sees it
+    settings = Settings.from_env()
+    today = zone_clock(settings.zone)()  # "today" in DN_CDS_TIMEZONE, as the service sees it
     patients = load_demo_patients(today)
     mismatches = 0
-    with _embedded_service(today) if url is None else _given(url) as base_url:
-        print(f"Service: {base_url}/cds-services/{service.id}\n")
+    with embedded_service(settings, today) if url is None else _given(url) as base_url:
+        endpoint = f"{base_url.rstrip('/')}/cds-services/{service.id}"
+        print(f"Service: {endpoint}\n")
         with requests.Session() as session:
             for patient in patients:
                 body = build_hook_request(patient, service)
-                response = session.post(
-                    f"{base_url.rstrip('/')}/cds-services/{service.id}", json=body, timeout=10
-                )
+                headers = sign_service_request(endpoint, data_dir=settings.data_dir)
+                response = session.post(endpoint, json=body, headers=headers, timeout=10)
                 cards = response.json().get("cards", []) if response.ok else []
                 codes = sorted(card["source"]["topic"]["code"] for card in cards)
                 expected = sorted(patient.expected_findings) if hook == "order-select" else codes
@@ -112,6 +98,11 @@ def _demo(url: str | None, hook: str) -> int:
                 mismatches += codes != expected
                 print(f"== {patient.title} [{patient.slug}]  HTTP {response.status_code}, {verdict}")
                 print(textwrap.indent(_render_cards(cards, response), "   "))
+                if response.status_code == 401:
+                    print(
+                        _UNAUTHORIZED_HINT.format(url=base_url, data_dir=settings.data_dir), file=sys.stderr
+                    )
+                    return 1
     print(f"{len(patients)} patients, {mismatches} differing from the expected findings.")
     return 1 if mismatches else 0
 
@@ -133,6 +124,13 @@ def _knowledge(report_format: ReportFormat, output: str | None) -> int:
         return 2
     print(f"dn-cds: wrote the rule base ({report_format}) to {output}", file=sys.stderr)
     return 0
+
+
+_UNAUTHORIZED_HINT = """\
+dn-cds demo: the service refused the demo's token (401). The demo signs as the local client with the key in
+{data_dir}. The service trusts that key only when it runs with the same DN_CDS_DATA_DIR and without
+DN_CDS_TRUSTED_ISSUERS, and the token's audience is built from --url, so {url} must equal the service's
+DN_CDS_PUBLIC_BASE_URL (default http://<DN_CDS_HOST>:<DN_CDS_PORT>)."""
 
 
 @contextmanager

@@ -4,6 +4,7 @@ Exception tree::
 
     CdsServiceError (status, issue code)
     |-- BadRequest            400  malformed body, missing field, hook mismatch
+    |   |-- LimitExceeded     400  a string, array or nesting beyond the configured input limits
     |-- UnknownService        404  no service with that id
     |-- PreconditionFailed    412  required data neither in prefetch nor fetchable (CDS Hooks C4)
 
@@ -36,6 +37,12 @@ class BadRequest(CdsServiceError):
 
     status = 400
     issue_code = "invalid"
+
+
+class LimitExceeded(BadRequest):
+    """A value in the request is larger than the service accepts (DN_CDS_MAX_STRING_CHARS, ...)."""
+
+    issue_code = "too-costly"
 
 
 class UnknownService(CdsServiceError):

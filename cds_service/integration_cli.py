@@ -12,10 +12,8 @@ Every hook call goes through :func:`post_hook`.
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 import textwrap
-import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,12 +22,13 @@ from datetime import date
 from typing import Any
 
 import requests
-from werkzeug.serving import make_server
 
-from cds_service.app import create_app, zone_clock
+from cds_service.app import zone_clock
 from cds_service.catalog import load_catalog
 from cds_service.demo import load_demo_patients
+from cds_service.embedded import embedded_service
 from cds_service.fhir_client import FHIR_JSON
+from cds_service.local_client import sign_service_request
 from cds_service.settings import Settings, fhir_server_allowlist
 
 COMMANDS = ("load-patients", "check")
@@ -100,7 +99,7 @@ def load_patients(fhir_server: str, token: str | None = None, today: date | None
 
 def post_hook(url: str, body: dict[str, Any]) -> requests.Response:
     """POST one hook call to the service (the single place where calls to the service leave this command)."""
-    return requests.post(url, json=body, timeout=TIMEOUT)
+    return requests.post(url, json=body, headers=sign_service_request(url), timeout=TIMEOUT)
 
 
 def check(
@@ -128,7 +127,11 @@ def check(
         return 1
     service = next(s for s in load_catalog().services if s.hook == hook)
     body = check_request(fhir_server, patient_id, hook, body_site, token)
-    with _embedded_service(allowlist) if url is None else _given(url) as base_url:
+    with (
+        embedded_service(replace(Settings.from_env(), fhir_server_allowlist=allowlist))
+        if url is None
+        else _given(url) as base_url
+    ):
         endpoint = f"{base_url.rstrip('/')}/cds-services/{service.id}"
         print(f"Service: {endpoint}\nFHIR server: {fhir_server}  Patient/{patient_id}  hook: {hook}\n")
         response = post_hook(endpoint, body)
@@ -198,20 +201,6 @@ def render_cards(cards: list[dict[str, Any]]) -> str:
 
 def _authorization(token: str | None) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"} if token else {}
-
-
-@contextmanager
-def _embedded_service(allowlist: tuple[str, ...]) -> Iterator[str]:
-    """The service on a loopback port, allowed to read the FHIR servers in ``allowlist``."""
-    settings = replace(Settings.from_env(), port=0, fhir_server_allowlist=allowlist)
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    server = make_server("127.0.0.1", 0, create_app(settings), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
 
 
 @contextmanager

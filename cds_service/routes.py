@@ -17,6 +17,7 @@ from cds_service.errors import BadRequest, UnknownService
 from cds_service.feedback import parse_feedback
 from cds_service.handout import handout_url
 from cds_service.hook_request import parse_hook_request
+from cds_service.limits import check_sizes
 from cds_service.settings import Settings
 
 blueprint = Blueprint("cds", __name__)
@@ -55,6 +56,7 @@ def call_service(service_id: str) -> Response:
     body = _json_body()
     hook_request = parse_hook_request(body)
     g.hook_instance = hook_request.hook_instance
+    g.hook, g.patient_id = hook_request.hook, hook_request.patient_id  # the log keeps a pseudonym only
     service = current.catalog.resolve(service_id, hook_request.hook)
     cards = current.advisor.cards(
         hook_request,
@@ -118,6 +120,8 @@ def _json_body() -> Any:
         raise BadRequest("The request body is not valid JSON.") from None
     if _nesting_depth(body) > MAX_JSON_DEPTH:
         raise BadRequest(f"The request body is nested more than {MAX_JSON_DEPTH} levels deep.")
+    settings = state().settings
+    check_sizes(body, settings.max_string_chars, settings.max_array_items)
     return body
 
 

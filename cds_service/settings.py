@@ -12,6 +12,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import platformdirs
 
+from cds_service.trust import IssuerTrust, TrustConfigError, parse_trusted_issuers
+
 PREFIX = "DN_CDS_"
 
 
@@ -38,6 +40,11 @@ class Settings:
     fhir_read_timeout_seconds: float = 2.0
     fhir_max_pages: int = 5
     policy_file: Path | None = None
+    auth: str = "required"  # "required" | "off" (local development only; loudly logged)
+    trusted_issuers: tuple[IssuerTrust, ...] = ()  # empty: trust only the local key in data_dir (demo)
+    cors_origins: tuple[str, ...] = ()
+    max_string_chars: int = 262_144
+    max_array_items: int = 10_000
 
     @property
     def zone(self) -> tzinfo:
@@ -92,6 +99,7 @@ class Settings:
             values["fhir_max_pages"] = _integer("FHIR_MAX_PAGES", pages, 1, 100)
         if (policy := env.get(PREFIX + "POLICY_FILE")) is not None and policy.strip():
             values["policy_file"] = _existing_file("POLICY_FILE", policy.strip())
+        values.update(_security_values(env))
         return cls(**values)  # type: ignore[arg-type]
 
 
@@ -183,3 +191,42 @@ def _seconds(name: str, raw: str, low: float, high: float) -> float:
     if not low <= value <= high:  # also refuses NaN
         raise SettingsError(f"{PREFIX}{name} must be between {low} and {high}, got {raw!r}")
     return value
+
+
+def _security_values(env: Mapping[str, str]) -> dict[str, object]:
+    """Authentication, CORS and input-limit settings."""
+    values: dict[str, object] = {}
+    if (auth := env.get(PREFIX + "AUTH")) is not None and auth.strip():
+        if auth.strip().lower() not in {"required", "off"}:
+            raise SettingsError(f"{PREFIX}AUTH must be 'required' or 'off', got {auth!r}")
+        values["auth"] = auth.strip().lower()
+    if (issuers := env.get(PREFIX + "TRUSTED_ISSUERS")) is not None and issuers.strip():
+        try:
+            values["trusted_issuers"] = parse_trusted_issuers(issuers)
+        except TrustConfigError as error:
+            raise SettingsError(f"{PREFIX}TRUSTED_ISSUERS: {error}") from None
+    if (origins := env.get(PREFIX + "CORS_ORIGINS")) is not None:
+        values["cors_origins"] = _origins("CORS_ORIGINS", origins)
+    if (chars := env.get(PREFIX + "MAX_STRING_CHARS")) is not None:
+        values["max_string_chars"] = _integer("MAX_STRING_CHARS", chars, 1024, 100 * 1024 * 1024)
+    if (items := env.get(PREFIX + "MAX_ARRAY_ITEMS")) is not None:
+        values["max_array_items"] = _integer("MAX_ARRAY_ITEMS", items, 10, 10_000_000)
+    return values
+
+
+def _origins(name: str, raw: str) -> tuple[str, ...]:
+    """``"https://ehr.example.org,http://localhost:3000"`` -> origins (scheme://host[:port]) or ``*``."""
+    origins: list[str] = []
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        if item == "*":
+            origins.append(item)
+            continue
+        parts = urlsplit(item)
+        if parts.scheme not in {"http", "https"} or not parts.netloc or parts.path not in {"", "/"}:
+            raise SettingsError(
+                f"{PREFIX}{name}: each entry must be an origin such as https://ehr.example.org, got {item!r}"
+            )
+        if parts.query or parts.fragment or parts.username or parts.password:
+            raise SettingsError(f"{PREFIX}{name}: an origin has no query, fragment or credentials: {item!r}")
+        origins.append(f"{parts.scheme}://{parts.netloc}".lower())
+    return tuple(origins)

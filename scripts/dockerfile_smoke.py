@@ -2,7 +2,9 @@
 
 Installs the project into a fresh virtual environment (as the image does, not editable), starts the CMD with
 the image's environment (host and port overridden to a free loopback port), as the image's non-root uid when
-run as root, then checks /healthz, discovery and one dry-needling hook call, and stops the server.
+run as root, then checks /healthz, discovery and one dry-needling hook call, and stops the server. The calls
+are signed as the local client (the key the image's default configuration creates in its DN_CDS_DATA_DIR and
+trusts), as ``dn-cds demo`` signs them; an unsigned call must get 401.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ import urllib.error
 import urllib.request
 import uuid
 from pathlib import Path
+
+from cds_service.local_client import sign_service_request
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -53,9 +57,12 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def get_json(url: str, body: object | None = None) -> tuple[int, object]:
+def get_json(url: str, body: object | None = None, data_dir: Path | None = None) -> tuple[int, object]:
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    headers = {"Content-Type": "application/json"}
+    if data_dir is not None:
+        headers.update(sign_service_request(url, data_dir=data_dir))
+    request = urllib.request.Request(url, data=data, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=5) as response:
             return response.status, json.loads(response.read())
@@ -81,18 +88,21 @@ def main() -> int:
             "HOME": tmp,
         }
         argv = [str(venv / "bin" / cmd[0]), *cmd[1:]]
+        data_dir = Path(env["DN_CDS_DATA_DIR"])
+        data_dir.mkdir(mode=0o700)  # the image's data dir lives in the user's home, owned by the user
         if os.geteuid() == 0 and user:
+            os.chown(data_dir, int(user), int(user))
             argv = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", *argv]
         print(f"+ {' '.join(argv)}")
         server = subprocess.Popen(argv, env=env, cwd=tmp)
         try:
-            return check_server(f"http://127.0.0.1:{port}", server)
+            return check_server(f"http://127.0.0.1:{port}", server, Path(env["DN_CDS_DATA_DIR"]))
         finally:
             server.send_signal(signal.SIGTERM)
             server.wait(timeout=20)
 
 
-def check_server(base: str, server: subprocess.Popen[bytes]) -> int:
+def check_server(base: str, server: subprocess.Popen[bytes], data_dir: Path) -> int:
     deadline = time.monotonic() + 30
     while True:
         if server.poll() is not None:
@@ -108,7 +118,9 @@ def check_server(base: str, server: subprocess.Popen[bytes]) -> int:
             print("FAIL: no answer on /healthz within 30 s")
             return 1
         time.sleep(0.3)
-    status, discovery = get_json(f"{base}/cds-services")
+    status, refused = get_json(f"{base}/cds-services")
+    assert status == 401, (status, refused)
+    status, discovery = get_json(f"{base}/cds-services", data_dir=data_dir)
     assert status == 200 and isinstance(discovery, dict), discovery
     order = {
         "resourceType": "ServiceRequest",
@@ -134,7 +146,7 @@ def check_server(base: str, server: subprocess.Popen[bytes]) -> int:
             "medicationStatements": None,
         },
     }
-    status, cards = get_json(f"{base}/cds-services/dry-needling-order-sign", body)
+    status, cards = get_json(f"{base}/cds-services/dry-needling-order-sign", body, data_dir)
     codes = sorted(c["source"]["topic"]["code"] for c in cards["cards"])  # type: ignore[index]
     assert status == 200 and codes == ["no-indication-found", "risk-disclosure"], (status, cards)
     print(f"OK: image steps install and serve; {len(discovery['services'])} services; cards {codes}")

@@ -28,6 +28,7 @@ from conformance import (  # noqa: E402
 )
 from flask import Flask  # noqa: E402
 from flask.testing import FlaskClient  # noqa: E402
+from tokens import BASE_URL, issuer_trust, token  # noqa: E402
 from werkzeug.test import TestResponse  # noqa: E402
 
 from cds_service import Settings, create_app  # noqa: E402
@@ -36,24 +37,39 @@ TODAY = date(2026, 11, 26)
 
 
 class CdsClient:
-    """A Flask test client that checks every response for CDS Hooks conformance."""
+    """A Flask test client that checks every response for CDS Hooks conformance.
 
-    def __init__(self, client: FlaskClient) -> None:
+    Like an EHR, it signs every request with a fresh JWT of the test issuer (tests/tokens.py), for the
+    path it calls; a test that sets its own ``Authorization`` header (or ``signed=False``) sends that instead.
+    """
+
+    def __init__(self, client: FlaskClient, *, signed: bool = True, base_url: str = BASE_URL) -> None:
         self.client = client
+        self.signed = signed
+        self.base_url = base_url.rstrip("/")
+
+    def _headers(self, path: str, headers: Any = None) -> dict[str, str]:
+        merged = dict(headers or {})
+        if self.signed and not any(name.lower() == "authorization" for name in merged):
+            merged["Authorization"] = f"Bearer {token(self.base_url + path)}"
+        return merged
 
     def discovery(self) -> TestResponse:
-        response = self.client.get("/cds-services")
+        response = self.client.get("/cds-services", headers=self._headers("/cds-services"))
         assert response.status_code == 200, response.get_data(as_text=True)
         assert_discovery(response.get_json())
         return self.checked(response)
 
     def call(self, service_id: str, body: Any) -> TestResponse:
-        return self.checked(self.client.post(f"/cds-services/{service_id}", json=body))
+        path = f"/cds-services/{service_id}"
+        return self.checked(self.client.post(path, json=body, headers=self._headers(path)))
 
     def feedback(self, service_id: str, body: Any) -> TestResponse:
-        return self.checked(self.client.post(f"/cds-services/{service_id}/feedback", json=body))
+        path = f"/cds-services/{service_id}/feedback"
+        return self.checked(self.client.post(path, json=body, headers=self._headers(path)))
 
     def raw(self, method: str, path: str, **kwargs: Any) -> TestResponse:
+        kwargs["headers"] = self._headers(path.partition("?")[0], kwargs.get("headers"))
         return self.checked(self.client.open(path, method=method, **kwargs))
 
     @staticmethod
@@ -78,15 +94,26 @@ def card_codes(response: TestResponse) -> list[str]:
 
 
 @pytest.fixture(scope="session")
-def app() -> Flask:
-    """One app for the session: knowledge loads once; the clock is fixed to TODAY."""
-    return create_app(Settings(), today=lambda: TODAY)
+def app(tmp_path_factory: pytest.TempPathFactory) -> Flask:
+    """One app for the session: knowledge loads once; the clock is fixed to TODAY; auth is required and
+    trusts the test issuer (tests/tokens.py) only."""
+    settings = Settings(trusted_issuers=(issuer_trust(),), data_dir=tmp_path_factory.mktemp("app-data"))
+    return create_app(settings, today=lambda: TODAY)
 
 
 @pytest.fixture
 def cds(app: Flask) -> Iterator[CdsClient]:
     with app.test_client() as client:
         yield CdsClient(client)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_user_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Key files and stores that default to the per-user data dir go to a temporary one instead
+    (platformdirs honours XDG_DATA_HOME; subprocesses inherit it)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("xdg-data")))
+        yield
 
 
 @pytest.fixture(autouse=True)

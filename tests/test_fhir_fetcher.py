@@ -16,6 +16,7 @@ import requests
 import responses
 from conftest import TODAY, CdsClient
 from responses import matchers
+from tokens import issuer_trust
 
 from cds_service import Settings, create_app
 from cds_service.catalog import load_catalog
@@ -380,7 +381,10 @@ def test_bad_fhir_settings_fail_fast(name: str, value: str, message: str) -> Non
 def test_token_never_reaches_any_log(mock: responses.RequestsMock, caplog: pytest.LogCaptureFixture) -> None:
     mock.get(CONDITIONS, status=302, headers={"Location": "https://evil.example.net/x"})
     mock.get(OBSERVATIONS, body=requests.exceptions.ReadTimeout(f"read timed out, Bearer {TOKEN}"))
-    app = create_app(Settings(fhir_server_allowlist=(BASE,), log_level="DEBUG"), today=lambda: TODAY)
+    app = create_app(
+        Settings(fhir_server_allowlist=(BASE,), log_level="DEBUG", trusted_issuers=(issuer_trust(),)),
+        today=lambda: TODAY,
+    )
     cds = CdsClient(app.test_client())
 
     with caplog.at_level(logging.DEBUG):
@@ -415,7 +419,9 @@ def test_card_names_exactly_the_data_that_could_not_be_read(
     working = OBSERVATIONS if failing is CONDITIONS else CONDITIONS
     mock.get(failing, status=503)
     mock.get(working, json=bundle())
-    app = create_app(Settings(fhir_server_allowlist=(BASE,)), today=lambda: TODAY)
+    app = create_app(
+        Settings(fhir_server_allowlist=(BASE,), trusted_issuers=(issuer_trust(),)), today=lambda: TODAY
+    )
 
     response = CdsClient(app.test_client()).call(SERVICE.id, body())
 

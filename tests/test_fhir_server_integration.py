@@ -18,6 +18,7 @@ import pytest
 from conftest import TODAY, CdsClient, card_codes
 from fhir_test_patients import PAGED_PATIENT, paged_patient_resources
 from local_fhir import LocalFhirServer, unused_loopback_url
+from tokens import issuer_trust
 
 from cds_service import Settings, create_app
 from cds_service.catalog import ServiceDefinition, load_catalog
@@ -32,7 +33,10 @@ INCOMPLETE = "patient-data-incomplete"
 
 def client(base: str, **settings: Any) -> CdsClient:
     """A conformance-checking client of a service allowed to read ``base``."""
-    app = create_app(Settings(fhir_server_allowlist=(base,), **settings), today=lambda: TODAY)
+    app = create_app(
+        Settings(fhir_server_allowlist=(base,), trusted_issuers=(issuer_trust(),), **settings),
+        today=lambda: TODAY,
+    )
     return CdsClient(app.test_client())
 
 

@@ -15,6 +15,7 @@ import pytest
 from conftest import TODAY, CdsClient
 from flask import Flask
 from flask.testing import FlaskClient
+from tokens import BASE_URL, issuer_trust
 
 from cards.handout import load_handout, render_handout_html
 from cards.wording import DATA_DIR, WordingError
@@ -122,18 +123,21 @@ def test_handout_response_forbids_external_content(app: Flask) -> None:
     assert client.head(PATH).status_code == 200
 
 
-def _disclosure_card(client: FlaskClient) -> dict[str, Any]:
+def _disclosure_card(client: FlaskClient, base_url: str = BASE_URL) -> dict[str, Any]:
     service = next(s for s in load_catalog().services if s.hook == "order-sign")
     patient = next(p for p in load_demo_patients(TODAY) if p.slug == "eligible")
-    response = CdsClient(client).call(service.id, build_hook_request(patient, service))  # conformance-checked
+    response = CdsClient(client, base_url=base_url).call(
+        service.id, build_hook_request(patient, service)
+    )  # conformance-checked
     cards = response.get_json()["cards"]
     return next(c for c in cards if c["source"]["topic"]["code"] == "risk-disclosure")
 
 
 def test_disclosure_card_links_the_handout_under_the_public_base_url() -> None:
-    app = create_app(Settings(public_base_url="https://cds.example.org/dn/"), today=lambda: TODAY)
+    settings = Settings(public_base_url="https://cds.example.org/dn/", trusted_issuers=(issuer_trust(),))
+    app = create_app(settings, today=lambda: TODAY)
     with app.test_client() as client:
-        card = _disclosure_card(client)
+        card = _disclosure_card(client, "https://cds.example.org/dn")
     assert card["links"] == [
         {
             "label": FRAME["link_label"],

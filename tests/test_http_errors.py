@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from conformance import assert_operation_outcome
 from conftest import TODAY, CdsClient
+from tokens import bearer, issuer_trust
 
 from cds_service import Settings, create_app
 
@@ -280,7 +281,9 @@ class ExplodingFetcher:
 
 
 def test_unexpected_error_logs_type_and_place_never_the_message(caplog: pytest.LogCaptureFixture) -> None:
-    app = create_app(Settings(), fetcher=ExplodingFetcher(), today=lambda: TODAY)
+    app = create_app(
+        Settings(trusted_issuers=(issuer_trust(),)), fetcher=ExplodingFetcher(), today=lambda: TODAY
+    )
     body = mutated("context.patientId", "pat-confidential-42")
     body["context"]["draftOrders"]["entry"][0]["resource"]["subject"]["reference"] = (
         "Patient/pat-confidential-42"
@@ -288,7 +291,9 @@ def test_unexpected_error_logs_type_and_place_never_the_message(caplog: pytest.L
     del body["prefetch"]
 
     with caplog.at_level(logging.ERROR, logger="dn_cds.error"), app.test_client() as client:
-        response = client.post(f"/cds-services/{SELECT}", json=body)
+        response = client.post(
+            f"/cds-services/{SELECT}", json=body, headers=bearer(f"/cds-services/{SELECT}")
+        )
 
     assert response.status_code == 500
     assert_operation_outcome(response.get_json())

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from conftest import CdsClient
 from fhir_builders import NOW, days_ago, lab_result, patient_record
+from tokens import issuer_trust
 
 from cds_service import Settings, create_app
 from cds_service.cli import main
@@ -117,7 +118,7 @@ def test_the_app_uses_the_site_policy_and_its_prefetch_statuses(tmp_path: Path) 
         {"medication_request_active_statuses": {"value": ["active", "on-hold", "draft"], **SOURCE}},
         version="2",
     )
-    app = create_app(Settings(policy_file=path), today=lambda: NOW)
+    app = create_app(Settings(policy_file=path, trusted_issuers=(issuer_trust(),)), today=lambda: NOW)
     with app.test_client() as client:
         services = CdsClient(client).discovery().get_json()["services"]
     for service in services:

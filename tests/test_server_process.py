@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 import requests
@@ -17,6 +18,15 @@ from conformance import assert_cards_response, assert_discovery, assert_operatio
 
 from cds_service.catalog import load_catalog
 from cds_service.demo import build_hook_request, load_demo_patients
+from cds_service.local_client import sign_service_request
+
+DATA_DIR: dict[str, str] = {}  # the server's DN_CDS_DATA_DIR, where its local client key lives
+
+
+def signed(url: str) -> dict[str, str]:
+    """Headers of a call to ``url`` signed as the local client, as ``dn-cds demo`` signs (the default
+    ``serve`` trusts only that key)."""
+    return sign_service_request(url, data_dir=Path(DATA_DIR["path"]))
 
 
 def free_port() -> int:
@@ -30,8 +40,10 @@ def free_port() -> int:
 def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
     log_path = tmp_path_factory.mktemp("server") / "server.log"
+    DATA_DIR["path"] = str(tmp_path_factory.mktemp("server-data"))
     env = {key: value for key, value in os.environ.items() if not key.startswith("DN_CDS_")}
     env.update({"DN_CDS_HOST": "127.0.0.1", "DN_CDS_PORT": str(port), "DN_CDS_WORKERS": "2"})
+    env["DN_CDS_DATA_DIR"] = DATA_DIR["path"]
     log = log_path.open("w")
     process = subprocess.Popen(
         [sys.executable, "-m", "cds_service", "serve"], env=env, stdout=log, stderr=subprocess.STDOUT
@@ -62,7 +74,9 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def test_discovery_over_http(server_url: str) -> None:
-    response = requests.get(f"{server_url}/cds-services", timeout=5)
+    response = requests.get(
+        f"{server_url}/cds-services", headers=signed(f"{server_url}/cds-services"), timeout=5
+    )
 
     assert response.status_code == 200
     assert response.headers["Content-Type"].startswith("application/json")
@@ -74,10 +88,9 @@ def test_every_demo_patient_over_http(server_url: str) -> None:
     service = next(s for s in load_catalog().services if s.hook == "order-select")
     with requests.Session() as session:
         for patient in load_demo_patients(datetime.now(UTC).date()):
+            url = f"{server_url}/cds-services/{service.id}"
             response = session.post(
-                f"{server_url}/cds-services/{service.id}",
-                json=build_hook_request(patient, service),
-                timeout=5,
+                url, json=build_hook_request(patient, service), headers=signed(url), timeout=5
             )
             assert response.status_code == 200, patient.slug
             assert_cards_response(response.json())
@@ -86,20 +99,19 @@ def test_every_demo_patient_over_http(server_url: str) -> None:
 
 
 def test_bad_json_over_http_is_400(server_url: str) -> None:
-    response = requests.post(
-        f"{server_url}/cds-services/dry-needling-order-select",
-        data="{oops",
-        headers={"Content-Type": "application/json"},
-        timeout=5,
-    )
+    url = f"{server_url}/cds-services/dry-needling-order-select"
+    headers = {"Content-Type": "application/json", **signed(url)}
+    response = requests.post(url, data="{oops", headers=headers, timeout=5)
 
     assert response.status_code == 400
     assert_operation_outcome(response.json())
 
 
 def test_demo_command_against_the_running_server(server_url: str) -> None:
+    env = {**os.environ, "DN_CDS_DATA_DIR": DATA_DIR["path"]}
     result = subprocess.run(
         [sys.executable, "-m", "cds_service", "demo", "--url", server_url],
+        env=env,
         capture_output=True,
         text=True,
         timeout=60,
@@ -113,9 +125,8 @@ def test_demo_command_against_the_running_server(server_url: str) -> None:
 def test_disclosure_card_links_a_handout_the_server_serves(server_url: str) -> None:
     service = next(s for s in load_catalog().services if s.hook == "order-sign")
     patient = next(p for p in load_demo_patients(datetime.now(UTC).date()) if p.slug == "eligible")
-    response = requests.post(
-        f"{server_url}/cds-services/{service.id}", json=build_hook_request(patient, service), timeout=5
-    )
+    url = f"{server_url}/cds-services/{service.id}"
+    response = requests.post(url, json=build_hook_request(patient, service), headers=signed(url), timeout=5)
     card = next(c for c in response.json()["cards"] if c["source"]["topic"]["code"] == "risk-disclosure")
     [link] = card["links"]
     assert link["type"] == "absolute" and link["url"] == f"{server_url}/handouts/dry-needling"
@@ -123,3 +134,18 @@ def test_disclosure_card_links_a_handout_the_server_serves(server_url: str) -> N
     assert handout.status_code == 200
     assert handout.headers["Content-Type"] == "text/html; charset=utf-8"
     assert "<h1>" in handout.text and "pneumothorax" in handout.text
+
+
+def test_unsigned_call_over_http_is_401(server_url: str) -> None:
+    """The default ``serve`` requires a token: none, or one for another endpoint, gets a bare 401."""
+    url = f"{server_url}/cds-services/dry-needling-order-select"
+    body = {"hook": "order-select"}
+
+    missing = requests.post(url, json=body, timeout=5)
+    wrong_audience = requests.post(url, json=body, headers=signed(f"{server_url}/cds-services"), timeout=5)
+
+    for response in (missing, wrong_audience):
+        assert response.status_code == 401
+        assert response.headers["WWW-Authenticate"] == "Bearer"
+        assert_operation_outcome(response.json())
+        assert response.json()["issue"][0]["diagnostics"] == "unauthorized"

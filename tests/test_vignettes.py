@@ -14,6 +14,7 @@ import pytest
 from conftest import CdsClient, card_codes
 from fhir.resources.R4B import get_fhir_model_class
 from flask import Flask
+from tokens import issuer_trust
 from vignettes import load_vignettes
 
 from cds_service import Settings, create_app
@@ -32,7 +33,7 @@ NOT_SHOWN_BY_PREFETCH_VIGNETTES: dict[str, str] = {}
 
 @pytest.fixture(scope="module")
 def vignette_app() -> Flask:
-    return create_app(Settings(), today=lambda: RUN_DATE)
+    return create_app(Settings(trusted_issuers=(issuer_trust(),)), today=lambda: RUN_DATE)
 
 
 @pytest.fixture
