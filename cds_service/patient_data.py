@@ -122,10 +122,16 @@ def build_record(patient_id: str, resources: Sequence[Mapping[str, Any]]) -> Pat
     seen: set[tuple[str, str]] = set()
     conditions: list[Mapping[str, Any]] = []
     observations: list[Mapping[str, Any]] = []
+    procedures: list[Mapping[str, Any]] = []
+    patient: Mapping[str, Any] | None = None
     for resource in resources:
+        resource_type = resource.get("resourceType")
+        if resource_type == "Patient":
+            if resource.get("id") == patient_id:
+                patient = resource
+            continue
         if not belongs_to_patient(resource, patient_id):
             continue
-        resource_type = resource.get("resourceType")
         identity = (str(resource_type), str(resource.get("id")))
         if resource.get("id") is not None:
             if identity in seen:
@@ -135,7 +141,11 @@ def build_record(patient_id: str, resources: Sequence[Mapping[str, Any]]) -> Pat
             conditions.append(resource)
         elif resource_type == "Observation":
             observations.append(resource)
-    return PatientRecord(patient_id, tuple(conditions), tuple(observations))
+        elif resource_type == "Procedure":
+            procedures.append(resource)
+    return PatientRecord(
+        patient_id, tuple(conditions), tuple(observations), patient=patient, procedures=tuple(procedures)
+    )
 
 
 def _unusable(value: Mapping[str, Any]) -> MissingReason | None:

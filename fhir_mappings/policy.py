@@ -20,6 +20,10 @@ class Policy:
     observation_usable_statuses: frozenset[str]
     infection_encounter_diagnosis_max_age_days: int
     gestational_age_max_observed_days: int
+    reproductive_age_min_years: int
+    reproductive_age_max_years: int
+    pregnancy_status_max_age_days: int
+    second_trimester_end_days: int
 
 
 class PolicyFormatError(ValueError):

@@ -350,7 +350,74 @@ def _condition_events(record: PatientRecord, knowledge: Knowledge, now: date) ->
         dating = _z3a_dating(matches, asserted, now, reference, label)
         if dating is not None:
             events.append(dating)
+        trimester = _trimester_dating(code, knowledge, asserted, now, reference, label)
+        if trimester is not None:
+            events.append(trimester)
     return events
+
+
+_TRIMESTER_VALUE_SETS = (
+    ("pregnancy-first-trimester-condition", "first"),
+    ("pregnancy-second-trimester-condition", "second"),
+    ("pregnancy-third-trimester-condition", "third"),
+)
+
+
+def _trimester_dating(
+    code: Any, knowledge: Knowledge, coded_on: date | None, now: date, reference: str | None, label: str
+) -> _Event | None:
+    """A code titled "first/second/third trimester" gives the GA range at the encounter it was coded at."""
+    if coded_on is None:
+        return None
+    policy = knowledge.policy
+    bounds = {
+        "first": (0, policy.first_trimester_end_days - 1),
+        "second": (policy.first_trimester_end_days, policy.second_trimester_end_days - 1),
+        "third": (policy.second_trimester_end_days, policy.pregnancy_max_days),
+    }
+    for value_set_id, trimester in _TRIMESTER_VALUE_SETS:
+        if knowledge.value_set(value_set_id).match_concept(code, knowledge.aliases):
+            low, high = bounds[trimester]
+            elapsed = (now - coded_on).days
+            return _Event(
+                "dating",
+                coded_on,
+                Evidence(reference, f"{trimester}-trimester code {label} ({coded_on.isoformat()})", coded_on),
+                ga_low=low + elapsed,
+                ga_high=high + elapsed,
+                rank=4,
+            )
+    return None
+
+
+def pregnancy_status_gap(
+    record: PatientRecord, knowledge: Knowledge, now: date
+) -> tuple[str, tuple[Evidence, ...]] | None:
+    """Why the pregnancy status counts as unknown on ``now``, or ``None`` when it is known.
+
+    Known: a "not pregnant" status, or the end of a pregnancy (delivery, abortive outcome), dated within
+    ``pregnancy_status_max_age_days``, and no newer "unknown" status. Only asked when
+    :func:`assess_pregnancy` found no current pregnancy.
+    """
+    window = knowledge.policy.pregnancy_status_max_age_days
+    events = [
+        e
+        for e in _observation_events(record, knowledge, now) + _condition_events(record, knowledge, now)
+        if e.recorded is not None and e.recorded <= now
+    ]
+    statuses = sorted(
+        (e for e in events if e.kind == "status"),
+        key=lambda e: (e.recorded or date.min, e.answer != "unknown"),
+    )
+    if statuses and statuses[-1].answer == "unknown":
+        newest = statuses[-1]
+        return f"the latest status is unknown ({newest.evidence.description})", (newest.evidence,)
+    if any(
+        (e.kind == "ended" or e.answer == "not-pregnant") and (now - (e.recorded or date.min)).days <= window
+        for e in events
+    ):
+        return None
+    return f"no pregnancy status in the last {window} days", ()
 
 
 def _plausible_end(condition: Mapping[str, Any], max_days: int) -> date | None:

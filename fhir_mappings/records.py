@@ -32,6 +32,8 @@ class PatientRecord:
     patient_id: str
     conditions: tuple[Mapping[str, Any], ...] = ()
     observations: tuple[Mapping[str, Any], ...] = ()
+    patient: Mapping[str, Any] | None = None  # the Patient resource, when the EHR sent it
+    procedures: tuple[Mapping[str, Any], ...] = ()
 
     def condition_by_id(self, condition_id: str) -> Mapping[str, Any] | None:
         """The Condition with this id, if the record has it."""

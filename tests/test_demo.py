@@ -308,8 +308,20 @@ def test_order_select_request_has_selections_draft_orders_and_prefetch(
     draft_orders = context["draftOrders"]
     assert draft_orders["resourceType"] == "Bundle"
     assert [e["resource"]["id"] for e in draft_orders["entry"]] == ["dn-first-trimester-order"]
-    assert set(body["prefetch"]) == set(service.prefetch) == {"conditions", "pregnancyObservations"}
+    assert (
+        set(body["prefetch"])
+        == set(service.prefetch)
+        == {
+            "conditions",
+            "pregnancyObservations",
+            "patient",
+            "procedures",
+        }
+    )
+    assert body["prefetch"]["patient"]["id"] == "dn-first-trimester"  # a read: the resource itself
     for key, bundle in body["prefetch"].items():
+        if key == "patient":
+            continue
         assert bundle["type"] == "searchset", key
         for entry in bundle.get("entry", []):
             assert entry["resource"]["subject"]["reference"] == "Patient/dn-first-trimester"

@@ -40,7 +40,7 @@ VALID: dict[str, Any] = {
             ],
         },
     },
-    "prefetch": {"conditions": None, "pregnancyObservations": None},
+    "prefetch": {"conditions": None, "pregnancyObservations": None, "patient": None, "procedures": None},
 }
 
 

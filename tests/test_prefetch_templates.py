@@ -37,3 +37,24 @@ def test_conditions_are_fetched_whatever_their_status(service: object) -> None:
     """Resolved and entered-in-error records are read too: they end pregnancies and must be seen to be
     excluded, so the template must not filter on clinical-status."""
     assert service.prefetch["conditions"] == "Condition?patient={{context.patientId}}"  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("service", SERVICES, ids=[s.id for s in SERVICES])
+def test_the_patient_is_read(service: object) -> None:
+    """Sex and birth date decide reproductive potential (pregnancy-status-unknown)."""
+    assert service.prefetch["patient"] == "Patient/{{context.patientId}}"  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("service", SERVICES, ids=[s.id for s in SERVICES])
+def test_procedure_codes_equal_the_hysterectomy_value_set(service: object, knowledge: Knowledge) -> None:
+    template = service.prefetch["procedures"]  # type: ignore[attr-defined]
+    resource_type, _, query = template.partition("?")
+    params = dict(parse_qsl(query))
+    asked = {tuple(token.split("|", 1)) for token in params["code"].split(",")}
+
+    read = set(knowledge.value_set("hysterectomy").exact_codes)
+
+    assert resource_type == "Procedure"
+    assert params["patient"] == "{{context.patientId}}"
+    assert asked == read
+    assert len(asked) > 50

@@ -234,6 +234,8 @@ def hand_written_order_select() -> dict[str, Any]:
                 "type": "searchset",
                 "entry": [{"resource": observation}, {"resource": gestational_age}],
             },
+            "patient": None,
+            "procedures": None,
         },
     }
 
@@ -309,7 +311,9 @@ hook_shaped_bodies = st.fixed_dictionaries(
             },
         )
         | json_values,
-        "prefetch": st.dictionaries(st.sampled_from(["conditions", "pregnancyObservations"]), json_values)
+        "prefetch": st.dictionaries(
+            st.sampled_from(["conditions", "pregnancyObservations", "patient", "procedures"]), json_values
+        )
         | json_values,
     },
 )

@@ -268,6 +268,8 @@ def test_order_without_id_still_gets_its_critical_card_over_http(cds: Any) -> No
                 "entry": [{"resource": hemophilia}],
             },
             "pregnancyObservations": None,
+            "patient": None,
+            "procedures": None,
         },
     }
 
