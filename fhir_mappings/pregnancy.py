@@ -411,7 +411,8 @@ def pregnancy_status_gap(
     )
     if statuses and statuses[-1].answer == "unknown":
         newest = statuses[-1]
-        return f"the latest status is unknown ({newest.evidence.description})", (newest.evidence,)
+        when = newest.recorded.isoformat() if newest.recorded else "undated"
+        return f"latest status 'unknown', {when}", (newest.evidence,)
     if any(
         (e.kind == "ended" or e.answer == "not-pregnant") and (now - (e.recorded or date.min)).days <= window
         for e in events

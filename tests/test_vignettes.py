@@ -80,7 +80,7 @@ def test_every_contraindication_gets_a_critical_card_that_removes_the_order(
     for card in critical.values():
         actions = [a for s in card["suggestions"] for a in s.get("actions", [])]
         assert any(
-            a["type"] == "delete" and a["resourceId"] == [vignette.patient.order_reference] for a in actions
+            a["type"] == "delete" and a["resourceId"] == vignette.patient.order_reference for a in actions
         ), card
 
 
