@@ -1,0 +1,146 @@
+"""Reproductive potential and the pregnancy-status-unknown finding (architecture.md section 4)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fhir_builders import (
+    NOT_PREGNANT_SCT,
+    NOW,
+    PATIENT_ID,
+    UNKNOWN_LOINC,
+    Json,
+    coding,
+    concept,
+    condition,
+    days_ago,
+    icd,
+    pregnancy_status,
+    sct,
+)
+
+from fhir_mappings import Knowledge, PatientRecord
+from fhir_mappings.evaluation import evaluate_patient
+from fhir_mappings.reproductive import reproductive_potential
+
+
+def _patient(gender: str | None = "female", birth: str | None = "1995-03-02", **extra: Any) -> Json:
+    resource: Json = {"resourceType": "Patient", "id": PATIENT_ID}
+    if gender is not None:
+        resource["gender"] = gender
+    if birth is not None:
+        resource["birthDate"] = birth
+    resource.update(extra)
+    return resource
+
+
+def _record(patient: Json | None, *resources: Json) -> PatientRecord:
+    return PatientRecord(
+        PATIENT_ID,
+        conditions=tuple(r for r in resources if r["resourceType"] == "Condition"),
+        observations=tuple(r for r in resources if r["resourceType"] == "Observation"),
+        patient=patient,
+        procedures=tuple(r for r in resources if r["resourceType"] == "Procedure"),
+    )
+
+
+def _procedure(code: Json, status: str = "completed") -> Json:
+    return {
+        "resourceType": "Procedure",
+        "id": "proc-1",
+        "status": status,
+        "code": concept(code),
+        "subject": {"reference": f"Patient/{PATIENT_ID}"},
+        "performedDateTime": "2021-05-04",
+    }
+
+
+BIRTH_SEX_F = [{"url": "http://hl7.org/fhir/us/core/StructureDefinition/us-core-birthsex", "valueCode": "F"}]
+BIRTH_SEX_M = [{"url": "http://hl7.org/fhir/us/core/StructureDefinition/us-core-birthsex", "valueCode": "M"}]
+SPCU_MALE = [
+    {
+        "url": "http://hl7.org/fhir/StructureDefinition/patient-sexParameterForClinicalUse",
+        "extension": [
+            {
+                "url": "value",
+                "valueCodeableConcept": concept(
+                    coding(
+                        "http://terminology.hl7.org/CodeSystem/sex-parameter-for-clinical-use", "male-typical"
+                    )
+                ),
+            }
+        ],
+    }
+]
+
+
+@pytest.mark.parametrize(
+    ("patient", "resources", "possible"),
+    [
+        (_patient(), [], True),
+        (None, [], False),  # nothing known: no prompt
+        (_patient("male"), [], False),
+        (_patient("other"), [], True),  # neither female nor male: not excluded
+        (_patient(None), [], True),
+        (_patient("male", extension=BIRTH_SEX_F), [], True),  # birth sex before administrative gender
+        (_patient("female", extension=BIRTH_SEX_M), [], False),
+        (_patient("female", extension=BIRTH_SEX_F + SPCU_MALE), [], False),  # sex for clinical use first
+        (_patient(birth=None), [], True),  # age unknown: not excluded
+        (_patient(birth=f"{NOW.year - 12}-{NOW.month:02d}-{NOW.day:02d}"), [], True),  # 12 today
+        (_patient(birth=f"{NOW.year - 12}-12-31"), [], False),  # 11 until the end of the year
+        (_patient(birth=f"{NOW.year - 55}-01-01"), [], True),
+        (_patient(birth=f"{NOW.year - 56}-01-01"), [], False),
+        (_patient(birth=f"{NOW.year - 56}"), [], True),  # year only: might still be 55
+        (_patient(), [_procedure(sct("116140006", "Total hysterectomy"))], False),
+        (_patient(), [_procedure(sct("116140006", "Total hysterectomy"), "not-done")], True),
+        (_patient(), [_procedure(sct("116140006", "Total hysterectomy"), "entered-in-error")], True),
+        (_patient(), [_procedure(coding("http://www.ama-assn.org/go/cpt", "58571"))], False),
+        (_patient(), [condition(concept(icd("Z90.711")), clinical_status="inactive")], False),
+        (_patient(), [condition(concept(icd("Z90.710")), verification_status="entered-in-error")], True),
+        (_patient(), [condition(concept(icd("Z90.712")))], True),  # cervix absent, uterus remains
+    ],
+)
+def test_reproductive_potential(
+    patient: Json | None, resources: list[Json], possible: bool, knowledge: Knowledge
+) -> None:
+    assert reproductive_potential(_record(patient, *resources), knowledge, NOW).possible is possible
+
+
+@pytest.mark.parametrize(
+    ("resources", "fires"),
+    [
+        ([], True),
+        ([pregnancy_status(NOT_PREGNANT_SCT, days_ago(30))], False),
+        ([pregnancy_status(NOT_PREGNANT_SCT, days_ago(31))], True),
+        ([pregnancy_status(UNKNOWN_LOINC, days_ago(2))], True),
+        (
+            [pregnancy_status(NOT_PREGNANT_SCT, days_ago(10)), pregnancy_status(UNKNOWN_LOINC, days_ago(2))],
+            True,
+        ),
+        (
+            [pregnancy_status(UNKNOWN_LOINC, days_ago(10)), pregnancy_status(NOT_PREGNANT_SCT, days_ago(2))],
+            False,
+        ),
+        ([pregnancy_status(NOT_PREGNANT_SCT, days_ago(2), status="preliminary")], True),
+        ([condition(concept(icd("O80")), onset=days_ago(20), category="encounter-diagnosis")], False),
+        ([condition(concept(icd("O80")), onset=days_ago(60), category="encounter-diagnosis")], True),
+    ],
+)
+def test_pregnancy_status_unknown(resources: list[Json], fires: bool, knowledge: Knowledge) -> None:
+    codes = [f.code for f in evaluate_patient(_record(_patient(), *resources), knowledge, NOW)]
+    assert ("pregnancy-status-unknown" in codes) is fires
+    assert "pregnancy-first-trimester" not in codes
+
+
+def test_no_prompt_when_a_pregnancy_is_current(knowledge: Knowledge) -> None:
+    from fhir_builders import PREGNANT_SCT
+
+    codes = [
+        f.code
+        for f in evaluate_patient(
+            _record(_patient(), pregnancy_status(PREGNANT_SCT, days_ago(3))), knowledge, NOW
+        )
+    ]
+    assert "pregnancy-first-trimester" in codes
+    assert "pregnancy-status-unknown" not in codes
