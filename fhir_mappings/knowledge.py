@@ -143,14 +143,7 @@ def _bundle_value_sets(path: Path) -> list[dict[str, Any]]:
     for index, entry in enumerate(bundle.get("entry") or []):
         resource = entry.get("resource") if isinstance(entry, dict) else None
         try:
-            # The expansion is derived (scripts/expand_valuesets.py), never read by the rules, and checked
-            # by the test suite; validating its thousands of codes here would multiply the start-up time.
-            without_expansion = (
-                {k: v for k, v in resource.items() if k != "expansion"}
-                if isinstance(resource, dict)
-                else resource
-            )
-            ValueSet.model_validate(without_expansion)
+            ValueSet.model_validate(_without_derived_lists(resource))
         except ValidationError as error:
             raise KnowledgeError(
                 f"{path.name}: entry {index} is not a valid FHIR ValueSet: {error}"
@@ -163,6 +156,34 @@ def _bundle_value_sets(path: Path) -> list[dict[str, Any]]:
             raise KnowledgeError(f"{path.name}: ValueSet {resource['id']} names no source")
         resources.append(resource)
     return resources
+
+
+GENERATED_EXTENSION = "urn:dn-cds:StructureDefinition/generated-from"
+
+
+def _without_derived_lists(resource: Any) -> Any:
+    """The ValueSet as validated at start-up: without its expansion and without the concept lists of
+    generated compose parts. Both are written by scripts/expand_valuesets.py from the pinned ICD-10-CM
+    release and checked by the test suite (regeneration, FHIR validity, code validity); validating their
+    thousands of codes here would multiply the start-up time. Matching still uses the generated lists."""
+    if not isinstance(resource, dict):
+        return resource
+    checked = {k: v for k, v in resource.items() if k != "expansion"}
+    compose = checked.get("compose")
+    if isinstance(compose, dict):
+        checked["compose"] = {
+            key: [_without_generated_concepts(part) for part in parts] if isinstance(parts, list) else parts
+            for key, parts in compose.items()
+        }
+    return checked
+
+
+def _without_generated_concepts(part: Any) -> Any:
+    if isinstance(part, dict) and any(
+        isinstance(ext, dict) and ext.get("url") == GENERATED_EXTENSION for ext in part.get("extension") or []
+    ):
+        return {k: v for k, v in part.items() if k != "concept"}
+    return part
 
 
 def _finding_codes(path: Path) -> tuple[str, dict[str, FindingDefinition]]:
