@@ -24,6 +24,8 @@ class Policy:
     reproductive_age_max_years: int
     pregnancy_status_max_age_days: int
     second_trimester_end_days: int
+    hcg_negative_below_iu_per_l: int
+    hcg_positive_from_iu_per_l: int
 
 
 class PolicyFormatError(ValueError):

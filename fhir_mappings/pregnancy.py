@@ -218,6 +218,7 @@ def _observation_events(record: PatientRecord, knowledge: Knowledge, now: date) 
     edd_codes = knowledge.value_set("pregnancy-edd-observation")
     ga_codes = knowledge.value_set("pregnancy-ga-observation")
     lmp_codes = knowledge.value_set("pregnancy-lmp-observation")
+    test_codes = knowledge.value_set("pregnancy-test-observation")
     full_term = knowledge.policy.full_term_days
     events: list[_Event] = []
     for observation in record.observations:
@@ -239,6 +240,20 @@ def _observation_events(record: PatientRecord, knowledge: Knowledge, now: date) 
                     "status",
                     recorded,
                     Evidence(reference, f"Pregnancy status '{label}'{when}", recorded),
+                    answer=answer,
+                )
+            )
+        elif test_codes.match_concept(code, knowledge.aliases):
+            answer, label = _test_answer(observation, knowledge)
+            if answer is None:
+                continue
+            if answer == "not-pregnant":
+                recorded = observation_date(observation, "earliest")
+            events.append(
+                _Event(
+                    "status",
+                    recorded,
+                    Evidence(reference, f"Pregnancy test {label}{when}", recorded),
                     answer=answer,
                 )
             )
@@ -479,6 +494,49 @@ def _status_answer(observation: Mapping[str, Any], knowledge: Knowledge) -> tupl
             if pattern.search(lowered):
                 return cast(StatusAnswer, text_answer), f"{text[:60]}, uncoded"
     return None, ""
+
+
+_HCG_UNITS_PER_IU_L = {"[iu]/l": 1.0, "m[iu]/ml": 1.0, "miu/ml": 1.0, "iu/l": 1.0, "u/l": 1.0}
+
+
+def _test_answer(observation: Mapping[str, Any], knowledge: Knowledge) -> tuple[StatusAnswer | None, str]:
+    """A pregnancy test read as a status: qualitative (coded, or text such as "Negative") or quantitative
+    hCG in IU/L or mIU/mL (below ``hcg_negative_below_iu_per_l`` negative, from ``hcg_positive_from_iu_per_l``
+    positive, between equivocal = possible). A value in another unit is not used."""
+    value = observation.get("valueCodeableConcept")
+    for value_set_id, answer in (
+        ("pregnancy-test-positive", "pregnant"),
+        ("pregnancy-test-negative", "not-pregnant"),
+    ):
+        if knowledge.value_set(value_set_id).match_concept(value, knowledge.aliases):
+            return cast(StatusAnswer, answer), concept_label(value) or answer
+    quantity = as_object(observation.get("valueQuantity"))
+    if quantity is not None:
+        number = quantity.get("value")
+        unit = next(
+            (
+                u
+                for u in (as_text(quantity.get(n)) for n in ("code", "unit"))
+                if u and u.lower() in _HCG_UNITS_PER_IU_L
+            ),
+            None,
+        )
+        if (
+            unit is None
+            or not isinstance(number, int | float)
+            or isinstance(number, bool)
+            or not math.isfinite(number)
+        ):
+            return None, ""
+        iu_per_l = number * _HCG_UNITS_PER_IU_L[unit.lower()]
+        policy = knowledge.policy
+        label = f"hCG {number:g} {unit}"
+        if iu_per_l < policy.hcg_negative_below_iu_per_l:
+            return "not-pregnant", f"{label} (negative)"
+        if iu_per_l >= policy.hcg_positive_from_iu_per_l:
+            return "pregnant", f"{label} (positive)"
+        return "possible", f"{label} (equivocal)"
+    return _status_answer(observation, knowledge)
 
 
 def _gestational_age_days(observation: Mapping[str, Any], max_days: int) -> int | None:

@@ -15,6 +15,7 @@ PREGNANCY_OBSERVATION_SETS = (
     "pregnancy-edd-observation",
     "pregnancy-ga-observation",
     "pregnancy-lmp-observation",
+    "pregnancy-test-observation",
 )
 
 

@@ -144,3 +144,53 @@ def test_no_prompt_when_a_pregnancy_is_current(knowledge: Knowledge) -> None:
     ]
     assert "pregnancy-first-trimester" in codes
     assert "pregnancy-status-unknown" not in codes
+
+
+def _hcg(loinc_code: str, value: Json, days: int, status: str = "final") -> Json:
+    return {
+        "resourceType": "Observation",
+        "id": f"hcg-{loinc_code}-{days}",
+        "status": status,
+        "category": [
+            concept(coding("http://terminology.hl7.org/CodeSystem/observation-category", "laboratory"))
+        ],
+        "code": concept(coding("http://loinc.org", loinc_code)),
+        "subject": {"reference": f"Patient/{PATIENT_ID}"},
+        "effectiveDateTime": days_ago(days).isoformat(),
+        **value,
+    }
+
+
+def _qty(value: float, unit: str) -> Json:
+    return {
+        "valueQuantity": {"value": value, "unit": unit, "system": "http://unitsofmeasure.org", "code": unit}
+    }
+
+
+NEGATIVE = {"valueCodeableConcept": concept(coding("http://loinc.org", "LA6577-6", "Negative"))}
+POSITIVE = {"valueCodeableConcept": concept(sct("10828004", "Positive"))}
+
+
+@pytest.mark.parametrize(
+    ("observation", "expected"),
+    [
+        (_hcg("2106-3", NEGATIVE, 10), set()),  # negative urine test 10 days ago: status known
+        (_hcg("2106-3", NEGATIVE, 40), {"pregnancy-status-unknown"}),  # too old
+        (_hcg("2106-3", NEGATIVE, 3, status="preliminary"), {"pregnancy-status-unknown"}),
+        (
+            _hcg("2118-8", POSITIVE, 3),
+            {"pregnancy-first-trimester"},
+        ),  # positive serum test: undated pregnancy
+        (_hcg("2106-3", {"valueString": "Negative"}, 5), set()),  # text only
+        (_hcg("19080-1", _qty(2, "m[IU]/mL"), 5), set()),  # < 5: negative
+        (_hcg("19080-1", _qty(12, "[IU]/L"), 5), {"pregnancy-first-trimester"}),  # equivocal: possible
+        (_hcg("19080-1", _qty(1800, "m[IU]/mL"), 5), {"pregnancy-first-trimester"}),
+        (_hcg("19080-1", _qty(2, "ng/mL"), 5), {"pregnancy-status-unknown"}),  # unknown unit: not used
+    ],
+)
+def test_pregnancy_tests(observation: Json, expected: set[str], knowledge: Knowledge) -> None:
+    codes = {f.code for f in evaluate_patient(_record(_patient(), observation), knowledge, NOW)}
+    assert (
+        codes & {"pregnancy-status-unknown", "pregnancy-first-trimester", "pregnancy-later-trimester"}
+        == expected
+    )
