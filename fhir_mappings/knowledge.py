@@ -75,6 +75,11 @@ def load_knowledge(data_dir: Path = DATA_DIR) -> Knowledge:
                 value_sets[resource["id"]] = compile_value_set(resource)
             except ValueSetFormatError as error:
                 raise KnowledgeError(f"{path.name}: {error}") from error
+            except (KeyError, TypeError, AttributeError) as error:  # generated lists skip FHIR checks
+                raise KnowledgeError(
+                    f"{path.name}: ValueSet {resource['id']} has a malformed concept ({error!r}); "
+                    "regenerate it with scripts/expand_valuesets.py"
+                ) from error
     if not value_sets:
         raise KnowledgeError(f"{data_dir}: no ValueSets found")
     finding_system, findings = _finding_codes(data_dir / "finding-codes.json")

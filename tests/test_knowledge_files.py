@@ -433,3 +433,27 @@ def test_system_aliases_map_oids_to_canonical_uris() -> None:
     assert aliases.canonical(ICD10CM_OID) == ICD10CM
     assert aliases.canonical("urn:oid:2.16.840.1.113883.6.96") == "http://snomed.info/sct"
     assert aliases.canonical("http://example.org/local") == "http://example.org/local"
+
+
+def _first_trimester_part(bundle: Any) -> dict[str, Any]:
+    resource = next(
+        e["resource"] for e in bundle["entry"] if e["resource"]["id"] == "pregnancy-first-trimester-condition"
+    )
+    part: dict[str, Any] = resource["compose"]["include"][0]
+    return part
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda part: part["concept"].append({"display": "no code"}),
+        lambda part: part.__setitem__("concept", ["O09.01"]),
+        lambda part: part.__setitem__("concept", 7),
+    ],
+    ids=["concept-without-code", "concept-not-an-object", "concept-list-not-a-list"],
+)
+def test_a_malformed_generated_list_stops_start_up(data_copy: Path, change: Callable[[Any], None]) -> None:
+    """Generated lists are not FHIR-validated at start-up (tests do that), so compiling must refuse them."""
+    _edit_json(data_copy / "valuesets/pregnancy.json", lambda b: change(_first_trimester_part(b)))
+    with pytest.raises(KnowledgeError, match=r"pregnancy\.json.*pregnancy-first-trimester-condition"):
+        load_knowledge(data_copy)
