@@ -62,7 +62,7 @@ def _patient_findings(
     pregnancy = assess_pregnancy(record, knowledge, now)
     if pregnancy.status != "not-pregnant":
         findings.append(_pregnancy_finding(pregnancy, knowledge, references))
-    else:
+    elif references:  # only when needling is being ordered: on patient-view it would fire on every chart
         findings.extend(_pregnancy_status_findings(record, knowledge, now, references))
     bleeding = find_bleeding_disorders(record, knowledge, now)
     if bleeding:

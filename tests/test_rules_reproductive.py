@@ -15,12 +15,14 @@ from fhir_builders import (
     concept,
     condition,
     days_ago,
+    draft_orders,
+    dry_needling_order,
     icd,
     pregnancy_status,
     sct,
 )
 
-from fhir_mappings import Knowledge, PatientRecord
+from fhir_mappings import Knowledge, PatientRecord, evaluate_orders, find_dry_needling_orders
 from fhir_mappings.evaluation import evaluate_patient
 from fhir_mappings.reproductive import reproductive_potential
 
@@ -43,6 +45,11 @@ def _record(patient: Json | None, *resources: Json) -> PatientRecord:
         patient=patient,
         procedures=tuple(r for r in resources if r["resourceType"] == "Procedure"),
     )
+
+
+def _order_codes(record: PatientRecord, knowledge: Knowledge) -> list[str]:
+    orders = find_dry_needling_orders(draft_orders(dry_needling_order(id="dn-1")), knowledge)
+    return [f.code for f in evaluate_orders(orders, record, knowledge, NOW)]
 
 
 def _procedure(code: Json, status: str = "completed") -> Json:
@@ -128,7 +135,7 @@ def test_reproductive_potential(
     ],
 )
 def test_pregnancy_status_unknown(resources: list[Json], fires: bool, knowledge: Knowledge) -> None:
-    codes = [f.code for f in evaluate_patient(_record(_patient(), *resources), knowledge, NOW)]
+    codes = _order_codes(_record(_patient(), *resources), knowledge)
     assert ("pregnancy-status-unknown" in codes) is fires
     assert "pregnancy-first-trimester" not in codes
 
@@ -189,8 +196,15 @@ POSITIVE = {"valueCodeableConcept": concept(sct("10828004", "Positive"))}
     ],
 )
 def test_pregnancy_tests(observation: Json, expected: set[str], knowledge: Knowledge) -> None:
-    codes = {f.code for f in evaluate_patient(_record(_patient(), observation), knowledge, NOW)}
+    codes = set(_order_codes(_record(_patient(), observation), knowledge))
     assert (
         codes & {"pregnancy-status-unknown", "pregnancy-first-trimester", "pregnancy-later-trimester"}
         == expected
     )
+
+
+def test_patient_view_does_not_ask_for_the_status(knowledge: Knowledge) -> None:
+    """The prompt belongs to ordering dry needling; on every chart opening it would be alert fatigue."""
+    record = _record(_patient())
+    assert "pregnancy-status-unknown" in _order_codes(record, knowledge)
+    assert "pregnancy-status-unknown" not in [f.code for f in evaluate_patient(record, knowledge, NOW)]
