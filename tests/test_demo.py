@@ -368,3 +368,11 @@ def test_demo_command_runs_every_patient_through_the_service(capsys: pytest.Capt
     assert "10 patients, 0 differing from the expected findings." in output
     assert "[CRITICAL] First-trimester pregnancy (GA 9w0d): dry needling contraindicated" in output
     assert "(no cards)" in output  # the acupuncture order
+
+
+def test_answer_prefetch_answers_a_read_template_with_the_resource_or_none() -> None:
+    """A read template (``Patient/{{context.patientId}}``): the resource itself, or null when absent."""
+    patient = answer_prefetch("Patient/{{context.patientId}}", CHART, {"patientId": "pat-a"})
+    assert patient == CHART[0]
+    assert patient is not CHART[0]
+    assert answer_prefetch("Patient/{{context.patientId}}", CHART, {"patientId": "pat-z"}) is None
