@@ -124,14 +124,21 @@ def build_hook_request(
 
 def answer_prefetch(
     template: str, resources: Iterable[Mapping[str, Any]], context: Mapping[str, Any]
-) -> dict[str, Any]:
-    """Answer a prefetch search template from local resources, as a searchset Bundle.
+) -> dict[str, Any] | None:
+    """Answer a prefetch template from local resources: a read (``Patient/{{context.patientId}}``) with the
+    resource itself, or ``None`` when there is none (CDS Hooks: no data); a search with a searchset Bundle.
 
     Supports what this service's templates use: a resource type, ``patient``/``subject``, ``code``
     (comma-separated ``system|code`` tokens) and ``status`` (comma-separated codes). Any other parameter
     raises, so a template change cannot silently be answered wrongly.
     """
     filled = re.sub(r"\{\{\s*context\.(\w+)\s*\}\}", lambda m: str(context[m.group(1)]), template)
+    if "?" not in filled and filled.count("/") == 1:  # a read: Patient/{{context.patientId}}
+        read_type, _, read_id = filled.partition("/")
+        found = next(
+            (r for r in resources if r.get("resourceType") == read_type and str(r.get("id")) == read_id), None
+        )
+        return copy.deepcopy(dict(found)) if found is not None else None
     resource_type, _, query = filled.partition("?")
     wanted_patient: str | None = None
     wanted_codes: set[tuple[str, str]] | None = None

@@ -157,10 +157,16 @@ def build_record(patient_id: str, resources: Sequence[Mapping[str, Any]]) -> Pat
         "MedicationStatement": [],
         "Medication": [],
     }
+    procedures: list[Mapping[str, Any]] = []
+    patient: Mapping[str, Any] | None = None
     for resource in resources:
+        resource_type = resource.get("resourceType")
+        if resource_type == "Patient":
+            if resource.get("id") == patient_id:
+                patient = resource
+            continue
         if not belongs_to_patient(resource, patient_id):
             continue
-        resource_type = resource.get("resourceType")
         identity = (str(resource_type), str(resource.get("id")))
         if resource.get("id") is not None:
             if identity in seen:
@@ -172,6 +178,8 @@ def build_record(patient_id: str, resources: Sequence[Mapping[str, Any]]) -> Pat
             observations.append(resource)
         elif isinstance(resource_type, str) and resource_type in medications:
             medications[resource_type].append(resource)
+        elif resource_type == "Procedure":
+            procedures.append(resource)
     return PatientRecord(
         patient_id,
         tuple(conditions),
@@ -179,6 +187,8 @@ def build_record(patient_id: str, resources: Sequence[Mapping[str, Any]]) -> Pat
         medication_requests=tuple(medications["MedicationRequest"]),
         medication_statements=tuple(medications["MedicationStatement"]),
         medications=tuple(medications["Medication"]),
+        patient=patient,
+        procedures=tuple(procedures),
     )
 
 

@@ -37,6 +37,12 @@ class Policy:
     inr_contraindication_at_or_above: float
     inr_precaution_above: float
     lab_max_age_days: int
+    reproductive_age_min_years: int
+    reproductive_age_max_years: int
+    pregnancy_status_max_age_days: int
+    second_trimester_end_days: int
+    hcg_negative_below_iu_per_l: int
+    hcg_positive_from_iu_per_l: int
     site_overrides: frozenset[str] = field(default=frozenset())  # keys a site policy file changed
 
 

@@ -218,6 +218,7 @@ def _observation_events(record: PatientRecord, knowledge: Knowledge, now: date) 
     edd_codes = knowledge.value_set("pregnancy-edd-observation")
     ga_codes = knowledge.value_set("pregnancy-ga-observation")
     lmp_codes = knowledge.value_set("pregnancy-lmp-observation")
+    test_codes = knowledge.value_set("pregnancy-test-observation")
     full_term = knowledge.policy.full_term_days
     events: list[_Event] = []
     for observation in record.observations:
@@ -239,6 +240,20 @@ def _observation_events(record: PatientRecord, knowledge: Knowledge, now: date) 
                     "status",
                     recorded,
                     Evidence(reference, f"Pregnancy status '{label}'{when}", recorded),
+                    answer=answer,
+                )
+            )
+        elif test_codes.match_concept(code, knowledge.aliases):
+            answer, label = _test_answer(observation, knowledge)
+            if answer is None:
+                continue
+            if answer == "not-pregnant":
+                recorded = observation_date(observation, "earliest")
+            events.append(
+                _Event(
+                    "status",
+                    recorded,
+                    Evidence(reference, f"Pregnancy test {label}{when}", recorded),
                     answer=answer,
                 )
             )
@@ -350,7 +365,75 @@ def _condition_events(record: PatientRecord, knowledge: Knowledge, now: date) ->
         dating = _z3a_dating(matches, asserted, now, reference, label)
         if dating is not None:
             events.append(dating)
+        trimester = _trimester_dating(code, knowledge, asserted, now, reference, label)
+        if trimester is not None:
+            events.append(trimester)
     return events
+
+
+_TRIMESTER_VALUE_SETS = (
+    ("pregnancy-first-trimester-condition", "first"),
+    ("pregnancy-second-trimester-condition", "second"),
+    ("pregnancy-third-trimester-condition", "third"),
+)
+
+
+def _trimester_dating(
+    code: Any, knowledge: Knowledge, coded_on: date | None, now: date, reference: str | None, label: str
+) -> _Event | None:
+    """A code titled "first/second/third trimester" gives the GA range at the encounter it was coded at."""
+    if coded_on is None:
+        return None
+    policy = knowledge.policy
+    bounds = {
+        "first": (0, policy.first_trimester_end_days - 1),
+        "second": (policy.first_trimester_end_days, policy.second_trimester_end_days - 1),
+        "third": (policy.second_trimester_end_days, policy.pregnancy_max_days),
+    }
+    for value_set_id, trimester in _TRIMESTER_VALUE_SETS:
+        if knowledge.value_set(value_set_id).match_concept(code, knowledge.aliases):
+            low, high = bounds[trimester]
+            elapsed = (now - coded_on).days
+            return _Event(
+                "dating",
+                coded_on,
+                Evidence(reference, f"{trimester}-trimester code {label} ({coded_on.isoformat()})", coded_on),
+                ga_low=low + elapsed,
+                ga_high=high + elapsed,
+                rank=4,
+            )
+    return None
+
+
+def pregnancy_status_gap(
+    record: PatientRecord, knowledge: Knowledge, now: date
+) -> tuple[str, tuple[Evidence, ...]] | None:
+    """Why the pregnancy status counts as unknown on ``now``, or ``None`` when it is known.
+
+    Known: a "not pregnant" status, or the end of a pregnancy (delivery, abortive outcome), dated within
+    ``pregnancy_status_max_age_days``, and no newer "unknown" status. Only asked when
+    :func:`assess_pregnancy` found no current pregnancy.
+    """
+    window = knowledge.policy.pregnancy_status_max_age_days
+    events = [
+        e
+        for e in _observation_events(record, knowledge, now) + _condition_events(record, knowledge, now)
+        if e.recorded is not None and e.recorded <= now
+    ]
+    statuses = sorted(
+        (e for e in events if e.kind == "status"),
+        key=lambda e: (e.recorded or date.min, e.answer != "unknown"),
+    )
+    if statuses and statuses[-1].answer == "unknown":
+        newest = statuses[-1]
+        when = newest.recorded.isoformat() if newest.recorded else "undated"
+        return f"latest status 'unknown', {when}", (newest.evidence,)
+    if any(
+        (e.kind == "ended" or e.answer == "not-pregnant") and (now - (e.recorded or date.min)).days <= window
+        for e in events
+    ):
+        return None
+    return f"no pregnancy status in the last {window} days", ()
 
 
 def _plausible_end(condition: Mapping[str, Any], max_days: int) -> date | None:
@@ -411,6 +494,49 @@ def _status_answer(observation: Mapping[str, Any], knowledge: Knowledge) -> tupl
             if pattern.search(lowered):
                 return cast(StatusAnswer, text_answer), f"{text[:60]}, uncoded"
     return None, ""
+
+
+_HCG_UNITS_PER_IU_L = {"[iu]/l": 1.0, "m[iu]/ml": 1.0, "miu/ml": 1.0, "iu/l": 1.0, "u/l": 1.0}
+
+
+def _test_answer(observation: Mapping[str, Any], knowledge: Knowledge) -> tuple[StatusAnswer | None, str]:
+    """A pregnancy test read as a status: qualitative (coded, or text such as "Negative") or quantitative
+    hCG in IU/L or mIU/mL (below ``hcg_negative_below_iu_per_l`` negative, from ``hcg_positive_from_iu_per_l``
+    positive, between equivocal = possible). A value in another unit is not used."""
+    value = observation.get("valueCodeableConcept")
+    for value_set_id, answer in (
+        ("pregnancy-test-positive", "pregnant"),
+        ("pregnancy-test-negative", "not-pregnant"),
+    ):
+        if knowledge.value_set(value_set_id).match_concept(value, knowledge.aliases):
+            return cast(StatusAnswer, answer), concept_label(value) or answer
+    quantity = as_object(observation.get("valueQuantity"))
+    if quantity is not None:
+        number = quantity.get("value")
+        unit = next(
+            (
+                u
+                for u in (as_text(quantity.get(n)) for n in ("code", "unit"))
+                if u and u.lower() in _HCG_UNITS_PER_IU_L
+            ),
+            None,
+        )
+        if (
+            unit is None
+            or not isinstance(number, int | float)
+            or isinstance(number, bool)
+            or not math.isfinite(number)
+        ):
+            return None, ""
+        iu_per_l = number * _HCG_UNITS_PER_IU_L[unit.lower()]
+        policy = knowledge.policy
+        label = f"hCG {number:g} {unit}"
+        if iu_per_l < policy.hcg_negative_below_iu_per_l:
+            return "not-pregnant", f"{label} (negative)"
+        if iu_per_l >= policy.hcg_positive_from_iu_per_l:
+            return "pregnant", f"{label} (positive)"
+        return "possible", f"{label} (equivocal)"
+    return _status_answer(observation, knowledge)
 
 
 def _gestational_age_days(observation: Mapping[str, Any], max_days: int) -> int | None:

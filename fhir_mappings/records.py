@@ -35,6 +35,8 @@ class PatientRecord:
     medication_requests: tuple[Mapping[str, Any], ...] = ()
     medication_statements: tuple[Mapping[str, Any], ...] = ()
     medications: tuple[Mapping[str, Any], ...] = ()  # Medication resources sent alongside (e.g. _include)
+    patient: Mapping[str, Any] | None = None  # the Patient resource, when the EHR sent it
+    procedures: tuple[Mapping[str, Any], ...] = ()
 
     def condition_by_id(self, condition_id: str) -> Mapping[str, Any] | None:
         """The Condition with this id, if the record has it."""

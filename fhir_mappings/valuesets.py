@@ -3,7 +3,15 @@
 Supported compose shapes (the knowledge files use only these; anything else stops start-up):
 - ``include`` with ``concept`` lists: exact (system, code) membership;
 - ``include``/``exclude`` with one ``is-a`` filter on ICD-10-CM: membership by code prefix after removing the
-  dot, so ``M54.5`` covers ``M54.50``, ``M54.51`` and ``M54.59``. An exclude wins over an include.
+  dot, so ``M54.5`` covers ``M54.50``, ``M54.51`` and ``M54.59``; a block (``O00-O08``) covers every category
+  from its first to its last. An exclude wins over an include;
+- ``exclude`` with ``concept`` lists on ICD-10-CM: exactly those codes are not members (explicit exclusions,
+  e.g. the "complicating childbirth" leaves under a pregnancy category).
+
+The ``expansion`` (every ICD-10-CM code of the pinned release that is a member, written by
+``scripts/expand_valuesets.py``) is derived from ``compose`` and is not read here: matching by compose gives
+the same answer for every code of that release (tests check it) and also places codes of later releases that
+fall under an included category.
 """
 
 from __future__ import annotations
@@ -39,16 +47,23 @@ class ValueSetMatcher:
     icd_prefixes: tuple[str, ...]
     icd_excluded_prefixes: tuple[str, ...]
     displays: dict[tuple[str, str], str] = field(default_factory=dict)
+    icd_blocks: tuple[tuple[str, str], ...] = ()
+    icd_excluded_blocks: tuple[tuple[str, str], ...] = ()
+    icd_excluded_codes: frozenset[str] = frozenset()
 
     def contains(self, system: str, code: str) -> bool:
         """True when the canonical ``system`` and ``code`` are members."""
         if system == ICD10CM:
             normalised = normalise_icd10cm(code)
+            if normalised in self.icd_excluded_codes:
+                return False
             if any(normalised.startswith(prefix) for prefix in self.icd_excluded_prefixes):
+                return False
+            if _in_blocks(normalised, self.icd_excluded_blocks):
                 return False
             if any(normalised.startswith(prefix) for prefix in self.icd_prefixes):
                 return True
-            return (system, normalised) in self.exact_codes
+            return (system, normalised) in self.exact_codes or _in_blocks(normalised, self.icd_blocks)
         return (system, code) in self.exact_codes
 
     def specificity(self, system: str, code: str) -> int:
@@ -61,7 +76,7 @@ class ValueSetMatcher:
         normalised = normalise_icd10cm(code)
         if (system, normalised) in self.exact_codes:
             return 99
-        return max(len(prefix) for prefix in self.icd_prefixes if normalised.startswith(prefix))
+        return max((len(prefix) for prefix in self.icd_prefixes if normalised.startswith(prefix)), default=3)
 
     def match_codings(self, all_codings: Iterable[CodingValue], aliases: SystemAliases) -> list[CodeMatch]:
         """Every coding that is a member (all codings are checked, never only the first)."""
@@ -86,6 +101,8 @@ def compile_value_set(value_set: dict[str, Any]) -> ValueSetMatcher:
     displays: dict[tuple[str, str], str] = {}
     prefixes: list[str] = []
     excluded: list[str] = []
+    blocks: dict[str, list[tuple[str, str]]] = {"include": [], "exclude": []}
+    excluded_codes: set[str] = set()
     for part_name, target in (("include", prefixes), ("exclude", excluded)):
         for part in compose.get(part_name) or []:
             system = part.get("system")
@@ -93,11 +110,20 @@ def compile_value_set(value_set: dict[str, Any]) -> ValueSetMatcher:
             concepts = part.get("concept") or []
             if filters:
                 _check_prefix_filter(value_set_id, system, filters)
-                target.append(normalise_icd10cm(filters[0]["value"]))
+                value = normalise_icd10cm(filters[0]["value"])
+                if "-" in value:
+                    blocks[part_name].append(_block(value_set_id, value))
+                else:
+                    target.append(value)
             for concept in concepts:
-                if part_name == "exclude":
-                    raise ValueSetFormatError(f"ValueSet {value_set_id}: exclude by concept unsupported")
                 code = normalise_icd10cm(concept["code"]) if system == ICD10CM else concept["code"]
+                if part_name == "exclude":
+                    if system != ICD10CM:
+                        raise ValueSetFormatError(
+                            f"ValueSet {value_set_id}: exclude by concept is only supported on ICD-10-CM"
+                        )
+                    excluded_codes.add(code)
+                    continue
                 exact.add((system, code))
                 if concept.get("display"):
                     displays[(system, code)] = concept["display"]
@@ -110,7 +136,23 @@ def compile_value_set(value_set: dict[str, Any]) -> ValueSetMatcher:
         icd_prefixes=tuple(prefixes),
         icd_excluded_prefixes=tuple(excluded),
         displays=displays,
+        icd_blocks=tuple(blocks["include"]),
+        icd_excluded_blocks=tuple(blocks["exclude"]),
+        icd_excluded_codes=frozenset(excluded_codes),
     )
+
+
+def _block(value_set_id: str, value: str) -> tuple[str, str]:
+    """``"O00-O08"`` -> ``("O00", "O08")``: a block of three-character categories."""
+    first, _, last = value.partition("-")
+    if len(first) != 3 or len(last) != 3 or first > last:
+        raise ValueSetFormatError(f"ValueSet {value_set_id}: malformed ICD-10-CM block {value!r}")
+    return first, last
+
+
+def _in_blocks(normalised: str, blocks: tuple[tuple[str, str], ...]) -> bool:
+    category = normalised[:3]
+    return any(first <= category <= last for first, last in blocks)
 
 
 def _check_prefix_filter(value_set_id: str, system: str | None, filters: list[Any]) -> None:

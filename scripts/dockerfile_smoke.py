@@ -144,6 +144,8 @@ def check_server(base: str, server: subprocess.Popen[bytes], data_dir: Path) -> 
             "labObservations": None,
             "medicationRequests": None,
             "medicationStatements": None,
+            "patient": None,
+            "procedures": None,
         },
     }
     status, cards = get_json(f"{base}/cds-services/dry-needling-order-sign", body, data_dir)

@@ -344,9 +344,14 @@ def test_order_select_request_has_selections_draft_orders_and_prefetch(
             "labObservations",
             "medicationRequests",
             "medicationStatements",
+            "patient",
+            "procedures",
         }
     )
+    assert body["prefetch"]["patient"]["id"] == "dn-first-trimester"  # a read: the resource itself
     for key, bundle in body["prefetch"].items():
+        if key == "patient":
+            continue
         assert bundle["type"] == "searchset", key
         for entry in bundle.get("entry", []):
             assert entry["resource"]["subject"]["reference"] == "Patient/dn-first-trimester"
@@ -393,3 +398,11 @@ def test_demo_command_runs_every_patient_through_the_service(capsys: pytest.Capt
     assert "10 patients, 0 differing from the expected findings." in output
     assert "[CRITICAL] First-trimester pregnancy (GA 9w0d): dry needling contraindicated" in output
     assert "(no cards)" in output  # the acupuncture order
+
+
+def test_answer_prefetch_answers_a_read_template_with_the_resource_or_none() -> None:
+    """A read template (``Patient/{{context.patientId}}``): the resource itself, or null when absent."""
+    patient = answer_prefetch("Patient/{{context.patientId}}", CHART, {"patientId": "pat-a"})
+    assert patient == CHART[0]
+    assert patient is not CHART[0]
+    assert answer_prefetch("Patient/{{context.patientId}}", CHART, {"patientId": "pat-z"}) is None

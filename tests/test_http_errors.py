@@ -47,6 +47,8 @@ VALID: dict[str, Any] = {
         "labObservations": None,
         "medicationRequests": None,
         "medicationStatements": None,
+        "patient": None,
+        "procedures": None,
     },
 }
 

@@ -105,6 +105,8 @@ def order_body(
             "labObservations": None,
             "medicationRequests": None,
             "medicationStatements": None,
+            "patient": None,
+            "procedures": None,
         },
     }
     body.update(extra)
@@ -295,6 +297,8 @@ def test_pama_example_turned_into_dry_needling_is_evaluated(cds: CdsClient) -> N
         "labObservations": None,
         "medicationRequests": None,
         "medicationStatements": None,
+        "patient": None,
+        "procedures": None,
     }
 
     response = cds.call(SERVICES["order-select"].id, body)
@@ -390,6 +394,8 @@ def test_null_prefetch_means_no_data(cds: CdsClient) -> None:
         "labObservations": None,
         "medicationRequests": None,
         "medicationStatements": None,
+        "patient": None,
+        "procedures": None,
     }
 
     response = cds.call(SERVICES["order-select"].id, body)
@@ -590,11 +596,13 @@ def test_read_prefetch_keeps_a_reason_per_missing_key() -> None:
     prefetch = {
         "conditions": searchset(match(hemophilia()), total=3),
         "pregnancyObservations": {"resourceType": "OperationOutcome", "issue": []},
+        "patient": None,
+        "procedures": None,
     }
 
     reading = read_prefetch(replace(request, prefetch=prefetch), service)
 
-    assert reading.resources == {}
+    assert reading.resources == {"patient": [], "procedures": []}
     assert reading.missing == {
         "conditions": MissingReason.INCOMPLETE,
         "pregnancyObservations": MissingReason.FAILED,
@@ -613,4 +621,6 @@ def test_read_prefetch_keeps_a_reason_per_missing_key() -> None:
         "labObservations": MissingReason.MISSING,
         "medicationRequests": MissingReason.MISSING,
         "medicationStatements": MissingReason.MISSING,
+        "patient": MissingReason.MISSING,
+        "procedures": MissingReason.MISSING,
     }

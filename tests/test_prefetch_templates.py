@@ -15,6 +15,7 @@ PREGNANCY_OBSERVATION_SETS = (
     "pregnancy-edd-observation",
     "pregnancy-ga-observation",
     "pregnancy-lmp-observation",
+    "pregnancy-test-observation",
 )
 
 
@@ -77,3 +78,24 @@ def test_medication_statuses_equal_the_policy(
     assert asked_type == resource_type
     assert params == {"patient": "{{context.patientId}}", "status": params["status"]}
     assert set(params["status"].split(",")) == getattr(knowledge.policy, policy_setting)
+
+
+@pytest.mark.parametrize("service", SERVICES, ids=[s.id for s in SERVICES])
+def test_the_patient_is_read(service: object) -> None:
+    """Sex and birth date decide reproductive potential (pregnancy-status-unknown)."""
+    assert service.prefetch["patient"] == "Patient/{{context.patientId}}"  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("service", SERVICES, ids=[s.id for s in SERVICES])
+def test_procedure_codes_equal_the_hysterectomy_value_set(service: object, knowledge: Knowledge) -> None:
+    template = service.prefetch["procedures"]  # type: ignore[attr-defined]
+    resource_type, _, query = template.partition("?")
+    params = dict(parse_qsl(query))
+    asked = {tuple(token.split("|", 1)) for token in params["code"].split(",")}
+
+    read = set(knowledge.value_set("hysterectomy").exact_codes)
+
+    assert resource_type == "Procedure"
+    assert params["patient"] == "{{context.patientId}}"
+    assert asked == read
+    assert len(asked) > 50

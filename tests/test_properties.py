@@ -237,6 +237,8 @@ def hand_written_order_select() -> dict[str, Any]:
             "labObservations": None,
             "medicationRequests": None,
             "medicationStatements": None,
+            "patient": None,
+            "procedures": None,
         },
     }
 
@@ -320,6 +322,8 @@ hook_shaped_bodies = st.fixed_dictionaries(
                     "labObservations",
                     "medicationRequests",
                     "medicationStatements",
+                    "patient",
+                    "procedures",
                 ]
             ),
             json_values,

@@ -29,6 +29,7 @@ from fhir_builders import (
     estimated_due_date,
     gestational_age,
     gestational_age_components,
+    icd,
     icd_condition,
     last_menstrual_period,
     loinc,
@@ -461,7 +462,7 @@ def test_z3a00_weeks_not_specified_is_undated_pregnancy(knowledge: Knowledge) ->
             ),
             {"onset": days_ago(40)},
             "first-trimester",
-            None,
+            "5w5d-19w4d",  # first trimester 40 days ago: 0-97 days then
         ),
         (
             concept(
@@ -473,7 +474,7 @@ def test_z3a00_weeks_not_specified_is_undated_pregnancy(knowledge: Knowledge) ->
             ),
             {"onset": days_ago(40)},
             "first-trimester",
-            None,
+            "5w5d-19w4d",
         ),
         (concept(coding("http://hl7.org/fhir/sid/icd-10-cm", "Z33.1")), {}, "first-trimester", None),
         (
@@ -771,3 +772,66 @@ def test_new_pregnancy_after_a_past_term_one_counts(knowledge: Knowledge) -> Non
     )
 
     assert (result.status, result.reason) == ("first-trimester", "undated, recorded 3 days ago")
+
+
+@pytest.mark.parametrize(
+    ("code", "display", "coded_days_ago", "status", "ga_label"),
+    [
+        ("O26.851", "Spotting complicating pregnancy, first trimester", 10, "first-trimester", "1w3d-15w2d"),
+        (
+            "O26.851",
+            "Spotting complicating pregnancy, first trimester",
+            120,
+            "later-trimester",
+            "17w1d-31w0d",
+        ),
+        (
+            "O26.852",
+            "Spotting complicating pregnancy, second trimester",
+            10,
+            "later-trimester",
+            "15w3d-29w2d",
+        ),
+        (
+            "O36.5930",
+            "Maternal care for poor fetal growth, third trimester",
+            3,
+            "later-trimester",
+            "28w3d-42w3d",
+        ),
+        ("O88.011", "Air embolism in pregnancy, first trimester", 5, "first-trimester", "0w5d-14w4d"),
+        ("O26.859", "Spotting complicating pregnancy, unspecified trimester", 10, "first-trimester", None),
+    ],
+)
+def test_trimester_coded_conditions_date_the_pregnancy(
+    code: str, display: str, coded_days_ago: int, status: str, ga_label: str | None, knowledge: Knowledge
+) -> None:
+    """ICD-10-CM chapter 15: a code titled with a trimester places GA in that trimester on the day coded."""
+    result = _assess(knowledge, condition(concept(icd(code, display)), recorded=days_ago(coded_days_ago)))
+    assert (result.status, result.ga_label) == (status, ga_label)
+
+
+@pytest.mark.parametrize(
+    ("code", "display"),
+    [
+        ("O10.02", "Pre-existing essential hypertension complicating childbirth"),
+        ("O99.43", "Diseases of the circulatory system complicating the puerperium"),
+        ("O60.14X0", "Preterm labor third trimester with preterm delivery third trimester"),
+        ("Z37.0", "Single live birth"),
+        ("O80", "Encounter for full-term uncomplicated delivery"),
+    ],
+)
+def test_childbirth_and_puerperium_codes_end_the_pregnancy(
+    code: str, display: str, knowledge: Knowledge
+) -> None:
+    pregnant = pregnancy_status(PREGNANT_SCT, days_ago(60))
+    ended = condition(concept(icd(code, display)), onset=days_ago(5), category="encounter-diagnosis")
+    assert _assess(knowledge, pregnant).status == "first-trimester"
+    assert _assess(knowledge, pregnant, ended).status == "not-pregnant"
+
+
+def test_sequelae_of_a_past_pregnancy_do_not_end_a_current_one(knowledge: Knowledge) -> None:
+    """O94 is coded long after a pregnancy; its date says nothing about when that pregnancy ended."""
+    pregnant = pregnancy_status(PREGNANT_SCT, days_ago(20))
+    sequela = condition(concept(icd("O94", "Sequelae of complication of pregnancy")), onset=days_ago(1))
+    assert _assess(knowledge, pregnant, sequela).status == "first-trimester"

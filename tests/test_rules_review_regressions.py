@@ -271,6 +271,8 @@ def test_order_without_id_still_gets_its_critical_card_over_http(cds: Any) -> No
             "labObservations": None,
             "medicationRequests": None,
             "medicationStatements": None,
+            "patient": None,
+            "procedures": None,
         },
     }
 
