@@ -193,6 +193,7 @@ def test_expired_token_gives_a_warning_naming_the_missing_data(
 
     assert "bleeding-disorder" in codes(full)
     assert "bleeding-disorder" not in codes(fetched)  # could not be read: said so, not hidden
+    assert "no-indication-found" not in codes(fetched)  # nor denied: the problem list could not be read
     card = incomplete_card(fetched)
     assert card["indicator"] == "warning"
     assert fetched["cards"][0] == card  # warnings come before the info cards
