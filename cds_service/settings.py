@@ -37,6 +37,7 @@ class Settings:
     fhir_connect_timeout_seconds: float = 1.0
     fhir_read_timeout_seconds: float = 2.0
     fhir_max_pages: int = 5
+    fhir_max_response_bytes: int = 10 * 1024 * 1024
 
     @property
     def zone(self) -> tzinfo:
@@ -89,6 +90,10 @@ class Settings:
                 values[name.lower()] = _seconds(name, seconds, low, high)
         if (pages := env.get(PREFIX + "FHIR_MAX_PAGES")) is not None:
             values["fhir_max_pages"] = _integer("FHIR_MAX_PAGES", pages, 1, 100)
+        if (size := env.get(PREFIX + "FHIR_MAX_RESPONSE_BYTES")) is not None:
+            values["fhir_max_response_bytes"] = _integer(
+                "FHIR_MAX_RESPONSE_BYTES", size, 1024, 512 * 1024 * 1024
+            )
         return cls(**values)  # type: ignore[arg-type]
 
 
