@@ -352,6 +352,8 @@ class FhirClient:
                 chunks.append(chunk)
         except FhirError:
             raise
+        except urllib3.exceptions.DecodeError:  # a Content-Encoding it does not decode
+            raise FhirBadResponse() from None
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as error:
             if isinstance(error, TimeoutError | socket.timeout | urllib3.exceptions.TimeoutError):
                 raise FhirTimeout() from None

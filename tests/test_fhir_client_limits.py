@@ -23,7 +23,7 @@ from conftest import TODAY, CdsClient
 from cds_service import Settings, create_app
 from cds_service.catalog import load_catalog
 from cds_service.demo import build_hook_request, load_demo_patients
-from cds_service.fhir_client import FhirClient, FhirResponseTooLarge, FhirTimeout
+from cds_service.fhir_client import FhirBadResponse, FhirClient, FhirResponseTooLarge, FhirTimeout
 from cds_service.settings import SettingsError
 
 BASE = "https://ehr.example.org/fhir/R4"
@@ -76,6 +76,13 @@ def test_a_compressed_answer_is_limited_by_its_decoded_size(mock: responses.Requ
     assert client.get_json(f"{BASE}/Observation", None, deadline()) == EMPTY_BUNDLE
     with pytest.raises(FhirResponseTooLarge, match=r"larger than 1 MB"):
         client.get_json(f"{BASE}/Condition", None, deadline())
+
+
+def test_a_body_that_does_not_decode_is_not_fhir_json(mock: responses.RequestsMock) -> None:
+    mock.get(f"{BASE}/Condition", body=b"not gzip at all", headers={"Content-Encoding": "gzip"})
+
+    with pytest.raises(FhirBadResponse):
+        FhirClient().get_json(f"{BASE}/Condition", None, deadline())
 
 
 def test_the_default_limit_is_the_setting(mock: responses.RequestsMock) -> None:
