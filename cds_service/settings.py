@@ -38,6 +38,7 @@ class Settings:
     fhir_read_timeout_seconds: float = 2.0
     fhir_max_pages: int = 5
     fhir_max_response_bytes: int = 10 * 1024 * 1024
+    policy_file: Path | None = None
 
     @property
     def zone(self) -> tzinfo:
@@ -94,6 +95,8 @@ class Settings:
             values["fhir_max_response_bytes"] = _integer(
                 "FHIR_MAX_RESPONSE_BYTES", size, 1024, 512 * 1024 * 1024
             )
+        if (policy := env.get(PREFIX + "POLICY_FILE")) is not None and policy.strip():
+            values["policy_file"] = _existing_file("POLICY_FILE", policy.strip())
         return cls(**values)  # type: ignore[arg-type]
 
 
@@ -130,6 +133,13 @@ def _absolute_url(name: str, raw: str) -> str:
     if parts.scheme not in {"http", "https"} or not parts.netloc:
         raise SettingsError(f"{PREFIX}{name} must be an absolute http(s) URL, got {raw!r}")
     return raw
+
+
+def _existing_file(name: str, raw: str) -> Path:
+    path = Path(raw).expanduser()
+    if not path.is_file():
+        raise SettingsError(f"{PREFIX}{name} must name an existing file, got {raw!r}")
+    return path
 
 
 def _system_codes(name: str, raw: str) -> frozenset[tuple[str, str]]:
