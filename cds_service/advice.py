@@ -10,7 +10,12 @@ from typing import Any
 from cards import CardContext, CardWording, build_cards
 from cds_service.catalog import ServiceDefinition
 from cds_service.hook_request import HookRequest
-from cds_service.incomplete_data import KeyCoverage, incomplete_data_finding
+from cds_service.incomplete_data import (
+    KeyCoverage,
+    check_negative_findings,
+    drop_unsupported_negatives,
+    incomplete_data_finding,
+)
 from cds_service.patient_data import PatientDataFetcher, gather_patient_data
 from fhir_mappings import (
     Knowledge,
@@ -36,6 +41,7 @@ class Advisor:
         # Built once per process, not per hook call.
         displays = {code: f.display for code, f in self.knowledge.findings.items()}
         object.__setattr__(self, "finding_displays", displays)
+        check_negative_findings(self.key_coverage, self.knowledge)
 
     def cards(
         self,
@@ -63,6 +69,7 @@ class Advisor:
             orders = {order.reference: order.resource for order in dn_orders if order.has_id}
             references = tuple(order.reference for order in dn_orders)
         if data.unavailable:  # never let missing data read as "nothing on file"
+            findings = drop_unsupported_negatives(findings, data.unavailable, self.key_coverage)
             findings.append(
                 incomplete_data_finding(data.unavailable, self.key_coverage, self.knowledge, references)
             )

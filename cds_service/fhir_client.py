@@ -5,26 +5,36 @@ Safety (cds-hooks-conformance.md S10, S12):
 - the bearer token is attached per request (never stored on the session, never in a URL, never logged, never
   part of an error message); cookies are refused so nothing from the server is kept between calls;
 - redirects are followed by hand, and only within the origin that was asked (another origin -> refused);
-- every request has connect and read timeouts, both cut to what is left of the caller's deadline.
+- every request has connect and read timeouts, both cut to what is left of the caller's deadline, and the
+  deadline also bounds the whole exchange: a watchdog shuts the connection's socket when it passes, so a
+  server that trickles its headers or body a byte at a time cannot hold a worker thread past it;
+- the body is streamed and reading stops past ``max_response_bytes`` (decoded bytes, so a compressed "bomb"
+  is stopped too): a typed error, never a truncated answer.
 
 Error messages are short fixed phrases: no URL (it names the patient), no server text, no token.
 """
 
 from __future__ import annotations
 
+import contextlib
 import http.cookiejar
+import json
 import os
+import socket
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 from urllib.parse import urljoin, urlsplit
 
 import requests
+import urllib3
 from requests.auth import AuthBase
 
 FHIR_JSON = "application/fhir+json"
 MAX_REDIRECTS = 3
+DEFAULT_MAX_RESPONSE_BYTES = 10 * 1024 * 1024
+READ_CHUNK_BYTES = 64 * 1024
 
 
 class FhirError(Exception):
@@ -93,6 +103,10 @@ class FhirTooManyPages(FhirError):
     default_reason = "the FHIR search has more pages than this service reads"
 
 
+class FhirResponseTooLarge(FhirError):
+    default_reason = "the FHIR server's answer is larger than this service reads"
+
+
 _STATUS_ERRORS: dict[int, type[FhirError]] = {
     401: FhirUnauthorized,
     403: FhirForbidden,
@@ -131,13 +145,122 @@ def origin(url: str) -> tuple[str, str, int | None]:
     return scheme, (parts.hostname or "").lower(), port or {"http": 80, "https": 443}.get(scheme)
 
 
+class _Watch:
+    """The deadline of one GET: when it passes, the socket of the connection in use is shut down, so that a
+    read blocked on it (status line, headers or body, however slowly the server trickles) returns at once."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._connection: urllib3.connection.HTTPConnection | None = None
+        self._done = False
+        self.fired = False
+
+    def attach(self, connection: urllib3.connection.HTTPConnection) -> None:
+        with self._lock:
+            self._connection = connection
+            if self.fired:
+                _shut(connection)
+
+    def fire(self) -> None:
+        with self._lock:
+            if self._done:
+                return
+            self.fired = True
+            if self._connection is not None:
+                _shut(self._connection)
+
+    def finish(self) -> None:
+        with self._lock:
+            self._done = True
+            self._connection = None
+
+
+def _shut(connection: urllib3.connection.HTTPConnection) -> None:
+    sock = getattr(connection, "sock", None)
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+
+
+_current = threading.local()  # the _Watch of the GET running on this thread, if any
+
+
+def _watched(connection: urllib3.connection.HTTPConnection) -> None:
+    watch: _Watch | None = getattr(_current, "watch", None)
+    if watch is not None:
+        watch.attach(connection)
+
+
+class _WatchedHTTPConnection(urllib3.connection.HTTPConnection):
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        _watched(self)
+        super().request(*args, **kwargs)
+
+
+class _WatchedHTTPSConnection(urllib3.connection.HTTPSConnection):
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        _watched(self)
+        super().request(*args, **kwargs)
+
+
+class _WatchedHTTPPool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _WatchedHTTPSPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
+class _WatchedAdapter(requests.adapters.HTTPAdapter):
+    """Pooled connections that the GET's :class:`_Watch` can cut at its deadline."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = _WATCHED_POOLS
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> urllib3.ProxyManager:
+        manager: urllib3.ProxyManager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        if type(manager) is urllib3.ProxyManager:  # an http(s) proxy (a SOCKS one keeps its own pools)
+            manager.pool_classes_by_scheme = _WATCHED_POOLS
+        return manager
+
+
+_WATCHED_POOLS: dict[str, type[urllib3.HTTPConnectionPool]] = {
+    "http": _WatchedHTTPPool,
+    "https": _WatchedHTTPSPool,
+}
+
+
+@contextlib.contextmanager
+def _deadline_watch(deadline: float) -> Iterator[_Watch]:
+    """Arm a watchdog for this thread's GET until ``deadline`` (``time.monotonic()``)."""
+    watch = _Watch()
+    timer = threading.Timer(max(0.0, deadline - time.monotonic()), watch.fire)
+    timer.daemon = True
+    _current.watch = watch
+    timer.start()
+    try:
+        yield watch
+    finally:
+        watch.finish()
+        timer.cancel()
+        _current.watch = None
+
+
 class FhirClient:
     """GETs FHIR JSON with a bearer token. Thread-safe: one pooled session per process (made after a fork)."""
 
-    def __init__(self, connect_timeout: float = 1.0, read_timeout: float = 2.0, pool_size: int = 16) -> None:
+    def __init__(
+        self,
+        connect_timeout: float = 1.0,
+        read_timeout: float = 2.0,
+        pool_size: int = 16,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+    ) -> None:
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self.pool_size = pool_size
+        self.max_response_bytes = max_response_bytes
         self._lock = threading.Lock()
         self._session: requests.Session | None = None
         self._pid = 0
@@ -148,7 +271,7 @@ class FhirClient:
             if self._session is None or self._pid != os.getpid():
                 session = requests.Session()
                 session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
-                adapter = requests.adapters.HTTPAdapter(
+                adapter = _WatchedAdapter(
                     pool_connections=self.pool_size, pool_maxsize=self.pool_size, max_retries=0
                 )
                 session.mount("https://", adapter)
@@ -162,17 +285,33 @@ class FhirClient:
         ``time.monotonic()`` instant after which no request is started or waited for."""
         auth = _Bearer(token)
         for _ in range(MAX_REDIRECTS + 1):
-            response = self._get(url, auth, deadline)
+            with _deadline_watch(deadline) as watch:
+                try:
+                    target = self._exchange(url, auth, deadline)
+                except Exception:
+                    if watch.fired:  # the watchdog cut the connection: that is the time budget
+                        raise FhirTimeout() from None
+                    raise
+                if watch.fired:  # a body cut short at the deadline may look complete: never use it
+                    raise FhirTimeout()
+            if isinstance(target, str):
+                url = target
+                continue
+            return target
+        raise FhirRedirectRefused("the FHIR server redirected too many times")
+
+    def _exchange(self, url: str, auth: _Bearer, deadline: float) -> Mapping[str, Any] | str:
+        """One GET: the JSON object, or the same-origin URL it redirects to."""
+        response = self._get(url, auth, deadline)
+        with response:  # closes (never pools) a connection whose body was not read to the end
             if response.is_redirect:
                 location = response.headers.get("Location", "")
                 target = urljoin(url, location)
-                response.close()
                 if not location or origin(target) != origin(url):
                     raise FhirRedirectRefused()
-                url = target
-                continue
-            return _json_object(response)
-        raise FhirRedirectRefused("the FHIR server redirected too many times")
+                return target
+            _check_status(response.status_code)
+            return _json_object(self._read_body(response, deadline))
 
     def _get(self, url: str, auth: _Bearer, deadline: float) -> requests.Response:
         remaining = deadline - time.monotonic()
@@ -180,7 +319,7 @@ class FhirClient:
             raise FhirTimeout()
         timeout = (min(self.connect_timeout, remaining), min(self.read_timeout, remaining))
         try:
-            return self.session().get(url, auth=auth, timeout=timeout, allow_redirects=False)
+            return self.session().get(url, auth=auth, timeout=timeout, allow_redirects=False, stream=True)
         except requests.Timeout:
             raise FhirTimeout() from None
         except requests.ConnectionError:
@@ -188,19 +327,62 @@ class FhirClient:
         except requests.RequestException:
             raise FhirUnreachable("the FHIR request could not be sent") from None
 
+    def _read_body(self, response: requests.Response, deadline: float) -> bytes:
+        """The (decoded) body, read in chunks; stops past ``max_response_bytes`` or at the deadline."""
+        limit = self.max_response_bytes
+        too_large = FhirResponseTooLarge(
+            f"the FHIR server's answer is larger than {_size(limit)}, more than this service reads"
+        )
+        declared = response.headers.get("Content-Length", "")
+        encoded = response.headers.get("Content-Encoding", "identity").strip().lower() not in {"", "identity"}
+        if declared.strip().isdigit() and int(declared) > limit and not encoded:
+            raise too_large
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            while True:
+                if time.monotonic() >= deadline:
+                    raise FhirTimeout()
+                chunk = response.raw.read1(READ_CHUNK_BYTES, decode_content=True)
+                if not chunk:
+                    break
+                size += len(chunk)
+                if size > limit:
+                    raise too_large
+                chunks.append(chunk)
+        except FhirError:
+            raise
+        except urllib3.exceptions.DecodeError:  # a Content-Encoding it does not decode
+            raise FhirBadResponse() from None
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as error:
+            if isinstance(error, TimeoutError | socket.timeout | urllib3.exceptions.TimeoutError):
+                raise FhirTimeout() from None
+            raise FhirUnreachable("the FHIR server's answer broke off") from None
+        return b"".join(chunks)
 
-def _json_object(response: requests.Response) -> Mapping[str, Any]:
-    status = response.status_code
+
+def _check_status(status: int) -> None:
     if status in _STATUS_ERRORS:
         raise _STATUS_ERRORS[status]()
     if status >= 500:
         raise FhirServerError(f"the FHIR server had an error (HTTP {status})")
     if not 200 <= status < 300:
         raise FhirUnexpectedStatus(f"the FHIR server gave an unexpected HTTP status ({status})")
+
+
+def _json_object(content: bytes) -> Mapping[str, Any]:
     try:
-        body = response.json()
+        body = json.loads(content)
     except (ValueError, RecursionError):
         raise FhirBadResponse() from None
     if not isinstance(body, dict) or not isinstance(body.get("resourceType"), str):
         raise FhirBadResponse()
     return body
+
+
+def _size(count: int) -> str:
+    """A byte count for people: ``10 MB``, ``512 KB``, ``900 bytes``."""
+    for unit, scale in (("MB", 1024 * 1024), ("KB", 1024)):
+        if count >= scale:
+            return f"{round(count / scale, 1):g} {unit}"
+    return f"{count} bytes"

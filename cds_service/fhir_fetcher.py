@@ -82,6 +82,7 @@ class FhirFetcher:
             settings.fhir_connect_timeout_seconds,
             settings.fhir_read_timeout_seconds,
             pool_size=max_workers * 2,
+            max_response_bytes=settings.fhir_max_response_bytes,
         )
         self.max_workers = max_workers
         self._lock = threading.Lock()

@@ -1,6 +1,8 @@
 """The ``patient-data-incomplete`` finding: which data could not be read, and which checks that leaves undone.
 
 What each prefetch key covers is data (``data/patient-data.json``), checked against the catalog at start-up.
+Data that could not be read never backs a "negative" statement: the findings that state an absence in a key
+(``negativeFindings``, e.g. ``no-indication-found`` for the problem list) are dropped when it is unavailable.
 """
 
 from __future__ import annotations
@@ -23,19 +25,43 @@ class KeyCoverage:
 
     data: str
     unchecked: tuple[str, ...]
+    negative_findings: tuple[str, ...] = ()
 
 
 def load_key_coverage(prefetch_keys: Iterable[str], path: Path = PATIENT_DATA_FILE) -> dict[str, KeyCoverage]:
     """Read the file; every prefetch key of the catalog must be described (fail fast)."""
     document = json.loads(path.read_text(encoding="utf-8"))
     coverage = {
-        key: KeyCoverage(str(entry["data"]), tuple(str(item) for item in entry["unchecked"]))
+        key: KeyCoverage(
+            str(entry["data"]),
+            tuple(str(item) for item in entry["unchecked"]),
+            tuple(str(code) for code in entry.get("negativeFindings", ())),
+        )
         for key, entry in document["keys"].items()
     }
     undescribed = sorted(set(prefetch_keys) - set(coverage))
     if undescribed:
         raise ValueError(f"{path.name}: no entry for prefetch keys {undescribed}")
     return coverage
+
+
+def check_negative_findings(coverage: Mapping[str, KeyCoverage], knowledge: Knowledge) -> None:
+    """Every ``negativeFindings`` code must be a known finding code (fail fast at start-up: a typo would
+    silently keep the negative statement)."""
+    unknown = sorted(
+        {code for entry in coverage.values() for code in entry.negative_findings} - set(knowledge.findings)
+    )
+    if unknown:
+        raise ValueError(f"{PATIENT_DATA_FILE.name}: unknown finding codes in negativeFindings: {unknown}")
+
+
+def drop_unsupported_negatives(
+    findings: Iterable[Finding], unavailable: Iterable[str], coverage: Mapping[str, KeyCoverage]
+) -> list[Finding]:
+    """``findings`` without those that state an absence in data that could not be read (a rule found
+    nothing there because there was nothing to look at, not because the chart has nothing)."""
+    unsupported = {code for key in unavailable if key in coverage for code in coverage[key].negative_findings}
+    return [finding for finding in findings if finding.code not in unsupported]
 
 
 def incomplete_data_finding(

@@ -39,6 +39,7 @@ class Settings:
     fhir_connect_timeout_seconds: float = 1.0
     fhir_read_timeout_seconds: float = 2.0
     fhir_max_pages: int = 5
+    fhir_max_response_bytes: int = 10 * 1024 * 1024
     policy_file: Path | None = None
     auth: str = "required"  # "required" | "off" (local development only; loudly logged)
     trusted_issuers: tuple[IssuerTrust, ...] = ()  # empty: trust only the local key in data_dir (demo)
@@ -97,6 +98,10 @@ class Settings:
                 values[name.lower()] = _seconds(name, seconds, low, high)
         if (pages := env.get(PREFIX + "FHIR_MAX_PAGES")) is not None:
             values["fhir_max_pages"] = _integer("FHIR_MAX_PAGES", pages, 1, 100)
+        if (size := env.get(PREFIX + "FHIR_MAX_RESPONSE_BYTES")) is not None:
+            values["fhir_max_response_bytes"] = _integer(
+                "FHIR_MAX_RESPONSE_BYTES", size, 1024, 512 * 1024 * 1024
+            )
         if (policy := env.get(PREFIX + "POLICY_FILE")) is not None and policy.strip():
             values["policy_file"] = _existing_file("POLICY_FILE", policy.strip())
         values.update(_security_values(env))

@@ -135,13 +135,13 @@ FHIR_PAGE_SIZE = 20
 
 @pytest.fixture(scope="session")
 def fhir_server() -> Iterator[LocalFhirServer]:
-    """The test FHIR server on 127.0.0.1 (npm ci on first use), with the demo patients dated for TODAY and the
-    test patients loaded; stopped at the end of the session."""
+    """The test FHIR server on 127.0.0.1 (npm ci on first use), with the demo patients, the test patients and
+    the clinical vignettes loaded, dated for TODAY; stopped at the end of the session."""
     from fhir_test_patients import load_test_patients
 
     from cds_service.integration_cli import load_patients
 
     with running_fhir_server(page_size=FHIR_PAGE_SIZE) as server:
         assert load_patients(server.base, today=TODAY) == 0
-        load_test_patients(server.base)
+        load_test_patients(server.base, TODAY)
         yield server

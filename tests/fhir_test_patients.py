@@ -1,11 +1,15 @@
-"""Test patients for the real FHIR server, beyond the demo patients: charts that need paging."""
+"""Test patients for the real FHIR server, beyond the demo patients: charts that need paging, and the charts
+of every clinical vignette (tests/vignettes/*.json, whatever files are there)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import date
 from typing import Any
 
 import requests
 from fhir_builders import days_ago, icd_condition
+from vignettes import load_vignettes
 
 PAGED_PATIENT = "dn-test-paged"
 PAGED_FILLER_CONDITIONS = 45  # with the server's page size 20: three pages, the bleeding disorder on the last
@@ -36,12 +40,18 @@ def paged_patient_resources() -> list[dict[str, Any]]:
     return [patient, *fillers, hemophilia]
 
 
-def load_test_patients(base: str) -> None:
-    """PUT the test patients into the server as one transaction."""
+def vignette_chart_resources(today: date) -> list[Mapping[str, Any]]:
+    """Every vignette's chart (all but its draft orders, which the EHR sends in the hook context), dated for
+    ``today``. Ids must be unique across vignettes: they share one server (checked by a test)."""
+    return [resource for vignette in load_vignettes(today) for resource in vignette.patient.chart]
+
+
+def load_test_patients(base: str, today: date) -> None:
+    """PUT the test patients and the vignette charts into the server as one transaction."""
     entries = [
         {"resource": r, "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"}}
-        for r in paged_patient_resources()
+        for r in [*paged_patient_resources(), *vignette_chart_resources(today)]
     ]
     bundle = {"resourceType": "Bundle", "type": "transaction", "entry": entries}
     response = requests.post(base, json=bundle, timeout=30)
-    response.raise_for_status()
+    assert response.ok, f"loading the test patients: HTTP {response.status_code} {response.text[:1000]}"

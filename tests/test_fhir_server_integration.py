@@ -1,7 +1,8 @@
 """The service against a real FHIR R4 server (Medplum's router in memory, tests/fhir_server) on 127.0.0.1.
 
 (a) With no prefetch at all the service reads the server itself and answers exactly as with full prefetch, for
-every demo patient and hook, and for a test patient whose chart needs paging.
+every demo patient, every clinical vignette (tests/vignettes/*.json) and hook, and for a test patient whose
+chart needs paging.
 (b) Partial prefetch, paging, an expired token, a slow server, a server that is down and a server off the
 allowlist each behave as specified.
 """
@@ -11,14 +12,16 @@ from __future__ import annotations
 import copy
 import logging
 import time
+from collections import Counter
 from dataclasses import replace
 from typing import Any
 
 import pytest
 from conftest import TODAY, CdsClient, card_codes
-from fhir_test_patients import PAGED_PATIENT, paged_patient_resources
+from fhir_test_patients import PAGED_PATIENT, paged_patient_resources, vignette_chart_resources
 from local_fhir import LocalFhirServer, unused_loopback_url
 from tokens import issuer_trust
+from vignettes import Vignette, load_vignettes
 
 from cds_service import Settings, create_app
 from cds_service.catalog import ServiceDefinition, load_catalog
@@ -28,6 +31,7 @@ CATALOG = load_catalog()
 SERVICES = {service.hook: service for service in CATALOG.services}
 HOOKS = list(SERVICES)
 DEMO = load_demo_patients(TODAY)
+VIGNETTES = load_vignettes(TODAY)  # loaded into the session's server by the fhir_server fixture
 INCOMPLETE = "patient-data-incomplete"
 
 
@@ -102,6 +106,34 @@ def test_no_prefetch_answers_as_full_prefetch(
     assert fetched == full  # the same cards, word for word (same hookInstance -> same uuids)
     if hook == "order-select":
         assert codes(fetched) == sorted(patient.expected_findings)
+
+
+@pytest.mark.parametrize("hook", HOOKS)
+@pytest.mark.parametrize("vignette", VIGNETTES, ids=[v.slug for v in VIGNETTES])
+def test_no_prefetch_answers_as_full_prefetch_for_every_vignette(
+    fhir_server: LocalFhirServer, vignette: Vignette, hook: str
+) -> None:
+    cds = client(fhir_server.base)
+
+    full, fetched = call_without(cds, vignette.patient, SERVICES[hook], fhir_server.base)
+
+    assert INCOMPLETE not in codes(fetched)
+    assert codes(fetched) == codes(full)
+    assert fetched == full  # the same cards, word for word
+    if hook != "patient-view":
+        assert codes(fetched) == list(vignette.expected_for(hook)), vignette.patient.description
+
+
+def test_every_resource_on_the_test_server_has_its_own_id() -> None:
+    """Demo patients, test patients and vignettes share one server: a reused id would overwrite a chart."""
+    charts = [
+        *(resource for patient in DEMO for resource in patient.chart),
+        *paged_patient_resources(),
+        *vignette_chart_resources(TODAY),
+    ]
+    counts = Counter(f"{resource['resourceType']}/{resource['id']}" for resource in charts)
+
+    assert sorted(key for key, count in counts.items() if count > 1) == []
 
 
 def test_every_page_is_read(fhir_server: LocalFhirServer) -> None:
@@ -197,6 +229,7 @@ def test_expired_token_gives_a_warning_naming_the_missing_data(
 
     assert "bleeding-disorder" in codes(full)
     assert "bleeding-disorder" not in codes(fetched)  # could not be read: said so, not hidden
+    assert "no-indication-found" not in codes(fetched)  # nor denied: the problem list could not be read
     card = incomplete_card(fetched)
     assert card["indicator"] == "warning"
     assert fetched["cards"][0] == card  # warnings come before the info cards

