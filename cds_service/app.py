@@ -14,11 +14,13 @@ from werkzeug.exceptions import HTTPException
 
 from cards import load_card_wording
 from cds_service.advice import Advisor
+from cds_service.audit_trail import AuditTrail
 from cds_service.catalog import load_catalog
 from cds_service.errors import CdsServiceError, operation_outcome
 from cds_service.patient_data import NoFetcher, PatientDataFetcher
-from cds_service.routes import ServiceState, blueprint
+from cds_service.routes import AUDIT_TRAIL, ServiceState, blueprint
 from cds_service.settings import Settings
+from cds_service.store import Store, open_store
 from fhir_mappings import load_knowledge
 
 access_log = logging.getLogger("dn_cds.access")
@@ -51,11 +53,13 @@ def create_app(
     fetcher: PatientDataFetcher | None = None,
     today: Callable[[], date] | None = None,
     now: Callable[[], datetime] = utc_now,
+    store: Store | None = None,
 ) -> Flask:
     """Build the app: knowledge and wording are loaded and checked here, once (fail fast).
 
     "Today" for the date rules is ``today()`` when given, else the date of ``now()`` in the time zone of
-    ``settings.timezone`` (``DN_CDS_TIMEZONE``).
+    ``settings.timezone`` (``DN_CDS_TIMEZONE``). ``store`` (audit, feedback) defaults to the one the settings
+    name, opened and migrated here.
     """
     settings = settings or Settings.from_env()
     today = today or zone_clock(settings.zone, now)
@@ -66,6 +70,7 @@ def create_app(
     app.json.sort_keys = False  # type: ignore[attr-defined]  # CDS Hooks 3.0 D9: keep key order
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.extensions["dn_cds"] = ServiceState(settings, load_catalog(), advisor, today)
+    app.extensions[AUDIT_TRAIL] = AuditTrail(store or open_store(settings), knowledge.version, now)
     app.register_blueprint(blueprint)
     _register_error_handlers(app)
     _register_access_log(app)

@@ -6,11 +6,13 @@ import argparse
 import logging
 import os
 import sys
+import tempfile
 import textwrap
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -63,13 +65,15 @@ def _serve(host: str | None, port: int | None) -> int:
 def _embedded_service(today: date) -> Iterator[str]:
     """The service on an ephemeral loopback port, for as long as the block runs, its clock at ``today``."""
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    server = make_server("127.0.0.1", 0, create_app(Settings(port=0), today=lambda: today), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
+    with tempfile.TemporaryDirectory(prefix="dn-cds-demo-") as data_dir:  # demo calls stay out of the audit
+        app = create_app(Settings(port=0, data_dir=Path(data_dir)), today=lambda: today)
+        server = make_server("127.0.0.1", 0, app, threaded=True)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield f"http://127.0.0.1:{server.server_port}"
+        finally:
+            server.shutdown()
 
 
 def _demo(url: str | None, hook: str) -> int:

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import tempfile
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import requests
 
@@ -44,7 +46,8 @@ def main() -> int:
             timings = run(post, bodies, args.rounds)
         where = f"HTTP {args.url}"
     else:
-        client = create_app(Settings()).test_client()
+        data_dir = Path(tempfile.mkdtemp(prefix="dn-cds-bench-"))  # the audit (SQLite) goes here
+        client = create_app(Settings(data_dir=data_dir)).test_client()
         timings = run(
             lambda body: client.post(f"/cds-services/{service.id}", json=body).status_code,
             bodies,

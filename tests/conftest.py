@@ -78,9 +78,20 @@ def card_codes(response: TestResponse) -> list[str]:
 
 
 @pytest.fixture(scope="session")
-def app() -> Flask:
-    """One app for the session: knowledge loads once; the clock is fixed to TODAY."""
-    return create_app(Settings(), today=lambda: TODAY)
+def app(tmp_path_factory: pytest.TempPathFactory) -> Flask:
+    """One app for the session: knowledge loads once; the clock is fixed to TODAY; its store (SQLite) is
+    in a temporary directory."""
+    return create_app(Settings(data_dir=tmp_path_factory.mktemp("app-data")), today=lambda: TODAY)
+
+
+def issue_cards(app: Flask, service_id: str, *uuids: str) -> None:
+    """Audit cards with these uuids as if ``service_id`` had returned them, so feedback can name them."""
+    from cds_service.routes import AUDIT_TRAIL
+    from cds_service.store import AuditedCard, HookCallRecord
+
+    trail = app.extensions[AUDIT_TRAIL]
+    cards = [AuditedCard(uuid, "risk-disclosure", "info") for uuid in uuids]
+    trail.store.audit.record(HookCallRecord(trail.now(), service_id, 200, 1.0, cards=cards))
 
 
 @pytest.fixture
@@ -97,3 +108,12 @@ def _no_dn_cds_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("DN_CDS_"):
             monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_user_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Settings() without a data_dir stores under XDG_DATA_HOME: a temporary one, never the developer's
+    (session-wide, so module-scoped servers get it too)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("xdg-data")))
+        yield

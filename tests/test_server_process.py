@@ -32,6 +32,7 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     log_path = tmp_path_factory.mktemp("server") / "server.log"
     env = {key: value for key, value in os.environ.items() if not key.startswith("DN_CDS_")}
     env.update({"DN_CDS_HOST": "127.0.0.1", "DN_CDS_PORT": str(port), "DN_CDS_WORKERS": "2"})
+    env.update({"DN_CDS_DATA_DIR": str(log_path.parent / "data"), "DN_CDS_AUTH": "off"})
     log = log_path.open("w")
     process = subprocess.Popen(
         [sys.executable, "-m", "cds_service", "serve"], env=env, stdout=log, stderr=subprocess.STDOUT
