@@ -18,6 +18,7 @@ from typing import Any
 import requests
 from werkzeug.serving import make_server
 
+from cds_service import admin
 from cds_service.app import create_app, zone_clock
 from cds_service.catalog import load_catalog
 from cds_service.demo import build_hook_request, load_demo_patients
@@ -38,10 +39,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo.add_argument(
         "--hook", choices=["order-select", "order-sign", "patient-view"], default="order-select"
     )
+    admin.add_commands(commands)
     args = parser.parse_args(argv)
     try:
         if args.command == "serve":
             return _serve(args.host, args.port)
+        if args.command == "purge":
+            return admin.run_purge(args)
+        if args.command == "report":
+            return admin.run_report(args)
         return _demo(args.url, args.hook)
     except SettingsError as error:
         print(f"dn-cds: {error}", file=sys.stderr)

@@ -117,3 +117,7 @@ def _no_user_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("xdg-data")))
         yield
+
+
+# --- store (SQLite and PostgreSQL) ------------------------------------------------------------------------
+from store_fixtures import postgresql_server, store, store_settings  # noqa: E402, F401

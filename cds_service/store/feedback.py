@@ -50,13 +50,15 @@ class FeedbackLog:
                         expression=f"feedback[{index}].card",
                     )
             for entry in entries:
-                statement = upsert(connection, schema.feedback).on_conflict_do_nothing(
-                    index_elements=_IDENTITY
+                statement = (
+                    upsert(connection, schema.feedback)
+                    .on_conflict_do_nothing(index_elements=_IDENTITY)
+                    .returning(schema.feedback.c.id)  # a row only when inserted (rowcount is not portable)
                 )
                 result = connection.execute(
                     statement, _row(service_id, card_ids[entry.card], entry, received_at)
                 )
-                new += result.rowcount
+                new += len(result.all())
         return new
 
 

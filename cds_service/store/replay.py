@@ -57,7 +57,7 @@ class TokenReplayStore:
                 set_={"expires_at": statement.excluded.expires_at},
                 where=table.c.expires_at < now,
             )
-            first = connection.execute(statement).rowcount == 1
+            first = connection.execute(statement.returning(table.c.key)).first() is not None
         self._purge_expired(now)
         return first
 
