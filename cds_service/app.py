@@ -62,6 +62,7 @@ def create_app(
     name, opened and migrated here.
     """
     settings = settings or Settings.from_env()
+    store = store or open_store(settings)
     today = today or zone_clock(settings.zone, now)
     knowledge = load_knowledge()
     wording = load_card_wording(knowledge.findings)
@@ -70,7 +71,7 @@ def create_app(
     app.json.sort_keys = False  # type: ignore[attr-defined]  # CDS Hooks 3.0 D9: keep key order
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.extensions["dn_cds"] = ServiceState(settings, load_catalog(), advisor, today)
-    app.extensions[AUDIT_TRAIL] = AuditTrail(store or open_store(settings), knowledge.version, now)
+    app.extensions[AUDIT_TRAIL] = AuditTrail(store, knowledge.version, now)
     app.register_blueprint(blueprint)
     _register_error_handlers(app)
     _register_access_log(app)

@@ -91,6 +91,11 @@ class Settings:
             values["pseudonym_key"] = key.strip()
         if (days := env.get(PREFIX + "AUDIT_RETENTION_DAYS")) is not None:
             values["audit_retention_days"] = _integer("AUDIT_RETENTION_DAYS", days, 1, 36500)
+        if str(values.get("database_url", "")).startswith("postgres") and "pseudonym_key" not in values:
+            raise SettingsError(
+                f"{PREFIX}PSEUDONYM_KEY must be set with {PREFIX}DATABASE_URL: every instance sharing the"
+                " database must pseudonymise patient ids with the same key"
+            )
         return cls(**values)  # type: ignore[arg-type]
 
 
