@@ -39,6 +39,7 @@ class CardContext:
     finding_system: str
     finding_displays: Mapping[str, str]
     knowledge_version: str
+    handout_link: tuple[str, str] | None = None  # (label, absolute URL) of the printable patient handout
 
 
 def build_cards(
@@ -50,6 +51,11 @@ def build_cards(
     """One card per finding, sorted critical, warning, info (stable within an indicator)."""
     cards = [_card(f, orders, context, wording) for f in findings]
     return sorted(cards, key=lambda card: _INDICATOR_ORDER[card["indicator"]])
+
+
+def indicator_for(kind: FindingKind) -> str:
+    """The card indicator for a finding kind (contraindication -> critical, ...)."""
+    return _INDICATOR[kind]
 
 
 def choose_summary(finding_wording: FindingWording, facts: Mapping[str, str]) -> str:
@@ -104,6 +110,9 @@ def _card(
             _instruction_suggestion(card_id, ref, orders[ref], wording) for ref in order_refs
         ]
         card["selectionBehavior"] = "any" if len(order_refs) > 1 else "at-most-one"
+    if finding.kind is FindingKind.DISCLOSURE and context.handout_link:
+        label, url = context.handout_link
+        card["links"] = [{"label": label, "url": url, "type": "absolute"}]
     extension = _extension(finding, context)
     if extension:
         card["extension"] = extension

@@ -10,7 +10,8 @@ from typing import Any
 from cards import CardContext, CardWording, build_cards
 from cds_service.catalog import ServiceDefinition
 from cds_service.hook_request import HookRequest
-from cds_service.patient_data import PatientDataFetcher, gather_patient_record
+from cds_service.incomplete_data import KeyCoverage, incomplete_data_finding
+from cds_service.patient_data import PatientDataFetcher, gather_patient_data
 from fhir_mappings import (
     Knowledge,
     evaluate_orders,
@@ -27,6 +28,8 @@ class Advisor:
     wording: CardWording
     fetcher: PatientDataFetcher
     local_order_codes: frozenset[tuple[str, str]] = frozenset()
+    key_coverage: Mapping[str, KeyCoverage] = field(default_factory=dict)
+    handout_label: str = "Patient handout"
     finding_displays: Mapping[str, str] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -34,26 +37,40 @@ class Advisor:
         displays = {code: f.display for code, f in self.knowledge.findings.items()}
         object.__setattr__(self, "finding_displays", displays)
 
-    def cards(self, request: HookRequest, service: ServiceDefinition, today: date) -> list[dict[str, Any]]:
+    def cards(
+        self,
+        request: HookRequest,
+        service: ServiceDefinition,
+        today: date,
+        *,
+        handout_url: str | None = None,
+    ) -> list[dict[str, Any]]:
         """The cards for a validated request. No dry-needling order on an order hook -> no cards and no
-        patient data needed."""
+        patient data needed. ``handout_url`` (absolute) is linked from the disclosure card."""
         if request.hook == "patient-view":
-            record = gather_patient_record(request, service, self.fetcher)
-            findings = evaluate_patient(record, self.knowledge, today)
+            data = gather_patient_data(request, service, self.fetcher)
+            findings = evaluate_patient(data.record, self.knowledge, today)
             orders = {}
+            references: tuple[str, ...] = ()
         else:
             dn_orders = find_dry_needling_orders(
                 request.draft_orders, self.knowledge, request.selections, self.local_order_codes
             )
             if not dn_orders:
                 return []
-            record = gather_patient_record(request, service, self.fetcher)
-            findings = evaluate_orders(dn_orders, record, self.knowledge, today)
+            data = gather_patient_data(request, service, self.fetcher)
+            findings = evaluate_orders(dn_orders, data.record, self.knowledge, today)
             orders = {order.reference: order.resource for order in dn_orders if order.has_id}
+            references = tuple(order.reference for order in dn_orders)
+        if data.unavailable:  # never let missing data read as "nothing on file"
+            findings.append(
+                incomplete_data_finding(data.unavailable, self.key_coverage, self.knowledge, references)
+            )
         context = CardContext(
             hook_instance=request.hook_instance,
             finding_system=self.knowledge.finding_system,
             finding_displays=self.finding_displays,
             knowledge_version=self.knowledge.version,
+            handout_link=(self.handout_label, handout_url) if handout_url else None,
         )
         return build_cards(findings, orders, context, self.wording)

@@ -13,11 +13,16 @@ from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from cards import load_card_wording
+from cards.handout import load_handout, render_handout_html
 from cds_service.advice import Advisor
 from cds_service.audit_trail import AuditTrail
 from cds_service.catalog import load_catalog
 from cds_service.errors import CdsServiceError, operation_outcome
-from cds_service.patient_data import NoFetcher, PatientDataFetcher
+from cds_service.fhir_fetcher import FhirFetcher
+from cds_service.handout import blueprint as handout_blueprint
+from cds_service.handout import install_handout
+from cds_service.incomplete_data import load_key_coverage
+from cds_service.patient_data import PatientDataFetcher
 from cds_service.routes import AUDIT_TRAIL, ServiceState, blueprint
 from cds_service.settings import Settings
 from cds_service.store import Store, open_store
@@ -66,13 +71,24 @@ def create_app(
     today = today or zone_clock(settings.zone, now)
     knowledge = load_knowledge()
     wording = load_card_wording(knowledge.findings)
-    advisor = Advisor(knowledge, wording, fetcher or NoFetcher(), settings.local_order_codes)
+    handout = load_handout()
+    coverage = load_key_coverage(key for service in load_catalog().services for key in service.prefetch)
+    advisor = Advisor(
+        knowledge,
+        wording,
+        fetcher or FhirFetcher(settings),
+        settings.local_order_codes,
+        coverage,
+        handout_label=handout.link_label,
+    )
     app = Flask(__name__)
     app.json.sort_keys = False  # type: ignore[attr-defined]  # CDS Hooks 3.0 D9: keep key order
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.extensions["dn_cds"] = ServiceState(settings, load_catalog(), advisor, today)
     app.extensions[AUDIT_TRAIL] = AuditTrail(store, knowledge.version, now)
     app.register_blueprint(blueprint)
+    install_handout(app.extensions, render_handout_html(handout))
+    app.register_blueprint(handout_blueprint)
     _register_error_handlers(app)
     _register_access_log(app)
     return app

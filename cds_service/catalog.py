@@ -12,6 +12,7 @@ from cds_service.errors import BadRequest, UnknownService
 
 SERVICES_FILE = Path(__file__).parent / "data" / "services.json"
 _TOKEN_RE = re.compile(r"\{\{\s*([^}]+?)\s*\}\}")
+TOKEN_RE = _TOKEN_RE  # the prefetch token syntax, also used to fill templates for the fhirServer fallback
 _USER_TOKENS = frozenset(
     {"userPractitionerId", "userPractitionerRoleId", "userPatientId", "userRelatedPersonId"}
 )

@@ -1,4 +1,5 @@
-"""The ``dn-cds`` command: ``serve`` runs the service, ``demo`` plays an EHR with the bundled patients."""
+"""The ``dn-cds`` command: ``serve`` runs the service, ``demo`` plays an EHR with the bundled patients,
+``knowledge`` writes the rule base for clinical review."""
 
 from __future__ import annotations
 
@@ -18,11 +19,17 @@ from typing import Any
 import requests
 from werkzeug.serving import make_server
 
+from cards import WordingError
 from cds_service import admin
 from cds_service.app import create_app, zone_clock
 from cds_service.catalog import load_catalog
 from cds_service.demo import build_hook_request, load_demo_patients
+from cds_service.integration_cli import COMMANDS as INTEGRATION_COMMANDS
+from cds_service.integration_cli import add_commands as add_integration_commands
+from cds_service.integration_cli import run as run_integration
+from cds_service.knowledge_report import ReportFormat, build_report, gather_sources, render
 from cds_service.settings import Settings, SettingsError
+from fhir_mappings import KnowledgeError
 
 GUNICORN_ARGS = ["-m", "gunicorn", "-c", "python:cds_service.gunicorn_config", "cds_service.wsgi:app"]
 
@@ -40,14 +47,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--hook", choices=["order-select", "order-sign", "patient-view"], default="order-select"
     )
     admin.add_commands(commands)
+    knowledge = commands.add_parser(
+        "knowledge", help="write the whole rule base (rules, codes, thresholds, sources) for clinical review"
+    )
+    knowledge.add_argument("--format", choices=["markdown", "html"], default="markdown")
+    knowledge.add_argument("--output", help="file to write (default: standard output)")
+    add_integration_commands(commands)  # load-patients, check
     args = parser.parse_args(argv)
     try:
+        if args.command in INTEGRATION_COMMANDS:
+            return run_integration(args)
         if args.command == "serve":
             return _serve(args.host, args.port)
         if args.command == "purge":
             return admin.run_purge(args)
         if args.command == "report":
             return admin.run_report(args)
+        if args.command == "knowledge":
+            return _knowledge(args.format, args.output)
         return _demo(args.url, args.hook)
     except SettingsError as error:
         print(f"dn-cds: {error}", file=sys.stderr)
@@ -105,6 +122,24 @@ def _demo(url: str | None, hook: str) -> int:
                 print(textwrap.indent(_render_cards(cards, response), "   "))
     print(f"{len(patients)} patients, {mismatches} differing from the expected findings.")
     return 1 if mismatches else 0
+
+
+def _knowledge(report_format: ReportFormat, output: str | None) -> int:
+    try:
+        text = render(build_report(gather_sources()), report_format)
+    except (KnowledgeError, WordingError) as error:
+        print(f"dn-cds: {error}", file=sys.stderr)
+        return 2
+    if output is None:
+        sys.stdout.write(text)
+        return 0
+    try:
+        Path(output).write_text(text, encoding="utf-8")
+    except OSError as error:
+        print(f"dn-cds: cannot write {output}: {error.strerror}", file=sys.stderr)
+        return 2
+    print(f"dn-cds: wrote the rule base ({report_format}) to {output}", file=sys.stderr)
+    return 0
 
 
 @contextmanager

@@ -9,12 +9,15 @@
 - otherwise a Bundle: its entry resources; a single resource: itself.
 
 Resources whose subject names another patient are dropped: advice must never use another patient's data.
+
+Keys that prefetch does not usably supply are read by a :class:`PatientDataFetcher` (from ``fhirServer``:
+``fhir_fetcher.FhirFetcher``). A key it cannot read is reported as unavailable, with why, never as empty.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -49,13 +52,24 @@ _EXPLANATIONS = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class FetchResult:
+    """What a fetcher read: resources per key, and for each key it could not read a short reason (safe to
+    show and log: no patient data, no URL, no token)."""
+
+    resources: dict[str, Resources] = field(default_factory=dict)
+    failures: dict[str, str] = field(default_factory=dict)
+
+
 class PatientDataFetcher(Protocol):
     """Fetches the prefetch keys the EHR did not usably supply (from ``fhirServer``)."""
 
     def fetch(
         self, request: HookRequest, service: ServiceDefinition, missing: Mapping[str, MissingReason]
-    ) -> dict[str, Resources]:
-        """Resources per missing key; raises :class:`PreconditionFailed` when it cannot."""
+    ) -> FetchResult:
+        """Resources per missing key, or a failure reason per key it tried and could not read (the
+        evaluation then runs on what it has and says what is missing). Raises :class:`PreconditionFailed`
+        when it cannot fetch at all (no ``fhirServer``, or one it must not call)."""
         ...
 
 
@@ -64,13 +78,13 @@ class NoFetcher:
 
     def fetch(
         self, request: HookRequest, service: ServiceDefinition, missing: Mapping[str, MissingReason]
-    ) -> dict[str, Resources]:
+    ) -> FetchResult:
         """Always refuses, saying which keys are unusable, why, and why they cannot be fetched."""
         keys = ", ".join(f"{key} ({reason}: {reason.explanation})" for key, reason in missing.items())
         if request.fhir_server is None:
             cannot = "the request has no fhirServer to fetch it from"
         else:
-            cannot = "this service does not query fhirServer yet; send the complete prefetch"
+            cannot = "this service is set up not to query fhirServer; send the complete prefetch"
         raise PreconditionFailed(
             f"Required prefetch data not usable: {keys}; {cannot}.", expression="prefetch"
         )
@@ -106,15 +120,31 @@ def read_prefetch(request: HookRequest, service: ServiceDefinition) -> PrefetchR
     return PrefetchReading(resources, missing)
 
 
-def gather_patient_record(
+@dataclass(frozen=True, slots=True)
+class PatientData:
+    """The record the rules see, and each prefetch key that could be read neither from prefetch nor from
+    ``fhirServer``, with why (the rules must not read its absence as "nothing on file")."""
+
+    record: PatientRecord
+    unavailable: dict[str, str]
+
+
+def gather_patient_data(
     request: HookRequest, service: ServiceDefinition, fetcher: PatientDataFetcher
-) -> PatientRecord:
-    """The patient's record from prefetch, with missing keys fetched (or a 412)."""
+) -> PatientData:
+    """The patient's record from prefetch, missing keys fetched (or a 412 when nothing can fetch them)."""
     reading = read_prefetch(request, service)
     resources = dict(reading.resources)
+    unavailable: dict[str, str] = {}
     if reading.missing:
-        resources.update(fetcher.fetch(request, service, reading.missing))
-    return build_record(request.patient_id, [r for rs in resources.values() for r in rs])
+        fetched = fetcher.fetch(request, service, reading.missing)
+        for key in reading.missing:
+            if key in fetched.resources and key not in fetched.failures:
+                resources[key] = fetched.resources[key]
+            else:
+                unavailable[key] = fetched.failures.get(key, "not fetched")
+    record = build_record(request.patient_id, [r for rs in resources.values() for r in rs])
+    return PatientData(record, unavailable)
 
 
 def build_record(patient_id: str, resources: Sequence[Mapping[str, Any]]) -> PatientRecord:
@@ -144,11 +174,9 @@ def _unusable(value: Mapping[str, Any]) -> MissingReason | None:
         return MissingReason.FAILED
     if value.get("resourceType") != "Bundle":
         return None
+    if (problem := page_problem(value)) is not None:
+        return problem
     entries = value.get("entry", [])
-    if not isinstance(entries, list) or not all(_is_entry(entry) for entry in entries):
-        return MissingReason.UNREADABLE
-    if _is_failure(entries):
-        return MissingReason.FAILED
     if _has_next_page(value.get("link")):
         return MissingReason.INCOMPLETE
     total = value.get("total")
@@ -157,6 +185,28 @@ def _unusable(value: Mapping[str, Any]) -> MissingReason | None:
             return MissingReason.UNREADABLE
         if total > sum(1 for entry in entries if _is_match(entry)):
             return MissingReason.INCOMPLETE
+    return None
+
+
+def page_problem(bundle: Mapping[str, Any]) -> MissingReason | None:
+    """One page of a Bundle: UNREADABLE when ``entry`` is not an array of entry objects, FAILED when an entry
+    is an error OperationOutcome, else ``None`` (paging is not judged here)."""
+    entries = bundle.get("entry", [])
+    if not isinstance(entries, list) or not all(_is_entry(entry) for entry in entries):
+        return MissingReason.UNREADABLE
+    if _is_failure(entries):
+        return MissingReason.FAILED
+    return None
+
+
+def next_page_url(bundle: Mapping[str, Any]) -> str | None:
+    """The ``url`` of the Bundle's ``next`` link (``link`` tolerated as a single object), if any."""
+    links = bundle.get("link")
+    for link in links if isinstance(links, list) else [links]:
+        found = as_object(link) or {}
+        if found.get("relation") == "next":
+            url = found.get("url")
+            return url if isinstance(url, str) and url else ""
     return None
 
 

@@ -17,6 +17,7 @@ from cds_service.audit_trail import AuditTrail
 from cds_service.catalog import ServiceCatalog
 from cds_service.errors import BadRequest, UnknownService
 from cds_service.feedback import parse_feedback
+from cds_service.handout import handout_url
 from cds_service.hook_request import parse_hook_request
 from cds_service.settings import Settings
 
@@ -67,7 +68,12 @@ def call_service(service_id: str) -> Response:
         audit.request = hook_request
         service = current.catalog.resolve(service_id, hook_request.hook)
         audit.service = service
-        cards = current.advisor.cards(hook_request, service, current.today())
+        cards = current.advisor.cards(
+            hook_request,
+            service,
+            current.today(),
+            handout_url=handout_url(current.settings.public_base_url),
+        )
         audit.cards = cards
     return jsonify({"cards": cards})
 

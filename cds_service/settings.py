@@ -35,6 +35,11 @@ class Settings:
     database_url: str = field(default="", repr=False)  # may carry a password
     pseudonym_key: str = field(default="", repr=False)
     audit_retention_days: int = 2190  # six years, the usual retention for clinical decision records
+    fhir_server_allowlist: tuple[str, ...] = ()
+    fhir_time_budget_seconds: float = 2.0
+    fhir_connect_timeout_seconds: float = 1.0
+    fhir_read_timeout_seconds: float = 2.0
+    fhir_max_pages: int = 5
 
     @property
     def zone(self) -> tzinfo:
@@ -96,6 +101,13 @@ class Settings:
                 f"{PREFIX}PSEUDONYM_KEY must be set with {PREFIX}DATABASE_URL: every instance sharing the"
                 " database must pseudonymise patient ids with the same key"
             )
+        if (allowlist := env.get(PREFIX + "FHIR_SERVER_ALLOWLIST")) is not None:
+            values["fhir_server_allowlist"] = fhir_server_allowlist(allowlist)
+        for name, low, high in _FHIR_SECONDS:
+            if (seconds := env.get(PREFIX + name)) is not None:
+                values[name.lower()] = _seconds(name, seconds, low, high)
+        if (pages := env.get(PREFIX + "FHIR_MAX_PAGES")) is not None:
+            values["fhir_max_pages"] = _integer("FHIR_MAX_PAGES", pages, 1, 100)
         return cls(**values)  # type: ignore[arg-type]
 
 
@@ -153,3 +165,40 @@ def _system_codes(name: str, raw: str) -> frozenset[tuple[str, str]]:
             raise SettingsError(f"{PREFIX}{name}: each entry must be 'system|code', got {item!r}")
         pairs.add((system, code))
     return frozenset(pairs)
+
+
+_FHIR_SECONDS = (
+    ("FHIR_TIME_BUDGET_SECONDS", 0.1, 20.0),  # below gunicorn's 30 s worker timeout
+    ("FHIR_CONNECT_TIMEOUT_SECONDS", 0.05, 30.0),
+    ("FHIR_READ_TIMEOUT_SECONDS", 0.05, 60.0),
+)
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def fhir_server_allowlist(raw: str) -> tuple[str, ...]:
+    """Comma-separated FHIR base URL prefixes: https, or http only on a loopback host (local test servers)."""
+    entries: list[str] = []
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        parts = urlsplit(item)
+        if parts.scheme not in {"http", "https"} or not parts.hostname:
+            raise SettingsError(f"{PREFIX}FHIR_SERVER_ALLOWLIST: {item!r} is not an absolute http(s) URL")
+        if parts.username or parts.password or parts.query or parts.fragment:
+            raise SettingsError(
+                f"{PREFIX}FHIR_SERVER_ALLOWLIST: {item!r} must be a plain base URL (no credentials, query)"
+            )
+        if parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS:
+            raise SettingsError(
+                f"{PREFIX}FHIR_SERVER_ALLOWLIST: {item!r} must use https (http only for 127.0.0.1/localhost)"
+            )
+        entries.append(item.rstrip("/"))
+    return tuple(entries)
+
+
+def _seconds(name: str, raw: str, low: float, high: float) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{PREFIX}{name} must be a number of seconds, got {raw!r}") from None
+    if not low <= value <= high:  # also refuses NaN
+        raise SettingsError(f"{PREFIX}{name} must be between {low} and {high}, got {raw!r}")
+    return value

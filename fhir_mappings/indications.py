@@ -50,20 +50,16 @@ def find_indications(
             if not found and not codings(concept):
                 unrecognised.append(f"order reason '{concept_label(concept) or 'blank'}' (no code)")
         for reference in as_list(order.resource.get("reasonReference")):
+            target = as_text((as_object(reference) or {}).get("reference")) or "blank"
+            contained = _contained_condition(order.resource, target)
             parts = reference_parts(reference)
-            condition = record.condition_by_id(parts[1]) if parts and parts[0] == "Condition" else None
+            condition = record.condition_by_id(parts[1]) if parts and parts[0] == "Condition" else contained
             if condition is None:
-                target = as_text((as_object(reference) or {}).get("reference")) or "blank"
                 unrecognised.append(f"order reason {target} (not in the patient data sent)")
             elif not is_excluded_verification(condition, knowledge.policy):
-                matches.extend(
-                    _match(
-                        condition.get("code"),
-                        knowledge,
-                        "order reason",
-                        relative_reference(condition),
-                    )
-                )
+                # a Condition contained in the order is evidenced by the order itself
+                source = order.reference if condition is contained else relative_reference(condition)
+                matches.extend(_match(condition.get("code"), knowledge, "order reason", source))
     for condition in record.conditions:
         if not is_active_condition(condition, now, knowledge.policy):
             continue
@@ -75,6 +71,17 @@ def find_indications(
             if label:
                 unrecognised.append(f"problem '{label}' (no code)")
     return IndicationResult(tuple(_unique(matches)), tuple(dict.fromkeys(unrecognised)))
+
+
+def _contained_condition(order: Mapping[str, Any], target: str) -> Mapping[str, Any] | None:
+    """The Condition contained in the order that a local reference (``#id``) points to, if any."""
+    if not target.startswith("#") or len(target) < 2:
+        return None
+    for resource in as_list(order.get("contained")):
+        found = as_object(resource)
+        if found and found.get("resourceType") == "Condition" and as_text(found.get("id")) == target[1:]:
+            return found
+    return None
 
 
 def _match(concept: Any, knowledge: Knowledge, origin: str, reference: str | None) -> list[IndicationMatch]:

@@ -119,5 +119,26 @@ def _no_user_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None
         yield
 
 
+# --- A real FHIR server (tests/fhir_server: Medplum's FHIR router in memory, behind our Node wrapper) -------
+
+from local_fhir import LocalFhirServer, running_fhir_server  # noqa: E402
+
+FHIR_PAGE_SIZE = 20
+
+
+@pytest.fixture(scope="session")
+def fhir_server() -> Iterator[LocalFhirServer]:
+    """The test FHIR server on 127.0.0.1 (npm ci on first use), with the demo patients dated for TODAY and the
+    test patients loaded; stopped at the end of the session."""
+    from fhir_test_patients import load_test_patients
+
+    from cds_service.integration_cli import load_patients
+
+    with running_fhir_server(page_size=FHIR_PAGE_SIZE) as server:
+        assert load_patients(server.base, today=TODAY) == 0
+        load_test_patients(server.base)
+        yield server
+
+
 # --- store (SQLite and PostgreSQL) ------------------------------------------------------------------------
 from store_fixtures import postgresql_server, store, store_settings  # noqa: E402, F401

@@ -60,6 +60,8 @@ LONG_FACTS = {
     "indications": "Low back pain, Sciatica, Myofascial / trigger-point pain, Osteoarthritis, Knee pain",
     "dating": "estimated due date 2027-05-29, recorded 2026-10-01 by obstetrics",
     "relation": "site of the infection or of the order unknown",
+    "missing": "conditions and pregnancy observations",  # every key in cds_service/data/patient-data.json
+    "unchecked": "pregnancy, bleeding disorder, local infection, problem-list indications",
 }
 
 

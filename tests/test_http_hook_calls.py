@@ -563,7 +563,7 @@ def test_412_names_each_unusable_key_and_why(cds: CdsClient) -> None:
     diagnostics = response.get_json()["issue"][0]["diagnostics"]
     assert "conditions (incomplete: paged or truncated" in diagnostics
     assert "pregnancyObservations (failed:" in diagnostics
-    assert "does not query fhirServer yet" in diagnostics
+    assert "fhirServer is not allowed" in diagnostics  # DN_CDS_FHIR_SERVER_ALLOWLIST is empty by default
     del body["prefetch"]["pregnancyObservations"]
     diagnostics = cds.call(SERVICES["order-select"].id, body).get_json()["issue"][0]["diagnostics"]
     assert "pregnancyObservations (missing: not sent)" in diagnostics

@@ -389,3 +389,40 @@ def test_indication_finding_through_evaluate_orders(
     if code == "indication-found":
         assert [(m.key, m.code) for m in indication.indications] == [("neck-pain", "M54.2")]
         assert indication.facts["indications"]
+
+
+# --- reasons contained in the order (regression: a '#id' reasonReference was reported as "not sent") --------
+
+
+def _with_contained(order: dict[str, Any], *conditions: dict[str, Any]) -> dict[str, Any]:
+    order["contained"] = list(conditions)
+    return order
+
+
+def test_contained_reason_condition_is_matched(knowledge: Knowledge) -> None:
+    reason = condition(concept(icd("M77.11", "Lateral epicondylitis, right elbow")), id="r1")
+    del reason["subject"]
+    resource = _with_contained(dry_needling_order(id="dn-1", reason_references=["#r1"]), reason)
+    [order] = find_dry_needling_orders(draft_orders(resource), knowledge)
+    result = find_indications(order, patient_record(), knowledge, NOW)
+    assert _keys(result) == {"lateral-epicondylitis"}
+    [match] = result.matches
+    assert (match.origin, match.reference) == ("order reason", "ServiceRequest/dn-1")
+    assert result.unrecognised == ()
+
+
+def test_contained_reason_entered_in_error_does_not_count(knowledge: Knowledge) -> None:
+    reason = condition(concept(icd("M77.11")), id="r1", verification_status="entered-in-error")
+    resource = _with_contained(dry_needling_order(id="dn-1", reason_references=["#r1"]), reason)
+    [order] = find_dry_needling_orders(draft_orders(resource), knowledge)
+    assert find_indications(order, patient_record(), knowledge, NOW).matches == ()
+
+
+@pytest.mark.parametrize("target", ["#other", "#", "#r1"])
+def test_local_reference_without_a_contained_condition_is_reported(target: str, knowledge: Knowledge) -> None:
+    not_a_condition = {"resourceType": "Observation", "id": "r1", "status": "final", "code": text_only("x")}
+    resource = _with_contained(dry_needling_order(id="dn-1", reason_references=[target]), not_a_condition)
+    [order] = find_dry_needling_orders(draft_orders(resource), knowledge)
+    result = find_indications(order, patient_record(), knowledge, NOW)
+    assert result.matches == ()
+    assert result.unrecognised == (f"order reason {target} (not in the patient data sent)",)

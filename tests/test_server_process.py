@@ -109,3 +109,18 @@ def test_demo_command_against_the_running_server(server_url: str) -> None:
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "0 differing from the expected findings" in result.stdout
+
+
+def test_disclosure_card_links_a_handout_the_server_serves(server_url: str) -> None:
+    service = next(s for s in load_catalog().services if s.hook == "order-sign")
+    patient = next(p for p in load_demo_patients(datetime.now(UTC).date()) if p.slug == "eligible")
+    response = requests.post(
+        f"{server_url}/cds-services/{service.id}", json=build_hook_request(patient, service), timeout=5
+    )
+    card = next(c for c in response.json()["cards"] if c["source"]["topic"]["code"] == "risk-disclosure")
+    [link] = card["links"]
+    assert link["type"] == "absolute" and link["url"] == f"{server_url}/handouts/dry-needling"
+    handout = requests.get(link["url"], timeout=5)
+    assert handout.status_code == 200
+    assert handout.headers["Content-Type"] == "text/html; charset=utf-8"
+    assert "<h1>" in handout.text and "pneumothorax" in handout.text

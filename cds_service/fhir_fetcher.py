@@ -1,0 +1,202 @@
+"""Reads the prefetch keys the EHR did not usably send from its ``fhirServer`` (CDS Hooks C2-C4, C6).
+
+- The query is the service's own prefetch template with its tokens substituted: prefetch and fallback share
+  one text and cannot drift.
+- Only a ``fhirServer`` on ``DN_CDS_FHIR_SERVER_ALLOWLIST`` is ever called; any other -> 412, no request.
+- The keys of one hook call are read concurrently (a small per-process thread pool), within one overall time
+  budget (``DN_CDS_FHIR_TIME_BUDGET_SECONDS``); searchsets are paged via ``next`` links that must stay on the
+  server's origin and allowlist, up to ``DN_CDS_FHIR_MAX_PAGES`` pages.
+- A key that cannot be read (401, timeout, server down, too many pages...) is reported as a failure with a
+  short reason, never as "no data": the evaluation runs on what it has and says what is missing.
+- The access token goes only to that server, and is never logged, cached or stored.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+import time
+from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from cds_service.catalog import TOKEN_RE, ServiceDefinition
+from cds_service.errors import PreconditionFailed
+from cds_service.fhir_client import (
+    FhirBadResponse,
+    FhirClient,
+    FhirError,
+    FhirOriginRefused,
+    FhirQueryFailed,
+    FhirTooManyPages,
+    origin,
+)
+from cds_service.hook_request import HookRequest
+from cds_service.patient_data import FetchResult, MissingReason, Resources, next_page_url, page_problem
+from cds_service.settings import Settings
+
+log = logging.getLogger("dn_cds.fhir")
+_USER_TOKEN_TYPES = {
+    "userPractitionerId": "Practitioner",
+    "userPractitionerRoleId": "PractitionerRole",
+    "userPatientId": "Patient",
+    "userRelatedPersonId": "RelatedPerson",
+}
+
+
+class ServerAllowlist:
+    """FHIR base URL prefixes: same scheme, host and port, and a path that starts with the prefix's path at a
+    segment boundary (``https://h/fhir`` allows ``https://h/fhir/R4``, not ``https://h/fhirx``)."""
+
+    def __init__(self, prefixes: tuple[str, ...]) -> None:
+        self.prefixes = prefixes
+        self._entries = [(origin(p), _path(p)) for p in prefixes]
+
+    def allows(self, url: str) -> bool:
+        """True when ``url`` is under an allowlisted prefix (and carries no credentials)."""
+        parts = urlsplit(url)
+        if parts.username is not None or parts.password is not None:
+            return False
+        where, path = origin(url), _path(url)
+        return any(
+            where == entry and (path == prefix or path.startswith(prefix + "/") or not prefix)
+            for entry, prefix in self._entries
+        )
+
+
+def _path(url: str) -> str:
+    return urlsplit(url).path.rstrip("/")
+
+
+class FhirFetcher:
+    """The :class:`~cds_service.patient_data.PatientDataFetcher` that queries ``fhirServer``."""
+
+    def __init__(self, settings: Settings, client: FhirClient | None = None, max_workers: int = 8) -> None:
+        self.allowlist = ServerAllowlist(settings.fhir_server_allowlist)
+        self.budget = settings.fhir_time_budget_seconds
+        self.max_pages = settings.fhir_max_pages
+        self.client = client or FhirClient(
+            settings.fhir_connect_timeout_seconds,
+            settings.fhir_read_timeout_seconds,
+            pool_size=max_workers * 2,
+        )
+        self.max_workers = max_workers
+        self._lock = threading.Lock()
+        self._executor: ThreadPoolExecutor | None = None
+        self._pid = 0
+
+    def fetch(
+        self, request: HookRequest, service: ServiceDefinition, missing: Mapping[str, MissingReason]
+    ) -> FetchResult:
+        """Read each missing key from ``fhirServer`` within the time budget; 412 when there is none to read
+        from, or it is not on the allowlist."""
+        keys = ", ".join(f"{key} ({reason}: {reason.explanation})" for key, reason in missing.items())
+        if request.fhir_server is None:
+            raise PreconditionFailed(
+                f"Required prefetch data not usable: {keys}; the request has no fhirServer to fetch it from.",
+                expression="prefetch",
+            )
+        if not self.allowlist.allows(request.fhir_server):
+            raise PreconditionFailed(
+                f"Required prefetch data not usable: {keys}; fhirServer is not allowed: it is not on this"
+                " service's DN_CDS_FHIR_SERVER_ALLOWLIST, so no request was made to it.",
+                expression="fhirServer",
+            )
+        started = time.monotonic()
+        deadline = started + self.budget
+        executor = self._pool()
+        futures: dict[str, Future[Resources]] = {
+            key: executor.submit(self._read_key, request, service.prefetch[key], deadline) for key in missing
+        }
+        wait(futures.values(), timeout=max(0.0, deadline - time.monotonic()))
+        result = FetchResult()
+        for key, future in futures.items():
+            if not future.done():
+                future.cancel()
+                result.failures[key] = f"no answer within the time budget ({self.budget:g} s)"
+            elif (error := future.exception()) is not None:
+                if isinstance(error, FhirError):
+                    result.failures[key] = error.reason
+                else:  # a bug: keep the type only, the message could carry patient data
+                    log.error("fhir fetch of %s failed with %s", key, type(error).__name__)
+                    result.failures[key] = "the FHIR query failed unexpectedly"
+            else:
+                result.resources[key] = future.result()
+        log.info(
+            "fhir fetch keys=%s failed=%s elapsed_ms=%.1f",
+            ",".join(futures),
+            ",".join(result.failures) or "-",
+            (time.monotonic() - started) * 1000,
+        )
+        return result
+
+    def _pool(self) -> ThreadPoolExecutor:
+        """This process's thread pool (made lazily, and again after a fork)."""
+        with self._lock:
+            if self._executor is None or self._pid != os.getpid():
+                self._executor = ThreadPoolExecutor(self.max_workers, thread_name_prefix="dn-cds-fhir")
+                self._pid = os.getpid()
+            return self._executor
+
+    def _read_key(self, request: HookRequest, template: str, deadline: float) -> Resources:
+        """All resources the template's query returns, following ``next`` pages on the same server."""
+        assert request.fhir_server is not None  # noqa: S101 - checked by fetch()
+        url = f"{request.fhir_server}/{fill_template(template, request)}"
+        resources: Resources = []
+        for _ in range(self.max_pages):
+            body = self.client.get_json(url, request.access_token, deadline)
+            if body.get("resourceType") == "OperationOutcome":
+                raise FhirQueryFailed()
+            if body.get("resourceType") != "Bundle":
+                return [body]  # a read template
+            problem = page_problem(body)
+            if problem is MissingReason.FAILED:
+                raise FhirQueryFailed()
+            if problem is not None:
+                raise FhirBadResponse("the FHIR server's Bundle is not readable")
+            resources.extend(
+                entry["resource"]
+                for entry in body.get("entry", [])
+                if entry.get("resource") and entry["resource"].get("resourceType") != "OperationOutcome"
+            )
+            next_url = next_page_url(body)
+            if next_url is None:
+                return resources
+            if not (
+                next_url
+                and origin(next_url) == origin(request.fhir_server)
+                and self.allowlist.allows(next_url)
+            ):
+                raise FhirOriginRefused()
+            url = next_url
+        raise FhirTooManyPages(f"the FHIR search has more than {self.max_pages} pages (read as incomplete)")
+
+
+class TemplateError(FhirError):
+    default_reason = "the prefetch template has a token this request gives no value for"
+
+
+def fill_template(template: str, request: HookRequest) -> str:
+    """The prefetch template with each ``{{token}}`` replaced by the request's (URL-encoded) value."""
+
+    def value(match: re.Match[str]) -> str:
+        found = _token_value(match.group(1), request)
+        if found is None:
+            raise TemplateError()
+        return quote(found, safe="")
+
+    return TOKEN_RE.sub(value, template)
+
+
+def _token_value(token: str, request: HookRequest) -> str | None:
+    if token == "context.patientId":  # noqa: S105 - a template token, not a password
+        return request.patient_id
+    if token.startswith("context."):
+        value: Any = request.context.get(token.removeprefix("context."))
+        return str(value) if isinstance(value, str | int) and not isinstance(value, bool) else None
+    wanted = _USER_TOKEN_TYPES.get(token)
+    user_type, _, user_id = request.user_id.partition("/")
+    return user_id if wanted == user_type and user_id else None
