@@ -15,7 +15,7 @@ from werkzeug.exceptions import HTTPException
 from cards import load_card_wording
 from cards.handout import load_handout, render_handout_html
 from cds_service.advice import Advisor
-from cds_service.audit_trail import AuditTrail
+from cds_service.audit_trail import AuditedFetcher, AuditTrail
 from cds_service.catalog import load_catalog
 from cds_service.errors import CdsServiceError, operation_outcome
 from cds_service.fhir_fetcher import FhirFetcher
@@ -76,7 +76,7 @@ def create_app(
     advisor = Advisor(
         knowledge,
         wording,
-        fetcher or FhirFetcher(settings),
+        AuditedFetcher(fetcher or FhirFetcher(settings)),
         settings.local_order_codes,
         coverage,
         handout_label=handout.link_label,

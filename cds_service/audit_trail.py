@@ -1,8 +1,9 @@
 """The edge's side of the audit: one :class:`HookCallRecord` per hook call, written before the answer leaves.
 
 What is kept: time, service, hook, hookInstance, the patient's keyed pseudonym, finding codes, card uuids,
-evidence references (``Type/id``), knowledge version, which prefetch keys were unusable and why, the status
-and the latency. Never the access token, the JWT, the patient id or any resource.
+evidence references (``Type/id``), knowledge version, which prefetch keys were unusable and why (and whether
+they could be read from ``fhirServer`` instead), the status and the latency. Never the access token, the JWT,
+the patient id or any resource.
 
 If the record cannot be written the call fails with 503 (OperationOutcome): the EHR goes on without this
 service's advice rather than getting advice nobody can account for later.
@@ -17,13 +18,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from flask import g, has_request_context
 from werkzeug.exceptions import HTTPException
 
 from cards.builder import EXTENSION_EVIDENCE
 from cds_service.catalog import ServiceDefinition
 from cds_service.errors import CdsServiceError
 from cds_service.hook_request import HookRequest
-from cds_service.patient_data import read_prefetch
+from cds_service.patient_data import FetchResult, MissingReason, PatientDataFetcher, read_prefetch
 from cds_service.store import AuditedCard, HookCallRecord, Store
 
 
@@ -90,8 +92,51 @@ def audited_card(card: Mapping[str, Any]) -> AuditedCard:
     )
 
 
-def data_completeness(request: HookRequest | None, service: ServiceDefinition | None) -> dict[str, str]:
-    """The service's prefetch keys the EHR did not usably send, with the reason (missing, failed, ...)."""
+def data_completeness(
+    request: HookRequest | None, service: ServiceDefinition | None
+) -> dict[str, dict[str, str]]:
+    """Each prefetch key the EHR did not usably send: ``{"prefetch": why (missing, failed, incomplete,
+    unreadable), "fhirServer": "read" or why not}`` (the latter when this request tried to fetch it)."""
     if request is None or service is None:
         return {}
-    return {key: str(reason) for key, reason in read_prefetch(request, service).missing.items()}
+    fetched: dict[str, str] = g.get(_FETCH_OUTCOMES, {}) if has_request_context() else {}
+    completeness: dict[str, dict[str, str]] = {}
+    for key, reason in read_prefetch(request, service).missing.items():
+        completeness[key] = {"prefetch": str(reason)}
+        if key in fetched:
+            completeness[key]["fhirServer"] = fetched[key]
+    return completeness
+
+
+_FETCH_OUTCOMES = "dn_cds_fetch_outcomes"
+
+
+class AuditedFetcher:
+    """Passes fetches through to ``inner``, noting for the audit which keys it read and why others not."""
+
+    def __init__(self, inner: PatientDataFetcher) -> None:
+        self.inner = inner
+
+    def fetch(
+        self, request: HookRequest, service: ServiceDefinition, missing: Mapping[str, MissingReason]
+    ) -> FetchResult:
+        """``inner.fetch``, its outcome per key kept for this request's audit record."""
+        try:
+            result = self.inner.fetch(request, service, missing)
+        except CdsServiceError:
+            _note_fetch({key: "not fetchable" for key in missing})
+            raise
+        _note_fetch(
+            {
+                key: "read"
+                if key in result.resources and key not in result.failures
+                else result.failures.get(key, "not fetched")
+                for key in missing
+            }
+        )
+        return result
+
+
+def _note_fetch(outcomes: Mapping[str, str]) -> None:
+    if has_request_context():
+        g.setdefault(_FETCH_OUTCOMES, {}).update(outcomes)

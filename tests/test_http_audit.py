@@ -17,6 +17,7 @@ from store_fixtures import PSEUDONYM_KEY
 from cds_service import create_app
 from cds_service.catalog import load_catalog
 from cds_service.demo import DemoPatient, build_hook_request, load_demo_patients
+from cds_service.patient_data import FetchResult
 from cds_service.store import Store, schema
 from cds_service.store.engine import create_store_engine
 
@@ -99,8 +100,33 @@ def test_a_call_without_usable_data_is_audited_with_what_was_missing(client: Cds
     [call] = calls(store)
     assert call.status == 412
     assert call.finding_codes == []
-    assert set(call.data_completeness) == set(SERVICE.prefetch)
-    assert set(call.data_completeness.values()) == {"missing"}
+    assert call.data_completeness == {
+        key: {"prefetch": "missing", "fhirServer": "not fetchable"} for key in SERVICE.prefetch
+    }
+
+
+class HalfFetcher:
+    """Reads the first missing key (no resources on file), fails on the others."""
+
+    def fetch(self, request: Any, service: Any, missing: Any) -> FetchResult:
+        first, *others = list(missing)
+        return FetchResult({first: []}, {key: "timed out" for key in others})
+
+
+def test_what_fhirserver_supplied_is_part_of_the_completeness(store: Store, store_settings: Any) -> None:
+    app = create_app(store_settings, today=lambda: TODAY, store=store, fetcher=HalfFetcher())
+    body = hook_call(PATIENTS["eligible"], with_prefetch=False)
+    with app.test_client() as flask_client:
+        response = CdsClient(flask_client).call(SERVICE.id, body)
+
+    assert response.status_code == 200
+    [call] = calls(store)
+    first, *others = list(SERVICE.prefetch)
+    assert call.data_completeness == {
+        first: {"prefetch": "missing", "fhirServer": "read"},
+        **{key: {"prefetch": "missing", "fhirServer": "timed out"} for key in others},
+    }
+    assert "patient-data-incomplete" in call.finding_codes
 
 
 def test_a_malformed_call_is_audited_as_such(client: CdsClient, store: Store) -> None:

@@ -36,7 +36,7 @@ class HookCallRecord:
     patient_pseudonym: str | None = None
     knowledge_version: str | None = None
     cards: Sequence[AuditedCard] = ()
-    data_completeness: Mapping[str, str] = field(default_factory=dict)
+    data_completeness: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def finding_codes(self) -> list[str]:
