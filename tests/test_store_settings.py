@@ -88,3 +88,10 @@ def test_pseudonyms_are_stable_keyed_and_hide_the_key() -> None:
     assert "a" * 32 not in repr(one)
     with pytest.raises(ValueError, match="16 bytes"):
         Pseudonymizer(b"short")
+
+
+def test_a_data_dir_that_cannot_hold_the_store_is_a_settings_error(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("not a directory")
+
+    with pytest.raises(SettingsError, match="DN_CDS_DATA_DIR"):
+        open_store(Settings(data_dir=tmp_path / "a-file" / "data"))

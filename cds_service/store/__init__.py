@@ -59,12 +59,17 @@ def open_store(settings: Settings, *, migrate: bool = True) -> Store:
     The pool is emptied after migrating, so a process that forks next (the gunicorn master) hands no open
     connection to its workers.
     """
-    engine = create_store_engine(database_url(settings.database_url, settings.data_dir))
-    if settings.pseudonym_key:
-        key = settings.pseudonym_key.encode("utf-8")
-    elif is_sqlite(engine):
-        key = key_from_file(settings.data_dir)
-    else:
+    try:
+        engine = create_store_engine(database_url(settings.database_url, settings.data_dir))
+        sqlite = is_sqlite(engine)
+        key = settings.pseudonym_key.encode("utf-8") if settings.pseudonym_key else None
+        if key is None and sqlite:
+            key = key_from_file(settings.data_dir)
+    except OSError as error:
+        raise SettingsError(
+            f"DN_CDS_DATA_DIR ({settings.data_dir}) cannot hold the store: {error.strerror or error}"
+        ) from None
+    if key is None:
         engine.dispose()
         raise SettingsError(
             "DN_CDS_PSEUDONYM_KEY must be set with DN_CDS_DATABASE_URL: every instance sharing the database"
