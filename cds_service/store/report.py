@@ -81,7 +81,9 @@ def build_report(
     rows: dict[tuple[str, str], ReportRow] = {}
     first_shown: dict[tuple[str, str], tuple[str, str]] = {}  # (service, uuid) -> (period, code)
     latest: dict[tuple[str, str], tuple[datetime, int, str, str]] = {}  # -> (time, id, outcome, reason)
-    with engine.connect().execution_options(**{READ_ONLY: True}) as connection:
+    # Rows stream (a server-side cursor on PostgreSQL): memory grows with the cards, not with the rows read.
+    options = {READ_ONLY: True, "stream_results": True, "yield_per": 5000}
+    with engine.connect().execution_options(**options) as connection:
         shown = connection.execute(
             select(card.service_id, card.card_uuid, card.finding_code, call.called_at)
             .join(schema.hook_call, card.hook_call_id == call.id)
