@@ -107,7 +107,8 @@ def _card(
         ]
     elif finding.kind is FindingKind.DISCLOSURE and order_refs:
         card["suggestions"] = [
-            _instruction_suggestion(card_id, ref, orders[ref], wording) for ref in order_refs
+            _instruction_suggestion(card_id, ref, orders[ref], wording, finding.site_risks)
+            for ref in order_refs
         ]
         card["selectionBehavior"] = "any" if len(order_refs) > 1 else "at-most-one"
     if finding.kind is FindingKind.DISCLOSURE and context.handout_link:
@@ -140,13 +141,13 @@ def _detail(finding: Finding, finding_wording: FindingWording, wording: CardWord
         lines = [f"- {item}" for item in finding.unrecognised]
         parts.append("**Not recognised (no usable code, please code them).**\n" + "\n".join(lines))
     if finding.kind is FindingKind.DISCLOSURE:
-        parts.append(_disclosure_markdown(wording))
+        parts.append(_disclosure_markdown(wording, finding.site_risks))
     parts.append(f"**What to do.** {finding_wording.action}")
     parts.append(f"**Rule source.** {finding_wording.rule_source}")
     return "\n\n".join(parts)
 
 
-def _disclosure_markdown(wording: CardWording) -> str:
+def _disclosure_markdown(wording: CardWording, site_risks: Sequence[str] = ()) -> str:
     risk_lines = []
     for risk in wording.risks:
         line = f"- {risk.text}" + (f": {risk.rate}" if risk.rate else "")
@@ -154,18 +155,27 @@ def _disclosure_markdown(wording: CardWording) -> str:
             line += f" *(published: {risk.published})*"
         risk_lines.append(line)
     aftercare = [f"- {text}" for text in wording.aftercare]
+    site_lines = [f"- {wording.site_lines[code]}" for code in site_risks if code in wording.site_lines]
+    site_part = "**For this site.**\n" + "\n".join(site_lines) + "\n\n" if site_lines else ""
     return (
         "**Risks to disclose.**\n"
         + "\n".join(risk_lines)
-        + "\n\n**Aftercare advice.**\n"
+        + "\n\n"
+        + site_part
+        + "**Aftercare advice.**\n"
         + "\n".join(aftercare)
     )
 
 
-def patient_instruction_text(wording: CardWording) -> str:
-    """Plain-text risks and aftercare for ``ServiceRequest.patientInstruction``."""
+def patient_instruction_text(wording: CardWording, site_risks: Sequence[str] = ()) -> str:
+    """Plain-text risks and aftercare for ``ServiceRequest.patientInstruction`` (site lines included)."""
     risks = "; ".join(risk.text + (f" ({risk.rate})" if risk.rate else "") for risk in wording.risks)
-    return f"{wording.patient_instruction_heading}. Possible effects: {risks}. " + " ".join(wording.aftercare)
+    site = [wording.site_lines[code] for code in site_risks if code in wording.site_lines]
+    return (
+        f"{wording.patient_instruction_heading}. Possible effects: {risks}. "
+        + "".join(f"{line} " for line in site)
+        + " ".join(wording.aftercare)
+    )
 
 
 def _remove_orders_suggestion(card_id: str, order_refs: Sequence[str]) -> dict[str, Any]:
@@ -182,10 +192,14 @@ def _remove_orders_suggestion(card_id: str, order_refs: Sequence[str]) -> dict[s
 
 
 def _instruction_suggestion(
-    card_id: str, reference: str, order: Mapping[str, Any], wording: CardWording
+    card_id: str,
+    reference: str,
+    order: Mapping[str, Any],
+    wording: CardWording,
+    site_risks: Sequence[str] = (),
 ) -> dict[str, Any]:
     updated = without_empty_values(copy.deepcopy(dict(order)))
-    text = patient_instruction_text(wording)
+    text = patient_instruction_text(wording, site_risks)
     existing = updated.get("patientInstruction")
     if isinstance(existing, str) and existing.strip():
         # Keep what the clinician wrote; add the advice once (it may already be there from an earlier hook).

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import string
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +59,7 @@ class CardWording:
     patient_instruction_heading: str
     override_system: str
     override_reasons: tuple[tuple[str, str], ...]
+    site_lines: Mapping[str, str] = field(default_factory=dict)  # site-risk code -> disclosure line
 
 
 def load_card_wording(finding_codes: Iterable[str], data_dir: Path = DATA_DIR) -> CardWording:
@@ -87,6 +88,7 @@ def load_card_wording(finding_codes: Iterable[str], data_dir: Path = DATA_DIR) -
             patient_instruction_heading=str(disclosure["patient_instruction_heading"]),
             override_system=str(overrides["url"]),
             override_reasons=tuple((c["code"], c["display"]) for c in overrides["concept"]),
+            site_lines={code: str(line["text"]) for code, line in disclosure.get("site_lines", {}).items()},
         )
     except (KeyError, TypeError) as error:
         raise WordingError(f"wording files: missing or malformed {error}") from error

@@ -16,7 +16,7 @@ from cards import load_card_wording
 from cards.handout import load_handout, render_handout_html
 from cds_service.advice import Advisor
 from cds_service.audit_trail import AuditedFetcher, AuditTrail
-from cds_service.catalog import load_catalog
+from cds_service.catalog import load_catalog, with_status_filters
 from cds_service.errors import CdsServiceError, operation_outcome
 from cds_service.fhir_fetcher import FhirFetcher
 from cds_service.handout import blueprint as handout_blueprint
@@ -69,7 +69,7 @@ def create_app(
     settings = settings or Settings.from_env()
     store = store or open_store(settings)
     today = today or zone_clock(settings.zone, now)
-    knowledge = load_knowledge()
+    knowledge = load_knowledge(policy_file=settings.policy_file)
     wording = load_card_wording(knowledge.findings)
     handout = load_handout()
     coverage = load_key_coverage(key for service in load_catalog().services for key in service.prefetch)
@@ -84,7 +84,14 @@ def create_app(
     app = Flask(__name__)
     app.json.sort_keys = False  # type: ignore[attr-defined]  # CDS Hooks 3.0 D9: keep key order
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
-    app.extensions["dn_cds"] = ServiceState(settings, load_catalog(), advisor, today)
+    catalog = with_status_filters(
+        load_catalog(),
+        {
+            "medicationRequests": knowledge.policy.medication_request_active_statuses,
+            "medicationStatements": knowledge.policy.medication_statement_active_statuses,
+        },
+    )
+    app.extensions["dn_cds"] = ServiceState(settings, catalog, advisor, today)
     app.extensions[AUDIT_TRAIL] = AuditTrail(store, knowledge.version, now)
     app.register_blueprint(blueprint)
     install_handout(app.extensions, render_handout_html(handout))

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -100,4 +101,18 @@ def load_catalog(path: Path = SERVICES_FILE) -> ServiceCatalog:
                 usage_requirements=entry.get("usageRequirements"),
             )
         )
+    return ServiceCatalog(services)
+
+
+def with_status_filters(catalog: ServiceCatalog, statuses: Mapping[str, Iterable[str]]) -> ServiceCatalog:
+    """The catalog with the ``status`` search parameter of the named prefetch keys set to ``statuses``
+    (sorted), so that a site policy counting other medication statuses also has them fetched."""
+    services = []
+    for service in catalog.services:
+        prefetch = dict(service.prefetch)
+        for key, wanted in statuses.items():
+            if key in prefetch:
+                value = ",".join(sorted(wanted)).replace("\\", "")
+                prefetch[key] = re.sub(r"([?&]status=)[^&]*", rf"\g<1>{value}", prefetch[key])
+        services.append(replace(service, prefetch=prefetch))
     return ServiceCatalog(services)

@@ -29,7 +29,7 @@ from cds_service.integration_cli import add_commands as add_integration_commands
 from cds_service.integration_cli import run as run_integration
 from cds_service.knowledge_report import ReportFormat, build_report, gather_sources, render
 from cds_service.settings import Settings, SettingsError
-from fhir_mappings import KnowledgeError
+from fhir_mappings import KnowledgeError, load_knowledge
 
 GUNICORN_ARGS = ["-m", "gunicorn", "-c", "python:cds_service.gunicorn_config", "cds_service.wsgi:app"]
 
@@ -66,7 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "knowledge":
             return _knowledge(args.format, args.output)
         return _demo(args.url, args.hook)
-    except SettingsError as error:
+    except (SettingsError, KnowledgeError) as error:
         print(f"dn-cds: {error}", file=sys.stderr)
         return 2
 
@@ -77,6 +77,7 @@ def _serve(host: str | None, port: int | None) -> int:
     if port:
         os.environ["DN_CDS_PORT"] = str(port)
     settings = Settings.from_env()  # fail fast, before gunicorn starts workers
+    load_knowledge(policy_file=settings.policy_file)  # a bad DN_CDS_POLICY_FILE stops here, not in a worker
     print(
         f"dn-cds: serving {settings.base_url}/cds-services  (try: dn-cds demo --url {settings.base_url})",
         file=sys.stderr,
@@ -126,8 +127,9 @@ def _demo(url: str | None, hook: str) -> int:
 
 def _knowledge(report_format: ReportFormat, output: str | None) -> int:
     try:
-        text = render(build_report(gather_sources()), report_format)
-    except (KnowledgeError, WordingError) as error:
+        policy_file = Settings.from_env().policy_file
+        text = render(build_report(gather_sources(policy_file=policy_file)), report_format)
+    except (KnowledgeError, WordingError, SettingsError) as error:
         print(f"dn-cds: {error}", file=sys.stderr)
         return 2
     if output is None:

@@ -127,17 +127,20 @@ def answer_prefetch(
 ) -> dict[str, Any]:
     """Answer a prefetch search template from local resources, as a searchset Bundle.
 
-    Supports what this service's templates use: a resource type, ``patient``/``subject`` and ``code``
-    (comma-separated ``system|code`` tokens). Any other parameter raises, so a template change cannot
-    silently be answered wrongly.
+    Supports what this service's templates use: a resource type, ``patient``/``subject``, ``code``
+    (comma-separated ``system|code`` tokens) and ``status`` (comma-separated codes). Any other parameter
+    raises, so a template change cannot silently be answered wrongly.
     """
     filled = re.sub(r"\{\{\s*context\.(\w+)\s*\}\}", lambda m: str(context[m.group(1)]), template)
     resource_type, _, query = filled.partition("?")
     wanted_patient: str | None = None
     wanted_codes: set[tuple[str, str]] | None = None
+    wanted_statuses: set[str] | None = None
     for name, value in parse_qsl(query, keep_blank_values=True):
         if name in {"patient", "subject"}:
             wanted_patient = value.removeprefix("Patient/")
+        elif name == "status":
+            wanted_statuses = set(value.split(","))
         elif name == "code":
             wanted_codes = {
                 tuple(token.split("|", 1)) if "|" in token else ("", token)  # type: ignore[misc]
@@ -151,6 +154,8 @@ def answer_prefetch(
             continue
         subject = reference_parts(resource.get("subject") or {})
         if wanted_patient is not None and (subject is None or subject[1] != wanted_patient):
+            continue
+        if wanted_statuses is not None and resource.get("status") not in wanted_statuses:
             continue
         if wanted_codes is not None and not any(
             (c.system, c.code) in wanted_codes or ("", c.code) in wanted_codes

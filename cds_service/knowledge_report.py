@@ -71,11 +71,17 @@ class KnowledgeSources:
     documents: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # file name -> JSON document
 
 
+SITE_POLICY_DOCUMENT = "site policy file (DN_CDS_POLICY_FILE)"
+
+
 def gather_sources(
-    knowledge_dir: Path = KNOWLEDGE_DATA_DIR, cards_dir: Path = CARDS_DATA_DIR
+    knowledge_dir: Path = KNOWLEDGE_DATA_DIR,
+    cards_dir: Path = CARDS_DATA_DIR,
+    policy_file: Path | None = None,
 ) -> KnowledgeSources:
-    """Load the knowledge (as the service does, with all its checks) and read every data file."""
-    knowledge = load_knowledge(knowledge_dir)
+    """Load the knowledge (as the service does, with all its checks, and the site's policy file when given)
+    and read every data file."""
+    knowledge = load_knowledge(knowledge_dir, policy_file=policy_file)
     wording = load_card_wording(knowledge.findings, cards_dir)
     documents: dict[str, Mapping[str, Any]] = {}
     value_sets: dict[str, Mapping[str, Any]] = {}
@@ -90,6 +96,8 @@ def gather_sources(
             for resource in _value_set_resources(document):
                 value_sets[str(resource["id"])] = resource
                 value_set_files[str(resource["id"])] = name
+    if policy_file is not None:  # already read and checked by load_knowledge
+        documents[SITE_POLICY_DOCUMENT] = json.loads(policy_file.read_text(encoding="utf-8"))
     return KnowledgeSources(knowledge, wording, value_sets, value_set_files, documents)
 
 
@@ -138,6 +146,7 @@ def build_report(sources: KnowledgeSources) -> list[Block]:
     blocks += _aliases_part(sources)
     blocks += _verification_part(sources)
     blocks += _files_part(sources)
+    blocks += _risk_knowledge_part(sources)
     return blocks
 
 
@@ -317,6 +326,33 @@ def _policy_part(sources: KnowledgeSources) -> list[Block]:
             "'conventional' = a common clinical convention, not from a guideline."
         ),
         Table(("Setting", "Value", "Unit", "Basis", "Source", "Used by the rules"), tuple(rows)),
+        *_site_policy_blocks(sources),
+    ]
+
+
+def _site_policy_blocks(sources: KnowledgeSources) -> list[Block]:
+    """The site's overrides (``DN_CDS_POLICY_FILE``), when the report was built with one."""
+    site = sources.documents.get(SITE_POLICY_DOCUMENT)
+    if site is None:
+        return [Paragraph("No site policy file (`DN_CDS_POLICY_FILE`): the values above are in effect.")]
+    shipped = _policy_settings(sources)
+    rows = tuple(
+        (
+            str(name),
+            _value_text(shipped.get(name, {}).get("value")),
+            _value_text(entry.get("value")),
+            str(entry.get("basis", "")),
+            str(entry.get("source", "")),
+        )
+        for name, entry in (site.get("settings") or {}).items()
+        if isinstance(entry, Mapping)
+    )
+    return [
+        Paragraph(
+            f"Site policy file (`DN_CDS_POLICY_FILE`, version {site.get('version', 'none')}): these settings "
+            "override the shipped values above."
+        ),
+        Table(("Setting", "Shipped value", "Site value", "Basis", "Site source"), rows),
     ]
 
 
@@ -497,6 +533,57 @@ def _files_part(sources: KnowledgeSources) -> list[Block]:
         Heading(2, "9. Knowledge files", "files"),
         Paragraph("Every data file the service and its cards read, with its version and stated sources."),
         Table(("File", "Version", "Sources / notes"), tuple(rows)),
+    ]
+
+
+def _risk_knowledge_part(sources: KnowledgeSources) -> list[Block]:
+    """Antithrombotic ingredients and the names read in text, lab units, and the site risks."""
+    knowledge = sources.knowledge
+    excluded = knowledge.policy.antithrombotic_excluded_ingredients
+    drugs = tuple(
+        (
+            i.display,
+            i.drug_class,
+            f"`{i.value_set}`" + (f", `{i.condition_value_set}`" if i.condition_value_set else ""),
+            ", ".join(i.names),
+            "no (policy: antithrombotic_excluded_ingredients)" if i.key in excluded else "yes",
+        )
+        for i in knowledge.antithrombotics.ingredients
+    )
+    units = tuple(
+        (
+            test.display,
+            f"`{test.value_set}`",
+            test.canonical_unit,
+            "; ".join(f"{unit} x {factor:g}" for unit, factor in test.factors.items())
+            + ("; no unit x 1" if test.unitless_allowed else ""),
+        )
+        for test in knowledge.lab_tests
+    )
+    regions = knowledge.body_regions.region_displays
+    site_document = sources.documents.get("fhir_mappings/data/site-risks.json", {})
+    words = {
+        code: ", ".join(entry.get("text_keywords") or []) or "none"
+        for code, entry in (site_document.get("site_risks") or {}).items()
+    }
+    risks = tuple(
+        (risk.code, ", ".join(regions[r] for r in sorted(risk.regions)), words.get(risk.code, ""))
+        for risk in knowledge.site_risks
+    )
+    return [
+        Heading(2, "10. Antithrombotic drugs, laboratory units and site risks", "bleeding-and-sites"),
+        Paragraph(
+            "Antithrombotic therapy also counts the long-term-use codes in "
+            f"`{knowledge.antithrombotics.condition_value_set}`. A drug with none of the listed codes is "
+            "recognised by a name below (whole word, any case) and the card says it was matched by name."
+        ),
+        Table(("Ingredient", "Class", "Value sets", "Names read in text", "Counted"), drugs),
+        Paragraph(
+            "Units are compared after normalising case, spaces, micro signs and '^'; a result in any other "
+            "unit is reported (lab-unit-unknown), never converted."
+        ),
+        Table(("Test", "Value set", "Canonical unit", "Accepted units (x factor)"), units),
+        Table(("Site risk", "Order regions", "Words in the site text"), risks),
     ]
 
 

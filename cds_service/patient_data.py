@@ -152,6 +152,11 @@ def build_record(patient_id: str, resources: Sequence[Mapping[str, Any]]) -> Pat
     seen: set[tuple[str, str]] = set()
     conditions: list[Mapping[str, Any]] = []
     observations: list[Mapping[str, Any]] = []
+    medications: dict[str, list[Mapping[str, Any]]] = {
+        "MedicationRequest": [],
+        "MedicationStatement": [],
+        "Medication": [],
+    }
     for resource in resources:
         if not belongs_to_patient(resource, patient_id):
             continue
@@ -165,7 +170,16 @@ def build_record(patient_id: str, resources: Sequence[Mapping[str, Any]]) -> Pat
             conditions.append(resource)
         elif resource_type == "Observation":
             observations.append(resource)
-    return PatientRecord(patient_id, tuple(conditions), tuple(observations))
+        elif isinstance(resource_type, str) and resource_type in medications:
+            medications[resource_type].append(resource)
+    return PatientRecord(
+        patient_id,
+        tuple(conditions),
+        tuple(observations),
+        medication_requests=tuple(medications["MedicationRequest"]),
+        medication_statements=tuple(medications["MedicationStatement"]),
+        medications=tuple(medications["Medication"]),
+    )
 
 
 def _unusable(value: Mapping[str, Any]) -> MissingReason | None:

@@ -40,6 +40,7 @@ class Settings:
     fhir_connect_timeout_seconds: float = 1.0
     fhir_read_timeout_seconds: float = 2.0
     fhir_max_pages: int = 5
+    policy_file: Path | None = None
 
     @property
     def zone(self) -> tzinfo:
@@ -108,6 +109,8 @@ class Settings:
                 values[name.lower()] = _seconds(name, seconds, low, high)
         if (pages := env.get(PREFIX + "FHIR_MAX_PAGES")) is not None:
             values["fhir_max_pages"] = _integer("FHIR_MAX_PAGES", pages, 1, 100)
+        if (policy := env.get(PREFIX + "POLICY_FILE")) is not None and policy.strip():
+            values["policy_file"] = _existing_file("POLICY_FILE", policy.strip())
         return cls(**values)  # type: ignore[arg-type]
 
 
@@ -154,6 +157,13 @@ def _database_url(name: str, raw: str) -> str:
             f"{PREFIX}{name} must be a postgresql://user:password@host/database (or sqlite:///path) URL"
         )
     return raw
+
+
+def _existing_file(name: str, raw: str) -> Path:
+    path = Path(raw).expanduser()
+    if not path.is_file():
+        raise SettingsError(f"{PREFIX}{name} must name an existing file, got {raw!r}")
+    return path
 
 
 def _system_codes(name: str, raw: str) -> frozenset[tuple[str, str]]:

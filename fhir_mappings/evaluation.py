@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import date
 
 from fhir_mappings.bleeding import find_bleeding_disorders
@@ -10,9 +11,12 @@ from fhir_mappings.findings import Evidence, Finding, FindingKind, IndicationMat
 from fhir_mappings.indications import find_indications
 from fhir_mappings.infection import ActiveInfection, find_active_infections, relate_infection
 from fhir_mappings.knowledge import Knowledge
+from fhir_mappings.labs import LabAssessment, assess_labs
+from fhir_mappings.medications import find_antithrombotic_therapy
 from fhir_mappings.orders import DryNeedlingOrder
 from fhir_mappings.pregnancy import PregnancyAssessment, assess_pregnancy
 from fhir_mappings.records import PatientRecord
+from fhir_mappings.site_risks import order_site_risks
 
 
 def evaluate_orders(
@@ -27,7 +31,11 @@ def evaluate_orders(
     for order in orders:
         findings.extend(_infection_findings(order, infections, knowledge))
         findings.append(_indication_finding(order, record, knowledge, now))
-        findings.append(_finding(knowledge, "risk-disclosure", (order.reference,)))
+        site_risks = order_site_risks(order, knowledge)
+        for risk in site_risks:
+            findings.append(_finding(knowledge, risk.code, (order.reference,), {"order_site": risk.site}))
+        disclosure = _finding(knowledge, "risk-disclosure", (order.reference,))
+        findings.append(replace(disclosure, site_risks=tuple(risk.code for risk in site_risks)))
     return findings
 
 
@@ -72,7 +80,81 @@ def _patient_findings(
                 tuple(bleeding),
             )
         )
+    findings.extend(_antithrombotic_findings(record, knowledge, now, references))
+    for assessment in assess_labs(record, knowledge, now):
+        findings.extend(_lab_findings(assessment, knowledge, references))
     return findings
+
+
+def _antithrombotic_findings(
+    record: PatientRecord, knowledge: Knowledge, now: date, references: tuple[str, ...]
+) -> list[Finding]:
+    uses = find_antithrombotic_therapy(record, knowledge, now)
+    if not uses:
+        return []
+    facts = {"drugs": ", ".join(dict.fromkeys(use.drug for use in uses))}
+    by_name = list(dict.fromkeys(use.drug for use in uses if use.matched_by == "name"))
+    if by_name and all(use.matched_by == "name" for use in uses):
+        facts["matched_by_name"] = ", ".join(by_name) + " (no code: matched by name in the medication text)"
+    elif by_name:
+        facts["also_matched_by_name"] = (
+            ", ".join(by_name) + " (no code: matched by name in the medication text)"
+        )
+    return [
+        _finding(knowledge, "antithrombotic-therapy", references, facts, tuple(use.evidence for use in uses))
+    ]
+
+
+def _lab_findings(
+    assessment: LabAssessment, knowledge: Knowledge, references: tuple[str, ...]
+) -> list[Finding]:
+    findings: list[Finding] = []
+    policy = knowledge.policy
+    test = assessment.test
+    decisive = assessment.decisive
+    if decisive is not None and decisive.value is not None:
+        code: str | None = None
+        if test.key == "platelet-count":
+            if decisive.value < policy.platelet_contraindication_below:
+                code = "severe-thrombocytopenia"
+            elif decisive.value < policy.platelet_precaution_below:
+                code = "low-platelet-count"
+        elif test.key == "inr":
+            if decisive.value >= policy.inr_contraindication_at_or_above:
+                code = "inr-critical"
+            elif decisive.value > policy.inr_precaution_above:
+                code = "inr-elevated"
+        if code is not None:
+            facts = {
+                "result": decisive.sent,
+                "value": decisive.converted,
+                "date": decisive.measured.isoformat(),
+                "threshold": _threshold_text(code, knowledge, test.display_unit),
+            }
+            findings.append(_finding(knowledge, code, references, facts, (decisive.evidence,)))
+    if assessment.unreadable:
+        newest = assessment.unreadable[0]
+        facts = {
+            "test": test.display,
+            "result": newest.sent,
+            "date": newest.measured.isoformat(),
+            "problem": newest.problem or "not readable",
+            "expected_unit": test.display_unit or "no unit (a ratio)",
+        }
+        evidence = tuple(result.evidence for result in assessment.unreadable)
+        findings.append(_finding(knowledge, "lab-unit-unknown", references, facts, evidence))
+    return findings
+
+
+def _threshold_text(code: str, knowledge: Knowledge, unit: str) -> str:
+    policy = knowledge.policy
+    text = {
+        "severe-thrombocytopenia": f"below {policy.platelet_contraindication_below:g} {unit}",
+        "low-platelet-count": f"below {policy.platelet_precaution_below:g} {unit}",
+        "inr-critical": f"{policy.inr_contraindication_at_or_above:g} or above",
+        "inr-elevated": f"above {policy.inr_precaution_above:g}",
+    }[code]
+    return text.strip()
 
 
 def _pregnancy_finding(

@@ -55,3 +55,4 @@ class Finding:
     evidence: tuple[Evidence, ...] = ()
     indications: tuple[IndicationMatch, ...] = ()
     unrecognised: tuple[str, ...] = ()
+    site_risks: tuple[str, ...] = ()  # risk-disclosure: site-risk codes whose disclosure lines apply

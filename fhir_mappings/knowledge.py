@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,14 @@ from pydantic import ValidationError
 from fhir_mappings.body_regions import BodyRegionKnowledge, parse_body_regions
 from fhir_mappings.codes import SystemAliases
 from fhir_mappings.policy import Policy, PolicyFormatError, parse_policy
+from fhir_mappings.risk_knowledge import (
+    AntithromboticKnowledge,
+    LabTest,
+    SiteRisk,
+    parse_antithrombotics,
+    parse_labs,
+    parse_site_risks,
+)
 from fhir_mappings.valuesets import ValueSetFormatError, ValueSetMatcher, compile_value_set
 
 DATA_DIR = Path(__file__).parent / "data"
@@ -54,6 +62,9 @@ class Knowledge:
     aliases: SystemAliases
     sorted_indication_keys: tuple[str, ...] = ()
     status_text_answers: tuple[tuple[str, re.Pattern[str]], ...] = ()
+    antithrombotics: AntithromboticKnowledge = field(default_factory=AntithromboticKnowledge)
+    lab_tests: tuple[LabTest, ...] = ()
+    site_risks: tuple[SiteRisk, ...] = ()
 
     def value_set(self, value_set_id: str) -> ValueSetMatcher:
         """The compiled ValueSet with this id (a missing id is a programming error)."""
@@ -64,8 +75,12 @@ class Knowledge:
         return self.sorted_indication_keys
 
 
-def load_knowledge(data_dir: Path = DATA_DIR) -> Knowledge:
-    """Read, validate and compile every knowledge file under ``data_dir``."""
+def load_knowledge(data_dir: Path = DATA_DIR, policy_file: Path | None = None) -> Knowledge:
+    """Read, validate and compile every knowledge file under ``data_dir``.
+
+    ``policy_file`` is a site's policy override file (``DN_CDS_POLICY_FILE``): it changes settings of
+    ``policy.json`` by key; an unknown key or a value of the wrong type raises :class:`KnowledgeError`.
+    """
     value_sets: dict[str, ValueSetMatcher] = {}
     for path in sorted((data_dir / "valuesets").glob("*.json")):
         for resource in _bundle_value_sets(path):
@@ -83,6 +98,12 @@ def load_knowledge(data_dir: Path = DATA_DIR) -> Knowledge:
         policy = parse_policy(policy_document)
     except PolicyFormatError as error:
         raise KnowledgeError(f"policy.json: {error}") from error
+    site_document = _read_site_policy(policy_file) if policy_file is not None else None
+    if site_document is not None:
+        try:
+            policy = parse_policy(policy_document, site_document)
+        except PolicyFormatError as error:
+            raise KnowledgeError(f"{policy_file} (DN_CDS_POLICY_FILE): {error}") from error
     try:
         body_regions = parse_body_regions(_read_json(data_dir / "body-regions.json"))
     except (KeyError, TypeError, AttributeError, ValueError) as error:
@@ -92,6 +113,9 @@ def load_knowledge(data_dir: Path = DATA_DIR) -> Knowledge:
     except (KeyError, TypeError, AttributeError) as error:
         raise KnowledgeError(f"code-systems.json: missing or malformed {error}") from error
     version = str(policy_document.get("version", "unversioned"))
+    if site_document is not None:
+        version += f"+site.{_site_version(site_document)}"
+    antithrombotics, lab_tests, site_risks = _risk_knowledge(data_dir, value_sets, body_regions)
     status_text_answers = _status_text_answers(_read_json(data_dir / "pregnancy-text.json"))
     return Knowledge(
         version=version,
@@ -102,12 +126,58 @@ def load_knowledge(data_dir: Path = DATA_DIR) -> Knowledge:
         body_regions=body_regions,
         aliases=aliases,
         status_text_answers=status_text_answers,
+        antithrombotics=antithrombotics,
+        lab_tests=lab_tests,
+        site_risks=site_risks,
         sorted_indication_keys=tuple(
             sorted(
                 vs_id.removeprefix("indication-") for vs_id in value_sets if vs_id.startswith("indication-")
             )
         ),
     )
+
+
+def _read_site_policy(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as error:
+        raise KnowledgeError(f"{path} (DN_CDS_POLICY_FILE): cannot be read ({error})") from error
+    except json.JSONDecodeError as error:
+        raise KnowledgeError(f"{path} (DN_CDS_POLICY_FILE): not valid JSON ({error})") from error
+
+
+def _site_version(site_document: Any) -> str:
+    """The site file's own ``version``, made safe for a version string (``"unversioned"`` when absent)."""
+    raw = str(site_document.get("version") or "unversioned") if isinstance(site_document, dict) else ""
+    return re.sub(r"[^0-9A-Za-z.-]", "-", raw)[:40] or "unversioned"
+
+
+def _risk_knowledge(
+    data_dir: Path, value_sets: Mapping[str, ValueSetMatcher], body_regions: BodyRegionKnowledge
+) -> tuple[AntithromboticKnowledge, tuple[LabTest, ...], tuple[SiteRisk, ...]]:
+    """The medication, laboratory and site-risk knowledge; every value set they name must exist."""
+    compiled: list[Any] = []
+    for name, parse in (
+        ("antithrombotics.json", parse_antithrombotics),
+        ("labs.json", parse_labs),
+        ("site-risks.json", lambda doc: parse_site_risks(doc, body_regions.region_displays)),
+    ):
+        document = _read_json(data_dir / name)
+        if not isinstance(document, dict) or not document.get("sources"):
+            raise KnowledgeError(f"{name}: names no source")
+        try:
+            compiled.append(parse(document))
+        except (KeyError, TypeError, AttributeError, ValueError, StopIteration) as error:
+            raise KnowledgeError(f"{name}: missing or malformed {error}") from error
+    antithrombotics, lab_tests, site_risks = compiled
+    named = [antithrombotics.condition_value_set]
+    named += [i.value_set for i in antithrombotics.ingredients]
+    named += [i.condition_value_set for i in antithrombotics.ingredients if i.condition_value_set]
+    named += [test.value_set for test in lab_tests]
+    missing = sorted(set(named) - set(value_sets))
+    if missing:
+        raise KnowledgeError(f"antithrombotics.json/labs.json: unknown value sets {missing}")
+    return antithrombotics, lab_tests, site_risks
 
 
 def _status_text_answers(document: Any) -> tuple[tuple[str, re.Pattern[str]], ...]:

@@ -32,6 +32,9 @@ class PatientRecord:
     patient_id: str
     conditions: tuple[Mapping[str, Any], ...] = ()
     observations: tuple[Mapping[str, Any], ...] = ()
+    medication_requests: tuple[Mapping[str, Any], ...] = ()
+    medication_statements: tuple[Mapping[str, Any], ...] = ()
+    medications: tuple[Mapping[str, Any], ...] = ()  # Medication resources sent alongside (e.g. _include)
 
     def condition_by_id(self, condition_id: str) -> Mapping[str, Any] | None:
         """The Condition with this id, if the record has it."""

@@ -129,7 +129,13 @@ def check_server(base: str, server: subprocess.Popen[bytes]) -> int:
             "patientId": "smoke",
             "draftOrders": {"resourceType": "Bundle", "entry": [{"resource": order}]},
         },
-        "prefetch": {"conditions": None, "pregnancyObservations": None},
+        "prefetch": {
+            "conditions": None,
+            "pregnancyObservations": None,
+            "labObservations": None,
+            "medicationRequests": None,
+            "medicationStatements": None,
+        },
     }
     status, cards = get_json(f"{base}/cds-services/dry-needling-order-sign", body)
     codes = sorted(c["source"]["topic"]["code"] for c in cards["cards"])  # type: ignore[index]

@@ -408,4 +408,75 @@ def patient_record(*resources: Json, patient_id: str = PATIENT_ID) -> PatientRec
         patient_id=patient_id,
         conditions=tuple(r for r in resources if r["resourceType"] == "Condition"),
         observations=tuple(r for r in resources if r["resourceType"] == "Observation"),
+        medication_requests=tuple(r for r in resources if r["resourceType"] == "MedicationRequest"),
+        medication_statements=tuple(r for r in resources if r["resourceType"] == "MedicationStatement"),
+        medications=tuple(r for r in resources if r["resourceType"] == "Medication"),
+    )
+
+
+# --- medications and labs (bleeding rules) --------------------------------------------------------------
+
+
+def medication(
+    medication_concept: Json | None,
+    *,
+    resource_type: str = "MedicationRequest",
+    status: str = "active",
+    id: str | None = None,  # noqa: A002 - mirrors the FHIR element name
+    recorded: date | None = None,
+    patient_id: str = PATIENT_ID,
+    **extra: Any,
+) -> Json:
+    """A current MedicationRequest (outpatient order) or MedicationStatement (medication list entry)."""
+    resource: Json = {
+        "resourceType": resource_type,
+        "id": id or _next_id("med"),
+        "status": status,
+        "subject": {"reference": f"Patient/{patient_id}"},
+    }
+    if resource_type == "MedicationRequest":
+        resource["intent"] = "order"
+        resource["authoredOn"] = fhir_datetime(recorded or days_ago(40))
+    else:
+        resource["dateAsserted"] = fhir_datetime(recorded or days_ago(40))
+    if medication_concept is not None:
+        resource["medicationCodeableConcept"] = medication_concept
+    resource.update(extra)
+    return resource
+
+
+def rxnorm(code: str, display: str | None = None) -> Json:
+    """An RxNorm Coding."""
+    return coding(RXNORM, code, display)
+
+
+def lab_result(
+    loinc_code: str,
+    value: float | None,
+    unit: str | None,
+    *,
+    effective: date,
+    display: str | None = None,
+    code: str | None = "same",
+    comparator: str | None = None,
+    **kwargs: Any,
+) -> Json:
+    """A lab Observation with a valueQuantity (``unit`` printable; ``code`` UCUM, ``"same"`` = unit)."""
+    quantity: Json = {}
+    if value is not None:
+        quantity["value"] = value
+    if comparator:
+        quantity["comparator"] = comparator
+    if unit is not None:
+        quantity["unit"] = unit
+    ucum_code = unit if code == "same" else code
+    if ucum_code is not None:
+        quantity["system"] = UCUM
+        quantity["code"] = ucum_code
+    return observation(
+        concept(loinc(loinc_code, display)),
+        effective=effective,
+        category="laboratory",
+        value={"valueQuantity": quantity},
+        **kwargs,
     )

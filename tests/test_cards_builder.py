@@ -62,6 +62,11 @@ LONG_FACTS = {
     "relation": "site of the infection or of the order unknown",
     "missing": "conditions and pregnancy observations",  # every key in cds_service/data/patient-data.json
     "unchecked": "pregnancy, bleeding disorder, local infection, problem-list indications",
+    "drugs": "warfarin, clopidogrel, aspirin, enoxaparin",
+    "matched_by_name": "aspirin (no code: matched by name in the medication text)",
+    "result": "150000 {cells}/uL",
+    "date": "2026-11-20",
+    "test": "Platelet count",
 }
 
 

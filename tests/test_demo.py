@@ -269,6 +269,33 @@ def test_answer_prefetch_filters_by_patient_and_code(template: str, expected: li
     get_fhir_model_class("Bundle").model_validate(bundle)
 
 
+def test_answer_prefetch_filters_by_status() -> None:
+    def med(med_id: str, status: str) -> dict[str, Any]:
+        return {
+            "resourceType": "MedicationRequest",
+            "id": med_id,
+            "status": status,
+            "intent": "order",
+            "medicationCodeableConcept": {"text": "Warfarin 5 mg"},
+            "subject": {"reference": "Patient/pat-a"},
+        }
+
+    chart = [
+        med("m-active", "active"),
+        med("m-held", "on-hold"),
+        med("m-done", "completed"),
+        med("m-none", ""),
+    ]
+    template = "MedicationRequest?patient={{context.patientId}}&status=active,on-hold,unknown"
+    assert _ids(answer_prefetch(template, chart, {"patientId": "pat-a"})) == ["m-active", "m-held"]
+    assert _ids(answer_prefetch("MedicationRequest?patient=pat-a", chart, {})) == [
+        "m-active",
+        "m-held",
+        "m-done",
+        "m-none",
+    ]
+
+
 def test_answer_prefetch_returns_copies() -> None:
     bundle = answer_prefetch("Condition?patient={{context.patientId}}", CHART, {"patientId": "pat-a"})
     bundle["entry"][0]["resource"]["code"]["coding"][0]["code"] = "Z00.00"
@@ -308,7 +335,17 @@ def test_order_select_request_has_selections_draft_orders_and_prefetch(
     draft_orders = context["draftOrders"]
     assert draft_orders["resourceType"] == "Bundle"
     assert [e["resource"]["id"] for e in draft_orders["entry"]] == ["dn-first-trimester-order"]
-    assert set(body["prefetch"]) == set(service.prefetch) == {"conditions", "pregnancyObservations"}
+    assert (
+        set(body["prefetch"])
+        == set(service.prefetch)
+        == {
+            "conditions",
+            "pregnancyObservations",
+            "labObservations",
+            "medicationRequests",
+            "medicationStatements",
+        }
+    )
     for key, bundle in body["prefetch"].items():
         assert bundle["type"] == "searchset", key
         for entry in bundle.get("entry", []):

@@ -77,9 +77,13 @@ def condition(condition_id: str) -> dict[str, Any]:
     }
 
 
+MEDICATIONS = re.compile(re.escape(BASE) + r"/Medication(Request|Statement)\?.*")
+
+
 @pytest.fixture
 def mock() -> Iterator[responses.RequestsMock]:
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        rsps.get(MEDICATIONS, json=bundle())  # the medication keys answer empty unless a test says otherwise
         yield rsps
 
 
@@ -204,7 +208,8 @@ def test_redirect_to_another_origin_is_refused_and_never_followed(mock: response
 
     result = fetcher().fetch(hook_request(), SERVICE, MISSING)
 
-    assert set(result.failures) == {"conditions", "pregnancyObservations"}  # https -> http is another origin
+    # https -> http is another origin; the lab Observation query is redirected too
+    assert set(result.failures) == {"conditions", "pregnancyObservations", "labObservations"}
     assert all("redirected to another origin" in reason for reason in result.failures.values())
     assert stolen.call_count == 0
 
@@ -263,7 +268,11 @@ def test_next_pages_are_followed_on_the_same_server(mock: responses.RequestsMock
 def test_next_link_off_the_server_is_refused(mock: responses.RequestsMock, next_url: str) -> None:
     mock.get(CONDITIONS, json=bundle(condition("c1"), next_url=next_url))
     mock.get(OBSERVATIONS, json=bundle())
-    elsewhere = mock.get(re.compile(r".*(evil|:8443|other-tenant|http://).*"))
+    elsewhere = mock.get(
+        re.compile(
+            r"^(https://evil\.|http://ehr\.|https://ehr\.example\.org:8443|https://ehr\.example\.org/other-tenant)"
+        )
+    )
 
     result = fetcher().fetch(hook_request(), SERVICE, MISSING)
 
@@ -393,7 +402,10 @@ def test_token_never_reaches_any_log(mock: responses.RequestsMock, caplog: pytes
             "Could not read conditions: pregnancy, bleeding disorder, local infection,"
             " problem-list indications not checked",
         ),
-        (OBSERVATIONS, "Could not read pregnancy observations: pregnancy not checked"),
+        (
+            OBSERVATIONS,
+            "Could not read pregnancy observations and lab results: pregnancy, platelets, INR not checked",
+        ),
     ],
     ids=["conditions", "observations"],
 )
@@ -427,7 +439,7 @@ def test_an_unexpected_error_is_a_failure_logged_by_type_only(caplog: pytest.Log
     with caplog.at_level(logging.DEBUG, logger="dn_cds.fhir"):
         result = buggy.fetch(hook_request(), SERVICE, MISSING)
 
-    assert set(result.failures) == {"conditions", "pregnancyObservations"}
+    assert set(result.failures) == set(SERVICE.prefetch)
     assert "unexpectedly" in result.failures["conditions"]
     assert "KeyError" in caplog.text
     assert PATIENT.patient_id not in caplog.text

@@ -40,7 +40,13 @@ VALID: dict[str, Any] = {
             ],
         },
     },
-    "prefetch": {"conditions": None, "pregnancyObservations": None},
+    "prefetch": {
+        "conditions": None,
+        "pregnancyObservations": None,
+        "labObservations": None,
+        "medicationRequests": None,
+        "medicationStatements": None,
+    },
 }
 
 

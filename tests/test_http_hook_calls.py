@@ -102,6 +102,9 @@ def order_body(
                 "entry": [{"resource": c} for c in conditions or []],
             },
             "pregnancyObservations": None,
+            "labObservations": None,
+            "medicationRequests": None,
+            "medicationStatements": None,
         },
     }
     body.update(extra)
@@ -286,7 +289,13 @@ def test_pama_example_turned_into_dry_needling_is_evaluated(cds: CdsClient) -> N
     body = example("request-order-select-servicerequest-pama-scenario-01.json")
     order = body["context"]["draftOrders"]["entry"][0]["resource"]
     order["code"] = {"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "20561"}]}
-    body["prefetch"] = {"conditions": None, "pregnancyObservations": None}
+    body["prefetch"] = {
+        "conditions": None,
+        "pregnancyObservations": None,
+        "labObservations": None,
+        "medicationRequests": None,
+        "medicationStatements": None,
+    }
 
     response = cds.call(SERVICES["order-select"].id, body)
 
@@ -375,7 +384,13 @@ def test_informational_outcome_in_a_bundle_is_ignored(cds: CdsClient) -> None:
 
 def test_null_prefetch_means_no_data(cds: CdsClient) -> None:
     body = order_body([dn_order("dn-a")])
-    body["prefetch"] = {"conditions": None, "pregnancyObservations": None}
+    body["prefetch"] = {
+        "conditions": None,
+        "pregnancyObservations": None,
+        "labObservations": None,
+        "medicationRequests": None,
+        "medicationStatements": None,
+    }
 
     response = cds.call(SERVICES["order-select"].id, body)
 
@@ -583,10 +598,19 @@ def test_read_prefetch_keeps_a_reason_per_missing_key() -> None:
     assert reading.missing == {
         "conditions": MissingReason.INCOMPLETE,
         "pregnancyObservations": MissingReason.FAILED,
+        "labObservations": MissingReason.MISSING,
+        "medicationRequests": MissingReason.MISSING,
+        "medicationStatements": MissingReason.MISSING,
     }
     assert read_prefetch(replace(request, prefetch={}), service).missing == dict.fromkeys(
         service.prefetch, MissingReason.MISSING
     )
     assert read_prefetch(
         replace(request, prefetch={"conditions": {"resourceType": "Bundle", "entry": 7}}), service
-    ).missing == {"conditions": MissingReason.UNREADABLE, "pregnancyObservations": MissingReason.MISSING}
+    ).missing == {
+        "conditions": MissingReason.UNREADABLE,
+        "pregnancyObservations": MissingReason.MISSING,
+        "labObservations": MissingReason.MISSING,
+        "medicationRequests": MissingReason.MISSING,
+        "medicationStatements": MissingReason.MISSING,
+    }

@@ -229,3 +229,44 @@ def _copy_data(tmp_path: Path) -> tuple[Path, Path]:
     shutil.copytree(KNOWLEDGE_DATA_DIR, knowledge_dir)
     shutil.copytree(CARDS_DATA_DIR, cards_dir)
     return knowledge_dir, cards_dir
+
+
+def test_antithrombotic_names_lab_units_and_site_risks_are_listed(markdown: str) -> None:
+    part = markdown.split("## 10. Antithrombotic drugs, laboratory units and site risks", 1)[1]
+    assert (
+        "| warfarin | anticoagulant | `antithrombotic-warfarin` | warfarin, coumadin, jantoven | yes |"
+        in part
+    )
+    assert "10*3/ul x 1" in part and "/ul x 0.001" in part
+    assert "| fainting-risk-site | head, neck | none |" in part
+    assert "No site policy file (`DN_CDS_POLICY_FILE`)" in markdown
+
+
+def test_a_site_policy_file_is_shown_beside_the_shipped_values(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    site = tmp_path / "site.json"
+    site.write_text(
+        json.dumps(
+            {
+                "version": "clinic-4",
+                "settings": {
+                    "antithrombotic_excluded_ingredients": {
+                        "value": ["aspirin"],
+                        "source": "Committee minute 12",
+                        "basis": "conventional",
+                    }
+                },
+            }
+        ),
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("DN_CDS_POLICY_FILE", str(site))
+    assert main(["knowledge"]) == 0
+    text = capsys.readouterr().out
+    assert "Site policy file (`DN_CDS_POLICY_FILE`, version clinic-4)" in text
+    assert (
+        "| antithrombotic_excluded_ingredients |   | aspirin | conventional | Committee minute 12 |" in text
+    )
+    assert "| aspirin | antiplatelet |" in text and "no (policy: antithrombotic_excluded_ingredients)" in text
+    assert "+site.clinic-4" in text

@@ -37,3 +37,43 @@ def test_conditions_are_fetched_whatever_their_status(service: object) -> None:
     """Resolved and entered-in-error records are read too: they end pregnancies and must be seen to be
     excluded, so the template must not filter on clinical-status."""
     assert service.prefetch["conditions"] == "Condition?patient={{context.patientId}}"  # type: ignore[attr-defined]
+
+
+LAB_OBSERVATION_SETS = ("platelet-count-observation", "inr-observation")
+
+
+@pytest.mark.parametrize("service", SERVICES, ids=[s.id for s in SERVICES])
+def test_lab_observation_codes_equal_the_lab_value_sets(service: object, knowledge: Knowledge) -> None:
+    template = service.prefetch["labObservations"]  # type: ignore[attr-defined]
+    resource_type, _, query = template.partition("?")
+    params = dict(parse_qsl(query))
+    asked = {tuple(token.split("|", 1)) for token in params["code"].split(",")}
+
+    read = {code for vs in LAB_OBSERVATION_SETS for code in knowledge.value_set(vs).exact_codes}
+    assert {test.value_set for test in knowledge.lab_tests} == set(LAB_OBSERVATION_SETS)
+
+    assert resource_type == "Observation"
+    assert params["patient"] == "{{context.patientId}}"
+    assert asked == read
+
+
+@pytest.mark.parametrize("service", SERVICES, ids=[s.id for s in SERVICES])
+@pytest.mark.parametrize(
+    ("key", "resource_type", "policy_setting"),
+    [
+        ("medicationRequests", "MedicationRequest", "medication_request_active_statuses"),
+        ("medicationStatements", "MedicationStatement", "medication_statement_active_statuses"),
+    ],
+)
+def test_medication_statuses_equal_the_policy(
+    service: object, key: str, resource_type: str, policy_setting: str, knowledge: Knowledge
+) -> None:
+    """The medication templates fetch exactly the statuses the rules count as current (no code filter:
+    the name fallback must see medications whose code is not in the value sets)."""
+    template = service.prefetch[key]  # type: ignore[attr-defined]
+    asked_type, _, query = template.partition("?")
+    params = dict(parse_qsl(query))
+
+    assert asked_type == resource_type
+    assert params == {"patient": "{{context.patientId}}", "status": params["status"]}
+    assert set(params["status"].split(",")) == getattr(knowledge.policy, policy_setting)

@@ -235,6 +235,9 @@ def hand_written_order_select() -> dict[str, Any]:
                 "type": "searchset",
                 "entry": [{"resource": observation}, {"resource": gestational_age}],
             },
+            "labObservations": None,
+            "medicationRequests": None,
+            "medicationStatements": None,
         },
     }
 
@@ -310,7 +313,18 @@ hook_shaped_bodies = st.fixed_dictionaries(
             },
         )
         | json_values,
-        "prefetch": st.dictionaries(st.sampled_from(["conditions", "pregnancyObservations"]), json_values)
+        "prefetch": st.dictionaries(
+            st.sampled_from(
+                [
+                    "conditions",
+                    "pregnancyObservations",
+                    "labObservations",
+                    "medicationRequests",
+                    "medicationStatements",
+                ]
+            ),
+            json_values,
+        )
         | json_values,
     },
 )

@@ -268,6 +268,9 @@ def test_order_without_id_still_gets_its_critical_card_over_http(cds: Any) -> No
                 "entry": [{"resource": hemophilia}],
             },
             "pregnancyObservations": None,
+            "labObservations": None,
+            "medicationRequests": None,
+            "medicationStatements": None,
         },
     }
 

@@ -1,0 +1,180 @@
+"""Antithrombotic therapy (precaution): current anticoagulant or antiplatelet medications, or Z79.01/Z79.02.
+
+A medication counts when its MedicationRequest/MedicationStatement status is one the policy calls current
+and it carries an RxNorm code of an antithrombotic ingredient (ingredient or clinical-drug code). With no
+such code, the ingredient and brand names are read in the medication's text and displays; a match by name
+is flagged, so the clinician knows the code did not say it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, Literal
+
+from fhir_mappings.fhir_json import (
+    as_list,
+    as_object,
+    as_text,
+    concept_label,
+    parse_date,
+    reference_parts,
+    relative_reference,
+)
+from fhir_mappings.findings import Evidence
+from fhir_mappings.knowledge import Knowledge
+from fhir_mappings.records import PatientRecord, condition_date, is_active_condition
+from fhir_mappings.risk_knowledge import Antithrombotic
+
+MatchedBy = Literal["code", "name", "condition"]
+_MAX_NAME_TEXT = 512  # medication text longer than this is not a drug name; only its start is read
+
+
+@dataclass(frozen=True, slots=True)
+class AntithromboticUse:
+    """One record showing current antithrombotic therapy."""
+
+    evidence: Evidence
+    drug: str  # the ingredient ("warfarin") or, for a Z79 code, its label
+    matched_by: MatchedBy
+
+
+def find_antithrombotic_therapy(
+    record: PatientRecord, knowledge: Knowledge, now: date
+) -> list[AntithromboticUse]:
+    """Current antithrombotic medications (by code, else by name) and active Z79.01/Z79.02(/Z79.82) codes."""
+    policy = knowledge.policy
+    ingredients = [
+        i
+        for i in knowledge.antithrombotics.ingredients
+        if i.key not in policy.antithrombotic_excluded_ingredients
+    ]
+    uses: list[AntithromboticUse] = []
+    for resource, statuses in (
+        *((r, policy.medication_request_active_statuses) for r in record.medication_requests),
+        *((r, policy.medication_statement_active_statuses) for r in record.medication_statements),
+    ):
+        status = (as_text(resource.get("status")) or "").lower()
+        if status not in statuses or resource.get("doNotPerform") is True:
+            continue
+        use = _medication_use(resource, status, ingredients, knowledge, record)
+        if use is not None:
+            uses.append(use)
+    uses.extend(_condition_uses(record, ingredients, knowledge, now))
+    return uses
+
+
+def _medication_use(
+    resource: Mapping[str, Any],
+    status: str,
+    ingredients: list[Antithrombotic],
+    knowledge: Knowledge,
+    record: PatientRecord,
+) -> AntithromboticUse | None:
+    concepts = list(_medication_concepts(resource, record))
+    for ingredient in ingredients:
+        value_set = knowledge.value_set(ingredient.value_set)
+        for concept in concepts:
+            matches = value_set.match_concept(concept, knowledge.aliases)
+            if matches:
+                label = concept_label(concept) or matches[0].display or matches[0].code
+                codes = ", ".join(f"RxNorm {m.code}" for m in matches)
+                return _use(resource, ingredient.display, f"{label} ({codes}), {status}", "code")
+    allowed = {i.key for i in ingredients}
+    for text in _medication_texts(resource, concepts):
+        for match in knowledge.antithrombotics.name_pattern.finditer(text):
+            key = knowledge.antithrombotics.ingredient_by_name[match.group(0).lower()]
+            if key in allowed:
+                drug = knowledge.antithrombotics.ingredient(key).display
+                description = f"'{text}', {status}: matched by the name '{match.group(0)}', not by a code"
+                return _use(resource, drug, description, "name")
+    return None
+
+
+def _use(
+    resource: Mapping[str, Any], drug: str, description: str, matched_by: MatchedBy
+) -> AntithromboticUse:
+    when = _medication_date(resource)
+    since = f", recorded {when.isoformat()}" if when else ""
+    return AntithromboticUse(
+        Evidence(relative_reference(resource), f"{description}{since}", when, drug), drug, matched_by
+    )
+
+
+def _medication_concepts(resource: Mapping[str, Any], record: PatientRecord) -> Iterator[Any]:
+    """``medicationCodeableConcept``, and the code of the Medication that ``medicationReference`` points to:
+    a contained one (``#id``) or one sent in the patient data (``Medication/id``)."""
+    if resource.get("medicationCodeableConcept") is not None:
+        yield resource["medicationCodeableConcept"]
+    reference = as_text((as_object(resource.get("medicationReference")) or {}).get("reference"))
+    if not reference:
+        return
+    if reference.startswith("#"):
+        candidates = [as_object(c) or {} for c in as_list(resource.get("contained"))]
+        wanted = reference[1:]
+    else:
+        parts = reference_parts(reference)
+        if parts is None or parts[0] != "Medication":
+            return
+        candidates, wanted = list(record.medications), parts[1]
+    for medication in candidates:
+        if medication.get("resourceType") == "Medication" and str(medication.get("id")) == wanted:
+            yield medication.get("code")
+            return
+
+
+def _medication_texts(resource: Mapping[str, Any], concepts: list[Any]) -> list[str]:
+    """Texts to read names in: each concept's text and coding displays, and the reference's display."""
+    texts: list[str] = []
+    for concept in concepts:
+        concept_obj = as_object(concept) or {}
+        candidates = [concept_obj.get("text")]
+        raw = concept_obj.get("coding")
+        candidates += [
+            (as_object(c) or {}).get("display") for c in ([raw] if isinstance(raw, Mapping) else as_list(raw))
+        ]
+        texts += [t[:_MAX_NAME_TEXT] for t in map(as_text, candidates) if t]
+    display = as_text((as_object(resource.get("medicationReference")) or {}).get("display"))
+    if display:
+        texts.append(display[:_MAX_NAME_TEXT])
+    return list(dict.fromkeys(texts))
+
+
+def _medication_date(resource: Mapping[str, Any]) -> date | None:
+    period = as_object(resource.get("effectivePeriod")) or {}
+    for value in (
+        resource.get("authoredOn"),
+        resource.get("effectiveDateTime"),
+        period.get("start"),
+        resource.get("dateAsserted"),
+    ):
+        parsed = parse_date(value)
+        if parsed:
+            return parsed
+    return None
+
+
+def _condition_uses(
+    record: PatientRecord, ingredients: list[Antithrombotic], knowledge: Knowledge, now: date
+) -> Iterator[AntithromboticUse]:
+    value_sets = [knowledge.antithrombotics.condition_value_set]
+    value_sets += [i.condition_value_set for i in ingredients if i.condition_value_set]
+    for condition in record.conditions:
+        if not is_active_condition(condition, now, knowledge.policy):
+            continue
+        for value_set_id in value_sets:
+            matches = knowledge.value_set(value_set_id).match_concept(
+                condition.get("code"), knowledge.aliases
+            )
+            if matches:
+                label = concept_label(condition.get("code")) or matches[0].display or matches[0].code
+                recorded = condition_date(condition)
+                since = f", since {recorded.isoformat()}" if recorded else ""
+                codes = ", ".join(m.code for m in matches)
+                yield AntithromboticUse(
+                    Evidence(relative_reference(condition), f"{label} ({codes}){since}", recorded, label),
+                    label,
+                    "condition",
+                )
+                break

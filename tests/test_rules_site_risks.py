@@ -1,0 +1,120 @@
+"""Site risks of the ordered site (architecture.md section 4): thorax, upper back, shoulder girdle or lower
+neck -> pneumothorax precaution; head or neck -> fainting precaution; site lines on the disclosure."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fhir_builders import NOW, body_site, draft_orders, dry_needling_order, patient_record, sct
+
+from cards import CardContext, build_cards, load_card_wording
+from fhir_mappings import Knowledge, evaluate_orders, find_dry_needling_orders
+
+Json = dict[str, Any]
+PNEUMO = "pneumothorax-risk-site"
+FAINT = "fainting-risk-site"
+
+
+def _site_codes(knowledge: Knowledge, *sites: Json) -> list[str]:
+    order = dry_needling_order(id="dn-1", body_sites=sites)
+    orders = find_dry_needling_orders(draft_orders(order), knowledge)
+    findings = evaluate_orders(orders, patient_record(), knowledge, NOW)
+    return sorted(f.code for f in findings if f.code in {PNEUMO, FAINT})
+
+
+@pytest.mark.parametrize(
+    ("site", "expected"),
+    [
+        (body_site(sct("78904004", "Chest wall structure")), [PNEUMO]),
+        (body_site(sct("51185008", "Thoracic structure")), [PNEUMO]),
+        (body_site(sct("77568009", "Back structure"), text="Interscapular region"), [PNEUMO]),
+        (body_site(sct("16982005", "Shoulder region structure"), sct("24028007", "Right")), [PNEUMO]),
+        (body_site(text="R upper trapezius"), [FAINT, PNEUMO]),  # trapezius spans neck, shoulder, upper back
+        (body_site(text="Left rhomboids"), [PNEUMO]),
+        (body_site(text="Pectoralis minor"), [PNEUMO]),
+        (body_site(sct("45048000", "Neck structure")), [FAINT]),
+        (body_site(sct("45048000", "Neck structure"), text="Right anterior scalene"), [FAINT, PNEUMO]),
+        (body_site(text="Suboccipitals"), [FAINT]),
+        (body_site(sct("69536005", "Head structure"), text="Temporalis"), [FAINT]),
+        (body_site(text="Masseter, left"), [FAINT]),
+        (body_site(sct("37822005", "Lumbar region structure")), []),
+        (body_site(text="Lower back (quadratus lumborum)"), []),
+        (body_site(sct("72696002", "Knee region structure")), []),
+        (body_site(text="Left calf"), []),
+        (body_site(sct("14975008", "Forearm structure")), []),
+        (body_site(text="Gluteus medius, right"), []),
+    ],
+    ids=[
+        "chest-wall",
+        "thorax",
+        "interscapular",
+        "right-shoulder",
+        "upper-trapezius",
+        "rhomboids",
+        "pectoralis-minor",
+        "neck",
+        "anterior-scalene-lower-neck",
+        "suboccipitals",
+        "head-temporalis",
+        "masseter",
+        "lumbar",
+        "quadratus-lumborum",
+        "knee",
+        "calf",
+        "forearm",
+        "gluteus-medius",
+    ],
+)
+def test_site_risks_by_region_and_words(site: Json, expected: list[str], knowledge: Knowledge) -> None:
+    assert _site_codes(knowledge, site) == expected
+
+
+def test_an_order_without_a_site_has_no_site_risk(knowledge: Knowledge) -> None:
+    assert _site_codes(knowledge) == []
+
+
+def test_several_sites_fire_each_risk_once(knowledge: Knowledge) -> None:
+    sites = (body_site(text="Neck"), body_site(text="Right shoulder"), body_site(text="Left shoulder"))
+    assert _site_codes(knowledge, *sites) == [FAINT, PNEUMO]
+
+
+def test_site_risk_findings_name_the_site_and_the_disclosure_carries_site_lines(knowledge: Knowledge) -> None:
+    order = dry_needling_order(id="dn-1", body_sites=[body_site(text="Left upper trapezius")])
+    orders = find_dry_needling_orders(draft_orders(order), knowledge)
+    findings = evaluate_orders(orders, patient_record(), knowledge, NOW)
+    pneumo = next(f for f in findings if f.code == PNEUMO)
+    assert pneumo.kind == "precaution"
+    assert pneumo.order_references == ("ServiceRequest/dn-1",)
+    assert "shoulder" in pneumo.facts["order_site"]
+    disclosure = next(f for f in findings if f.code == "risk-disclosure")
+    assert set(disclosure.site_risks) == {PNEUMO, FAINT}
+
+    wording = load_card_wording(knowledge.findings)
+    context = CardContext(
+        "hook-1", knowledge.finding_system, {c: d.display for c, d in knowledge.findings.items()}, "v"
+    )
+    cards = build_cards(findings, {"ServiceRequest/dn-1": order}, context, wording)
+    card = next(c for c in cards if c["source"]["topic"]["code"] == "risk-disclosure")
+    assert "**For this site.**" in card["detail"]
+    assert "collapsed lung" in card["detail"] and "treated lying down" in card["detail"]
+    instruction = card["suggestions"][0]["actions"][0]["resource"]["patientInstruction"]
+    assert "close to the lung" in instruction and "do not drive" in instruction
+    pneumo_card = next(c for c in cards if c["source"]["topic"]["code"] == PNEUMO)
+    assert pneumo_card["indicator"] == "warning"
+    for symptom in (
+        "shortness of breath on exertion",
+        "faster breathing",
+        "chest pain",
+        "dry cough",
+        "bluish skin",
+    ):
+        assert symptom in pneumo_card["detail"]
+
+
+def test_a_lumbar_order_gets_no_site_lines(knowledge: Knowledge) -> None:
+    order = dry_needling_order(id="dn-1", body_sites=[body_site(sct("37822005", "Lumbar region structure"))])
+    orders = find_dry_needling_orders(draft_orders(order), knowledge)
+    findings = evaluate_orders(orders, patient_record(), knowledge, NOW)
+    disclosure = next(f for f in findings if f.code == "risk-disclosure")
+    assert disclosure.site_risks == ()
