@@ -17,6 +17,9 @@ COPY cds_service ./cds_service
 COPY cards ./cards
 COPY fhir_mappings ./fhir_mappings
 RUN pip install .
+# The SQLite audit/feedback store and the pseudonym key live here: mount a volume (or set DN_CDS_DATABASE_URL).
+RUN mkdir -p /home/dncds/data && chown dncds:dncds /home/dncds/data
+VOLUME ["/home/dncds/data"]
 
 USER 10001
 ENV DN_CDS_HOST=0.0.0.0 \

@@ -15,6 +15,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from cards import load_card_wording
 from cards.handout import load_handout, render_handout_html
 from cds_service.advice import Advisor
+from cds_service.audit_trail import AuditedFetcher, AuditTrail
 from cds_service.auth import TokenReplayGuard
 from cds_service.catalog import load_catalog, with_status_filters
 from cds_service.errors import CdsServiceError, operation_outcome
@@ -25,9 +26,10 @@ from cds_service.incomplete_data import load_key_coverage
 from cds_service.logs import pseudonym, pseudonym_key
 from cds_service.openapi import blueprint as openapi_blueprint
 from cds_service.patient_data import PatientDataFetcher
-from cds_service.routes import ServiceState, blueprint
+from cds_service.routes import AUDIT_TRAIL, ServiceState, blueprint
 from cds_service.security import build_verifier, install_security
 from cds_service.settings import Settings
+from cds_service.store import Store, open_store
 from fhir_mappings import load_knowledge
 
 access_log = logging.getLogger("dn_cds.access")
@@ -61,14 +63,17 @@ def create_app(
     today: Callable[[], date] | None = None,
     now: Callable[[], datetime] = utc_now,
     replay_guard: TokenReplayGuard | None = None,
+    store: Store | None = None,
 ) -> Flask:
     """Build the app: knowledge and wording are loaded and checked here, once (fail fast).
 
     "Today" for the date rules is ``today()`` when given, else the date of ``now()`` in the time zone of
-    ``settings.timezone`` (``DN_CDS_TIMEZONE``). ``replay_guard`` remembers token ids (``jti``); the default
-    is in-memory, per process.
+    ``settings.timezone`` (``DN_CDS_TIMEZONE``). ``store`` (audit, feedback, token replay) defaults to the one
+    the settings name, opened and migrated here. ``replay_guard`` remembers token ids (``jti``); the default
+    is the store's table, shared by every worker and instance on that database.
     """
     settings = settings or Settings.from_env()
+    store = store or open_store(settings)
     today = today or zone_clock(settings.zone, now)
     knowledge = load_knowledge(policy_file=settings.policy_file)
     wording = load_card_wording(knowledge.findings)
@@ -77,7 +82,7 @@ def create_app(
     advisor = Advisor(
         knowledge,
         wording,
-        fetcher or FhirFetcher(settings),
+        AuditedFetcher(fetcher or FhirFetcher(settings)),
         settings.local_order_codes,
         coverage,
         handout_label=handout.link_label,
@@ -93,13 +98,16 @@ def create_app(
         },
     )
     app.extensions["dn_cds"] = ServiceState(settings, catalog, advisor, today)
+    app.extensions[AUDIT_TRAIL] = AuditTrail(store, knowledge.version, now)
     app.register_blueprint(blueprint)
     install_handout(app.extensions, render_handout_html(handout))
     app.register_blueprint(handout_blueprint)
     app.register_blueprint(openapi_blueprint)
     _register_error_handlers(app)
     _register_access_log(app, pseudonym_key(settings.data_dir))
-    install_security(app, settings, build_verifier(settings, now=now, replay_guard=replay_guard))
+    install_security(
+        app, settings, build_verifier(settings, now=now, replay_guard=replay_guard or store.replay)
+    )
     return app
 
 

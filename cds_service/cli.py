@@ -15,6 +15,7 @@ from typing import Any
 import requests
 
 from cards import WordingError
+from cds_service import admin
 from cds_service.app import zone_clock
 from cds_service.catalog import load_catalog
 from cds_service.demo import build_hook_request, load_demo_patients
@@ -42,6 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo.add_argument(
         "--hook", choices=["order-select", "order-sign", "patient-view"], default="order-select"
     )
+    admin.add_commands(commands)
     knowledge = commands.add_parser(
         "knowledge", help="write the whole rule base (rules, codes, thresholds, sources) for clinical review"
     )
@@ -54,6 +56,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_integration(args)
         if args.command == "serve":
             return _serve(args.host, args.port)
+        if args.command == "purge":
+            return admin.run_purge(args)
+        if args.command == "report":
+            return admin.run_report(args)
         if args.command == "knowledge":
             return _knowledge(args.format, args.output)
         return _demo(args.url, args.hook)

@@ -1,10 +1,10 @@
-"""Validate CDS Hooks feedback bodies (cds-fb-1..3). Storage comes with the audit store."""
+"""Validate CDS Hooks feedback bodies (cds-fb-1..3). Storage: :mod:`cds_service.store.feedback`."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeGuard
 
 from cds_service.errors import BadRequest
@@ -60,12 +60,26 @@ def _entry(item: Any, path: str) -> FeedbackEntry:
     return FeedbackEntry(card.strip(), outcome, accepted, override_code, comment, timestamp)
 
 
+def outcome_instant(entry: FeedbackEntry) -> datetime:
+    """The entry's ``outcomeTimestamp`` as an aware datetime."""
+    return _instant(entry.outcome_timestamp)
+
+
+def _instant(value: str) -> datetime:
+    """The instant in UTC (ValueError also when the offset moves it out of the calendar's range)."""
+    moment = datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(value) from None
+
+
 def _is_date_time(value: Any) -> TypeGuard[str]:
     """An RFC 3339 date-time with a zone that names a real instant (no month 13, no 25:00)."""
     if not isinstance(value, str) or not _RFC3339.match(value):
         return False
     try:
-        datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
+        _instant(value)
     except ValueError:
         return False
     return True

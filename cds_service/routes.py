@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
@@ -12,6 +13,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from cds_service.advice import Advisor
+from cds_service.audit_trail import AuditTrail
 from cds_service.catalog import ServiceCatalog
 from cds_service.errors import BadRequest, UnknownService
 from cds_service.feedback import parse_feedback
@@ -21,6 +23,7 @@ from cds_service.limits import check_sizes
 from cds_service.settings import Settings
 
 blueprint = Blueprint("cds", __name__)
+AUDIT_TRAIL = "dn_cds.audit"
 _JSON_TYPES = frozenset({"application/json", "application/fhir+json"})
 
 
@@ -40,6 +43,12 @@ def state() -> ServiceState:
     return found
 
 
+def audit_trail() -> AuditTrail:
+    """The app's :class:`AuditTrail` (the store behind the audit and feedback)."""
+    found: AuditTrail = current_app.extensions[AUDIT_TRAIL]
+    return found
+
+
 @blueprint.get("/cds-services")
 def discovery() -> Response:
     """CDS Hooks discovery (D1-D3)."""
@@ -53,27 +62,33 @@ def call_service(service_id: str) -> Response:
     g.service_id = service_id
     if not current.catalog.has_id(service_id):
         raise UnknownService(f"No CDS service with id '{service_id}'.")
-    body = _json_body()
-    hook_request = parse_hook_request(body)
-    g.hook_instance = hook_request.hook_instance
-    g.hook, g.patient_id = hook_request.hook, hook_request.patient_id  # the log keeps a pseudonym only
-    service = current.catalog.resolve(service_id, hook_request.hook)
-    cards = current.advisor.cards(
-        hook_request,
-        service,
-        current.today(),
-        handout_url=handout_url(current.settings.public_base_url),
-    )
+    with audit_trail().hook_call(service_id, g.get("started", time.perf_counter())) as audit:
+        body = _json_body()
+        hook_request = parse_hook_request(body)
+        g.hook_instance = hook_request.hook_instance
+        g.hook, g.patient_id = hook_request.hook, hook_request.patient_id  # the log keeps a pseudonym only
+        audit.request = hook_request
+        service = current.catalog.resolve(service_id, hook_request.hook)
+        audit.service = service
+        cards = current.advisor.cards(
+            hook_request,
+            service,
+            current.today(),
+            handout_url=handout_url(current.settings.public_base_url),
+        )
+        audit.cards = cards
     return jsonify({"cards": cards})
 
 
 @blueprint.post("/cds-services/<service_id>/feedback")
 def feedback(service_id: str) -> Response:
-    """Feedback on cards: validated and acknowledged (durable storage comes with the audit store)."""
+    """Feedback on cards: validated, linked to the audited cards, acknowledged only once committed."""
     g.service_id = service_id
     if not state().catalog.has_id(service_id):
         raise UnknownService(f"No CDS service with id '{service_id}'.")
     entries = parse_feedback(_json_body())
+    trail = audit_trail()
+    trail.store.feedback.save(service_id, entries, trail.now())
     return jsonify({"received": len(entries)})
 
 

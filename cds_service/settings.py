@@ -34,6 +34,9 @@ class Settings:
     max_body_bytes: int = 5 * 1024 * 1024
     local_order_codes: frozenset[tuple[str, str]] = frozenset()
     timezone: str = "UTC"
+    database_url: str = field(default="", repr=False)  # may carry a password
+    pseudonym_key: str = field(default="", repr=False)
+    audit_retention_days: int = 2190  # six years, the usual retention for clinical decision records
     fhir_server_allowlist: tuple[str, ...] = ()
     fhir_time_budget_seconds: float = 2.0
     fhir_connect_timeout_seconds: float = 1.0
@@ -91,6 +94,22 @@ class Settings:
         if (zone := env.get(PREFIX + "TIMEZONE")) is not None and zone.strip():
             time_zone(zone.strip())  # fail fast on an unknown zone
             values["timezone"] = zone.strip()
+        if (url := env.get(PREFIX + "DATABASE_URL")) is not None and url.strip():
+            values["database_url"] = _database_url("DATABASE_URL", url.strip())
+        if (key := env.get(PREFIX + "PSEUDONYM_KEY")) is not None and key.strip():
+            if len(key.strip()) < 32:
+                raise SettingsError(
+                    f"{PREFIX}PSEUDONYM_KEY must have at least 32 characters"
+                    " (e.g. python3 -c 'import secrets; print(secrets.token_hex(32))')"
+                )
+            values["pseudonym_key"] = key.strip()
+        if (days := env.get(PREFIX + "AUDIT_RETENTION_DAYS")) is not None:
+            values["audit_retention_days"] = _integer("AUDIT_RETENTION_DAYS", days, 1, 36500)
+        if str(values.get("database_url", "")).startswith("postgres") and "pseudonym_key" not in values:
+            raise SettingsError(
+                f"{PREFIX}PSEUDONYM_KEY must be set with {PREFIX}DATABASE_URL: every instance sharing the"
+                " database must pseudonymise patient ids with the same key"
+            )
         if (allowlist := env.get(PREFIX + "FHIR_SERVER_ALLOWLIST")) is not None:
             values["fhir_server_allowlist"] = fhir_server_allowlist(allowlist)
         for name, low, high in _FHIR_SECONDS:
@@ -140,6 +159,16 @@ def _absolute_url(name: str, raw: str) -> str:
     parts = urlsplit(raw)
     if parts.scheme not in {"http", "https"} or not parts.netloc:
         raise SettingsError(f"{PREFIX}{name} must be an absolute http(s) URL, got {raw!r}")
+    return raw
+
+
+def _database_url(name: str, raw: str) -> str:
+    """A SQLAlchemy URL for PostgreSQL or SQLite; errors never repeat the URL (it may hold a password)."""
+    scheme = raw.split("://", 1)[0] if "://" in raw else ""
+    if scheme.split("+")[0] not in {"postgresql", "postgres", "sqlite"}:
+        raise SettingsError(
+            f"{PREFIX}{name} must be a postgresql://user:password@host/database (or sqlite:///path) URL"
+        )
     return raw
 
 

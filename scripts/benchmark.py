@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 import requests
 
@@ -51,7 +53,8 @@ def main() -> int:
             )
         where = f"HTTP {args.url}"
     else:
-        local = Settings(data_dir=settings.data_dir)  # default auth: trusts the local client key
+        # default auth: trusts the local client key; the audit (SQLite) goes to a scratch data directory
+        local = Settings(data_dir=Path(tempfile.mkdtemp(prefix="dn-cds-bench-")))
         client = create_app(local).test_client()
         path = f"/cds-services/{service.id}"
         timings = run(

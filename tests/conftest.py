@@ -101,6 +101,16 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Flask:
     return create_app(settings, today=lambda: TODAY)
 
 
+def issue_cards(app: Flask, service_id: str, *uuids: str) -> None:
+    """Audit cards with these uuids as if ``service_id`` had returned them, so feedback can name them."""
+    from cds_service.routes import AUDIT_TRAIL
+    from cds_service.store import AuditedCard, HookCallRecord
+
+    trail = app.extensions[AUDIT_TRAIL]
+    cards = [AuditedCard(uuid, "risk-disclosure", "info") for uuid in uuids]
+    trail.store.audit.record(HookCallRecord(trail.now(), service_id, 200, 1.0, cards=cards))
+
+
 @pytest.fixture
 def cds(app: Flask) -> Iterator[CdsClient]:
     with app.test_client() as client:
@@ -126,6 +136,15 @@ def _no_dn_cds_environment(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(name, raising=False)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _no_user_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Settings() without a data_dir stores under XDG_DATA_HOME: a temporary one, never the developer's
+    (session-wide, so module-scoped servers get it too)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("xdg-data")))
+        yield
+
+
 # --- A real FHIR server (tests/fhir_server: Medplum's FHIR router in memory, behind our Node wrapper) -------
 
 from local_fhir import LocalFhirServer, running_fhir_server  # noqa: E402
@@ -145,3 +164,7 @@ def fhir_server() -> Iterator[LocalFhirServer]:
         assert load_patients(server.base, today=TODAY) == 0
         load_test_patients(server.base, TODAY)
         yield server
+
+
+# --- store (SQLite and PostgreSQL) ------------------------------------------------------------------------
+from store_fixtures import postgresql_server, store, store_settings  # noqa: E402, F401

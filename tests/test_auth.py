@@ -21,7 +21,7 @@ from typing import Any
 import jwt
 import pytest
 import responses
-from conftest import TODAY, CdsClient
+from conftest import TODAY, CdsClient, issue_cards
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from flask import Flask
@@ -117,7 +117,8 @@ def test_rs384_token_is_accepted_on_a_hook_call(cds: CdsClient) -> None:
     assert response.status_code == 400  # authenticated: the body is checked (and found incomplete)
 
 
-def test_feedback_needs_and_accepts_its_own_audience(cds: CdsClient) -> None:
+def test_feedback_needs_and_accepts_its_own_audience(cds: CdsClient, app: Flask) -> None:
+    issue_cards(app, "dry-needling-order-select", "x")  # feedback names a card the service issued
     client = CdsClient(cds.client, signed=False)
     body = {"feedback": [{"card": "x", "outcome": "overridden", "outcomeTimestamp": "2026-11-26T10:00:00Z"}]}
 

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import CdsClient
+from conftest import CdsClient, issue_cards
+from flask import Flask
 
 EXAMPLES = Path(__file__).parent / "fixtures" / "cds-hooks"
 SERVICE = "dry-needling-order-select"
@@ -23,6 +24,20 @@ ACCEPTED: dict[str, Any] = {
         }
     ]
 }
+
+
+ISSUED = (
+    "9368d37b-283f-44a0-93ea-547cebab93ed",
+    "4e0a3a1e-3283-4575-ab82-028d55fe2719",
+    "f6b95768-b1c8-40dc-8385-bf3504b82ffb",
+    "a",
+)
+
+
+@pytest.fixture(autouse=True)
+def _issued_cards(app: Flask) -> None:
+    """The card uuids these tests send feedback on, as if the service had issued them (audited)."""
+    issue_cards(app, SERVICE, *ISSUED)
 
 
 @pytest.mark.parametrize(
@@ -143,3 +158,23 @@ def test_override_with_comment_only_is_accepted(cds: CdsClient) -> None:
 )
 def test_real_timestamps_are_accepted(cds: CdsClient, timestamp: str) -> None:
     assert cds.feedback(SERVICE, broken("outcomeTimestamp", timestamp)).status_code == 200
+
+
+def test_feedback_on_a_card_never_issued_is_a_404_naming_the_entry(cds: CdsClient) -> None:
+    body = copy.deepcopy(ACCEPTED)
+    body["feedback"].append({**ACCEPTED["feedback"][0], "card": "0b9c4a0e-0000-4000-8000-000000000000"})
+
+    response = cds.feedback(SERVICE, body)
+
+    assert response.status_code == 404
+    assert response.get_json()["issue"][0]["expression"] == ["feedback[1].card"]
+
+
+def test_feedback_on_another_services_card_is_a_404(cds: CdsClient) -> None:
+    assert cds.feedback("dry-needling-order-sign", ACCEPTED).status_code == 404
+
+
+def test_a_timestamp_whose_offset_leaves_the_calendar_is_a_400(cds: CdsClient) -> None:
+    response = cds.feedback(SERVICE, broken("outcomeTimestamp", "0001-01-01T00:00:00+01:00"))
+
+    assert response.status_code == 400

@@ -207,7 +207,7 @@ def test_full_hook_calls_never_log_tokens_or_patient_data(
     feedback_body = {
         "feedback": [
             {
-                "card": str(uuid.uuid4()),
+                "card": ok.json()["cards"][0]["uuid"],  # a card the service issued (and audited)
                 "outcome": "overridden",
                 "overrideReason": {"userComment": f"{PATIENT_ID} Zebulon Quixote refused"},
                 "outcomeTimestamp": "2026-11-26T10:00:00Z",

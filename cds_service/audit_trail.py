@@ -1,0 +1,142 @@
+"""The edge's side of the audit: one :class:`HookCallRecord` per hook call, written before the answer leaves.
+
+What is kept: time, service, hook, hookInstance, the patient's keyed pseudonym, finding codes, card uuids,
+evidence references (``Type/id``), knowledge version, which prefetch keys were unusable and why (and whether
+they could be read from ``fhirServer`` instead), the status and the latency. Never the access token, the JWT,
+the patient id or any resource.
+
+If the record cannot be written the call fails with 503 (OperationOutcome): the EHR goes on without this
+service's advice rather than getting advice nobody can account for later.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from flask import g, has_request_context
+from werkzeug.exceptions import HTTPException
+
+from cards.builder import EXTENSION_EVIDENCE
+from cds_service.catalog import ServiceDefinition
+from cds_service.errors import CdsServiceError
+from cds_service.hook_request import HookRequest
+from cds_service.patient_data import FetchResult, MissingReason, PatientDataFetcher, read_prefetch
+from cds_service.store import AuditedCard, HookCallRecord, Store
+
+
+@dataclass(slots=True)
+class CallDraft:
+    """What the route learns about a call as it goes; the audit record is built from it at the end."""
+
+    service_id: str
+    request: HookRequest | None = None
+    service: ServiceDefinition | None = None
+    cards: Sequence[Mapping[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditTrail:
+    """Turns drafts into records and writes them to the store."""
+
+    store: Store
+    knowledge_version: str
+    now: Callable[[], datetime]
+
+    @contextmanager
+    def hook_call(self, service_id: str, started: float) -> Iterator[CallDraft]:
+        """Audit the call made in the block, whether it answers or fails with a service error."""
+        draft = CallDraft(service_id)
+        try:
+            yield draft
+        except CdsServiceError as error:
+            self.store.audit.record(self.record(draft, error.status, started))
+            raise
+        except HTTPException as error:  # e.g. 413, a body over DN_CDS_MAX_BODY_BYTES
+            self.store.audit.record(self.record(draft, error.code or 500, started))
+            raise
+        except Exception:
+            self.store.audit.record(self.record(draft, 500, started))
+            raise
+        self.store.audit.record(self.record(draft, 200, started))
+
+    def record(self, draft: CallDraft, status: int, started: float) -> HookCallRecord:
+        """The audit record of ``draft`` answered with ``status``."""
+        request = draft.request
+        return HookCallRecord(
+            called_at=self.now(),
+            service_id=draft.service_id,
+            status=status,
+            latency_ms=(time.perf_counter() - started) * 1000,
+            hook=request.hook if request else None,
+            hook_instance=request.hook_instance if request else None,
+            patient_pseudonym=self.store.pseudonymizer.pseudonym(request.patient_id) if request else None,
+            knowledge_version=self.knowledge_version,
+            cards=[audited_card(card) for card in draft.cards],
+            data_completeness=data_completeness(request, draft.service),
+        )
+
+
+def audited_card(card: Mapping[str, Any]) -> AuditedCard:
+    """The audit's view of a card this service built."""
+    evidence = card.get("extension", {}).get(EXTENSION_EVIDENCE, [])
+    return AuditedCard(
+        uuid=card["uuid"],
+        finding_code=card["source"]["topic"]["code"],
+        indicator=card["indicator"],
+        evidence=tuple(evidence),
+    )
+
+
+def data_completeness(
+    request: HookRequest | None, service: ServiceDefinition | None
+) -> dict[str, dict[str, str]]:
+    """Each prefetch key the EHR did not usably send: ``{"prefetch": why (missing, failed, incomplete,
+    unreadable), "fhirServer": "read" or why not}`` (the latter when this request tried to fetch it)."""
+    if request is None or service is None:
+        return {}
+    fetched: dict[str, str] = g.get(_FETCH_OUTCOMES, {}) if has_request_context() else {}
+    completeness: dict[str, dict[str, str]] = {}
+    for key, reason in read_prefetch(request, service).missing.items():
+        completeness[key] = {"prefetch": str(reason)}
+        if key in fetched:
+            completeness[key]["fhirServer"] = fetched[key]
+    return completeness
+
+
+_FETCH_OUTCOMES = "dn_cds_fetch_outcomes"
+
+
+class AuditedFetcher:
+    """Passes fetches through to ``inner``, noting for the audit which keys it read and why others not."""
+
+    def __init__(self, inner: PatientDataFetcher) -> None:
+        self.inner = inner
+
+    def fetch(
+        self, request: HookRequest, service: ServiceDefinition, missing: Mapping[str, MissingReason]
+    ) -> FetchResult:
+        """``inner.fetch``, its outcome per key kept for this request's audit record."""
+        try:
+            result = self.inner.fetch(request, service, missing)
+        except CdsServiceError:
+            _note_fetch({key: "not fetchable" for key in missing})
+            raise
+        _note_fetch(
+            {
+                key: "read"
+                if key in result.resources and key not in result.failures
+                else result.failures.get(key, "not fetched")
+                for key in missing
+            }
+        )
+        return result
+
+
+def _note_fetch(outcomes: Mapping[str, str]) -> None:
+    if has_request_context():
+        g.setdefault(_FETCH_OUTCOMES, {}).update(outcomes)

@@ -1,0 +1,90 @@
+"""The audit of hook calls: what the service advised, to whom (pseudonymised), on what evidence."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, insert
+
+from cds_service.store import schema
+from cds_service.store.errors import store_errors
+
+
+@dataclass(frozen=True, slots=True)
+class AuditedCard:
+    """One card as the audit keeps it: no wording, no patient data beyond resource references."""
+
+    uuid: str
+    finding_code: str
+    indicator: str
+    evidence: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class HookCallRecord:
+    """One hook call. Fields the call never reached (a body that did not parse) are ``None``/empty."""
+
+    called_at: datetime
+    service_id: str
+    status: int
+    latency_ms: float
+    hook: str | None = None
+    hook_instance: str | None = None
+    patient_pseudonym: str | None = None
+    knowledge_version: str | None = None
+    cards: Sequence[AuditedCard] = ()
+    data_completeness: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def finding_codes(self) -> list[str]:
+        """The finding codes of the cards, in card order."""
+        return [card.finding_code for card in self.cards]
+
+
+class AuditLog:
+    """Writes hook call records; each call and its cards in one transaction."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def record(self, call: HookCallRecord) -> int:
+        """Store ``call`` durably; return its id. Raises :class:`StoreUnavailable` when it cannot."""
+        with store_errors("the hook call"), self.engine.begin() as connection:
+            call_id: int = connection.execute(
+                insert(schema.hook_call).returning(schema.hook_call.c.id), _call_row(call)
+            ).scalar_one()
+            if call.cards:
+                connection.execute(
+                    insert(schema.card),
+                    [_card_row(call_id, call.service_id, card) for card in call.cards],
+                )
+        return call_id
+
+
+def _call_row(call: HookCallRecord) -> dict[str, Any]:
+    return {
+        "called_at": call.called_at,
+        "service_id": call.service_id,
+        "hook": call.hook,
+        "hook_instance": call.hook_instance,
+        "patient_pseudonym": call.patient_pseudonym,
+        "status": call.status,
+        "finding_codes": call.finding_codes,
+        "knowledge_version": call.knowledge_version,
+        "data_completeness": dict(call.data_completeness),
+        "latency_ms": round(call.latency_ms, 3),
+    }
+
+
+def _card_row(call_id: int, service_id: str, card: AuditedCard) -> dict[str, Any]:
+    return {
+        "hook_call_id": call_id,
+        "service_id": service_id,
+        "card_uuid": card.uuid,
+        "finding_code": card.finding_code,
+        "indicator": card.indicator,
+        "evidence": list(card.evidence),
+    }

@@ -1,0 +1,133 @@
+"""A private PostgreSQL server for tests and benchmarks: initdb in a temporary directory, started on
+127.0.0.1 on a free port, stopped and deleted afterwards.
+
+PostgreSQL refuses to run as root; as root the server runs as the unprivileged user ``nobody`` (setpriv).
+The server binaries come from ``DN_CDS_TEST_POSTGRESQL_BIN``, else the newest /usr/lib/postgresql/*/bin
+(Debian's postgresql package; scripts/install-postgresql.sh installs it), else ``initdb`` on PATH.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import pwd
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg
+
+USER = "dn_cds"
+_names = itertools.count(1)
+
+
+def find_bindir() -> Path | None:
+    """The directory holding ``initdb`` and ``postgres``, or ``None`` when PostgreSQL is not installed."""
+    if configured := os.environ.get("DN_CDS_TEST_POSTGRESQL_BIN"):
+        return Path(configured)
+    candidates = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/initdb"),
+        key=lambda p: [int(n) for n in re.findall(r"\d+", p.parent.parent.name)],
+    )
+    if candidates:
+        return candidates[-1].parent
+    found = shutil.which("initdb")
+    return Path(found).parent if found else None
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class PostgresServer:
+    """A running private server; ``url(name)`` names one of its databases."""
+
+    directory: Path
+    port: int
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    databases: list[str] = field(default_factory=list)
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql+psycopg://{USER}@127.0.0.1:{self.port}/{database}"
+
+    def create_database(self, prefix: str = "test") -> str:
+        """A new empty database; its SQLAlchemy URL."""
+        name = f"{prefix}_{os.getpid()}_{next(_names)}"
+        with psycopg.connect(f"host=127.0.0.1 port={self.port} user={USER} dbname=postgres") as connection:
+            connection.autocommit = True
+            connection.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]
+        self.databases.append(name)
+        return self.url(name)
+
+    def stop(self) -> None:
+        """Fast shutdown (SIGINT), then delete the cluster's files."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def start_server(bindir: Path, *, durable: bool = False) -> PostgresServer:
+    """initdb + postgres on 127.0.0.1:<free port>. ``durable=False`` turns fsync off (faster tests; a killed
+    *client* process loses nothing either way); benchmarks pass ``durable=True`` for production settings."""
+    directory = Path(tempfile.mkdtemp(prefix="dn-cds-postgresql-"))
+    prefix: list[str] = []
+    if os.geteuid() == 0:
+        nobody = pwd.getpwnam("nobody")
+        os.chown(directory, nobody.pw_uid, nobody.pw_gid)
+        prefix = ["setpriv", f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}", "--clear-groups"]
+    data = directory / "data"
+    log_path = directory / "server.log"
+    environment = {"PATH": "/usr/bin:/bin", "LC_ALL": "C", "HOME": str(directory)}
+    subprocess.run(
+        [*prefix, str(bindir / "initdb"), "-D", str(data), "-U", USER, "--auth=trust", "-E", "UTF8",
+         "--no-locale", *([] if durable else ["--no-sync"])],
+        check=True, capture_output=True, env=environment, cwd=directory,
+    )  # fmt: skip
+    port = free_port()
+    options = [
+        "-c",
+        "listen_addresses=127.0.0.1",
+        "-c",
+        "unix_socket_directories=",
+        "-c",
+        "max_connections=200",
+    ]
+    if not durable:
+        options += ["-c", "fsync=off", "-c", "full_page_writes=off"]
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [*prefix, str(bindir / "postgres"), "-D", str(data), "-p", str(port), *options],
+            stdout=log, stderr=subprocess.STDOUT, env=environment, cwd=directory,
+        )  # fmt: skip
+    server = PostgresServer(directory, port, process, log_path)
+    deadline = time.monotonic() + 60
+    while True:
+        if process.poll() is not None:
+            text = log_path.read_text(errors="replace")
+            shutil.rmtree(directory, ignore_errors=True)
+            raise RuntimeError(f"PostgreSQL exited at start-up:\n{text}")
+        try:
+            psycopg.connect(
+                f"host=127.0.0.1 port={port} user={USER} dbname=postgres", connect_timeout=2
+            ).close()
+            return server
+        except psycopg.OperationalError:
+            if time.monotonic() > deadline:
+                server.stop()
+                raise RuntimeError("PostgreSQL did not accept connections within 60 s") from None
+            time.sleep(0.1)
