@@ -28,7 +28,12 @@ BY_SLUG = {v.slug: v for v in VIGNETTES}
 ORDER_HOOKS = ("order-select", "order-sign")
 
 # Finding codes a prefetch-only vignette cannot show; each is proven by the tests named here.
-NOT_SHOWN_BY_PREFETCH_VIGNETTES: dict[str, str] = {}
+NOT_SHOWN_BY_PREFETCH_VIGNETTES: dict[str, str] = {
+    # Fires only when a FHIR read fails, which a prefetch-only vignette cannot produce (an unusable prefetch
+    # without a way to fetch is a 412). Fired: test_fhir_server_integration.py (expired token, slow or down
+    # server, page cap) and test_fhir_fetcher.py; not fired: the no-prefetch equivalence over every vignette.
+    "patient-data-incomplete": "tests/test_fhir_server_integration.py, tests/test_fhir_fetcher.py",
+}
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +54,10 @@ def services() -> dict[str, ServiceDefinition]:
 
 def _finding_kinds(knowledge: Knowledge) -> dict[str, str]:
     return {code: finding.kind for code, finding in knowledge.findings.items()}
+
+
+def test_the_suite_has_at_least_80_vignettes() -> None:
+    assert len(VIGNETTES) >= 80, len(VIGNETTES)
 
 
 def test_slugs_are_unique() -> None:
@@ -100,7 +109,6 @@ def test_near_misses_name_codes_the_vignette_does_not_expect(slug: str, knowledg
     assert not set(vignette.near_miss_of) & set(vignette.patient.expected_findings)
 
 
-@pytest.mark.xfail(reason="vignette suite being completed (issue 3)", strict=True)
 def test_every_finding_code_fires_and_has_a_near_miss(knowledge: Knowledge) -> None:
     fired = {code for v in VIGNETTES for hook in ORDER_HOOKS for code in v.expected_for(hook)}
     near_missed = {code for v in VIGNETTES for code in v.near_miss_of}
