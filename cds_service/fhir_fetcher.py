@@ -5,7 +5,9 @@
 - Only a ``fhirServer`` on ``DN_CDS_FHIR_SERVER_ALLOWLIST`` is ever called; any other -> 412, no request.
 - The keys of one hook call are read concurrently (a small per-process thread pool), within one overall time
   budget (``DN_CDS_FHIR_TIME_BUDGET_SECONDS``); searchsets are paged via ``next`` links that must stay on the
-  server's origin and allowlist, up to ``DN_CDS_FHIR_MAX_PAGES`` pages.
+  server's origin and allowlist, up to ``DN_CDS_FHIR_MAX_PAGES`` pages. A read template
+  (``Patient/{{context.patientId}}``) must be answered with that very resource, a search with a Bundle:
+  anything else is a failure of the key, never silently "no data".
 - A key that cannot be read (401, timeout, server down, too many pages...) is reported as a failure with a
   short reason, never as "no data": the evaluation runs on what it has and says what is missing.
 - The access token goes only to that server, and is never logged, cached or stored.
@@ -21,7 +23,7 @@ import time
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from cds_service.catalog import TOKEN_RE, ServiceDefinition
 from cds_service.errors import PreconditionFailed
@@ -145,14 +147,20 @@ class FhirFetcher:
     def _read_key(self, request: HookRequest, template: str, deadline: float) -> Resources:
         """All resources the template's query returns, following ``next`` pages on the same server."""
         assert request.fhir_server is not None  # noqa: S101 - checked by fetch()
-        url = f"{request.fhir_server}/{fill_template(template, request)}"
+        query = fill_template(template, request)
+        url = f"{request.fhir_server}/{query}"
+        read = read_target(query)
         resources: Resources = []
         for _ in range(self.max_pages):
             body = self.client.get_json(url, request.access_token, deadline)
             if body.get("resourceType") == "OperationOutcome":
                 raise FhirQueryFailed()
+            if read is not None:
+                if (body.get("resourceType"), body.get("id")) != read:
+                    raise FhirBadResponse("the FHIR server's answer to a read is not the resource asked for")
+                return [body]
             if body.get("resourceType") != "Bundle":
-                return [body]  # a read template
+                raise FhirBadResponse("the FHIR server's answer to a search is not a Bundle")
             problem = page_problem(body)
             if problem is MissingReason.FAILED:
                 raise FhirQueryFailed()
@@ -174,6 +182,18 @@ class FhirFetcher:
                 raise FhirOriginRefused()
             url = next_url
         raise FhirTooManyPages(f"the FHIR search has more than {self.max_pages} pages (read as incomplete)")
+
+
+def read_target(query: str) -> tuple[str, str] | None:
+    """(type, id) when the filled template is a read (``Patient/123``: no query, two path segments), else
+    ``None`` (a search). A read is answered with that resource itself, never a Bundle; a 404 on it stays a
+    failure, not "no data": the EHR's own server lacking the hook's patient (or hiding it) is not a fact
+    about the patient."""
+    path, question, _ = query.partition("?")
+    parts = path.split("/")
+    if question or len(parts) != 2 or not all(parts):  # Type/id
+        return None
+    return parts[0], unquote(parts[1])
 
 
 class TemplateError(FhirError):

@@ -70,16 +70,20 @@ def incomplete_data_finding(
     knowledge: Knowledge,
     order_references: tuple[str, ...],
 ) -> Finding:
-    """One finding naming every key that could not be read, why, and the checks it leaves undone."""
+    """One finding naming every key that could not be read, why, and the checks it leaves undone (when no
+    key could be read, it says so instead: every data label and check would not fit a card summary)."""
     keys = [key for key in coverage if key in unavailable] + sorted(set(unavailable) - set(coverage))
     data = [coverage[key].data if key in coverage else key for key in keys]
     covered = [coverage[key] for key in keys if key in coverage]
     unchecked = list(dict.fromkeys(item for entry in covered for item in entry.unchecked))
+    reason = "; ".join(f"{label}: {unavailable[key]}" for key, label in zip(keys, data, strict=True))
     facts = {
         "missing": _and_list(data),
         "unchecked": ", ".join(unchecked) if unchecked else "some checks",
-        "reason": "; ".join(f"{label}: {unavailable[key]}" for key, label in zip(keys, data, strict=True)),
+        "reason": reason,
     }
+    if set(coverage) <= set(unavailable):  # nothing could be read: the list of every check is no summary
+        facts = {"missing": "any patient data", "reason": reason}
     return Finding(
         code=FINDING_CODE,
         kind=FindingKind(knowledge.findings[FINDING_CODE].kind),

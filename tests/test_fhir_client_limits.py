@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 import responses
 from conftest import TODAY, CdsClient
+from tokens import issuer_trust
 
 from cds_service import Settings, create_app
 from cds_service.catalog import load_catalog
@@ -30,6 +31,9 @@ BASE = "https://ehr.example.org/fhir/R4"
 EMPTY_BUNDLE = {"resourceType": "Bundle", "type": "searchset", "entry": []}
 SERVICE = next(s for s in load_catalog().services if s.hook == "order-select")
 PATIENT = next(p for p in load_demo_patients(TODAY) if p.slug == "bleeding-disorder")
+PATIENT_RESOURCE = next(
+    r for r in PATIENT.chart if r.get("resourceType") == "Patient" and r.get("id") == PATIENT.patient_id
+)
 TRICKLE_INTERVAL = 0.05  # far below the read timeout: each socket read succeeds, only the total is slow
 
 
@@ -89,9 +93,11 @@ def test_the_default_limit_is_the_setting(mock: responses.RequestsMock) -> None:
     conditions = re.compile(re.escape(BASE) + r"/Condition\?.*")
     mock.get(conditions, body=padded_bundle(10 * 1024 * 1024 + 1))
     mock.get(re.compile(re.escape(BASE) + r"/(?!Condition)\w+\?.*"), json=EMPTY_BUNDLE)  # every other key
+    mock.get(f"{BASE}/Patient/{PATIENT.patient_id}", json=PATIENT_RESOURCE)  # the Patient read
     hook = build_hook_request(PATIENT, SERVICE, with_prefetch=False)
     hook["fhirServer"] = BASE
-    cds = CdsClient(create_app(Settings(fhir_server_allowlist=(BASE,)), today=lambda: TODAY).test_client())
+    settings = Settings(fhir_server_allowlist=(BASE,), trusted_issuers=(issuer_trust(),))
+    cds = CdsClient(create_app(settings, today=lambda: TODAY).test_client())
 
     response = cds.call(SERVICE.id, hook)
 
@@ -311,13 +317,21 @@ def test_a_trickling_server_leaves_the_hook_call_a_warning_within_the_budget(
             body = padded_bundle(120)
             server.send(conn, head(len(body)))
             trickle(server, conn, body)
+        elif "/Patient/" in request.split("\r\n", 1)[0]:  # the Patient read: the resource itself
+            body = json.dumps(PATIENT_RESOURCE).encode()
+            server.send(conn, head(len(body)) + body)
         else:
             body = padded_bundle(100)
             server.send(conn, head(len(body)) + body)
 
     server = serve(router)
     app = create_app(
-        Settings(fhir_server_allowlist=(server.base,), fhir_time_budget_seconds=0.5), today=lambda: TODAY
+        Settings(
+            fhir_server_allowlist=(server.base,),
+            fhir_time_budget_seconds=0.5,
+            trusted_issuers=(issuer_trust(),),
+        ),
+        today=lambda: TODAY,
     )
     hook: dict[str, Any] = build_hook_request(PATIENT, SERVICE, with_prefetch=False)
     hook["fhirServer"] = server.base

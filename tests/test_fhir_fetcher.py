@@ -79,12 +79,21 @@ def condition(condition_id: str) -> dict[str, Any]:
 
 
 MEDICATIONS = re.compile(re.escape(BASE) + r"/Medication(Request|Statement)\?.*")
+PROCEDURES = re.compile(re.escape(BASE) + r"/Procedure\?.*")
+PATIENT_READ = f"{BASE}/Patient/{PATIENT.patient_id}"
+PATIENT_RESOURCE = next(
+    r for r in PATIENT.chart if r.get("resourceType") == "Patient" and r.get("id") == PATIENT.patient_id
+)
 
 
 @pytest.fixture
 def mock() -> Iterator[responses.RequestsMock]:
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
-        rsps.get(MEDICATIONS, json=bundle())  # the medication keys answer empty unless a test says otherwise
+        # the medication and procedure keys answer empty, the Patient read with the patient, unless a test
+        # says otherwise
+        rsps.get(MEDICATIONS, json=bundle())
+        rsps.get(PROCEDURES, json=bundle())
+        rsps.get(PATIENT_READ, json=PATIENT_RESOURCE)
         yield rsps
 
 
@@ -102,6 +111,8 @@ def test_fallback_queries_are_the_prefetch_templates_with_the_bearer_token(
     assert result.failures == {}
     assert [r["id"] for r in result.resources["conditions"]] == ["c1"]
     assert result.resources["pregnancyObservations"] == []
+    assert result.resources["patient"] == [PATIENT_RESOURCE]  # a read: the resource itself
+    assert result.resources["procedures"] == []
     urls = sorted(call.request.url or "" for call in mock.calls)
     expected = sorted(
         requests.Request("GET", f"{BASE}/{t.replace('{{context.patientId}}', PATIENT.patient_id)}")
@@ -197,6 +208,49 @@ def test_a_failed_query_is_a_failure_of_that_key_only(
     assert reason in result.failures["conditions"]
     assert "conditions" not in result.resources
     assert result.resources["pregnancyObservations"] == []
+
+
+# --- a read template is answered by that resource, a search by a Bundle ----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("answer", "reason"),
+    [
+        ({"status": 404, "json": {"resourceType": "OperationOutcome"}}, "HTTP 404"),
+        ({"status": 410}, "gone (HTTP 410)"),
+        ({"json": {"resourceType": "OperationOutcome", "issue": []}}, "error OperationOutcome"),
+        ({"json": bundle(PATIENT_RESOURCE)}, "not the resource asked for"),
+        ({"json": {**PATIENT_RESOURCE, "id": "someone-else"}}, "not the resource asked for"),
+        ({"json": {k: v for k, v in PATIENT_RESOURCE.items() if k != "id"}}, "not the resource asked for"),
+        ({"json": {**PATIENT_RESOURCE, "resourceType": "Practitioner"}}, "not the resource asked for"),
+    ],
+    ids=["404", "410", "outcome", "bundle", "other-patient", "no-id", "other-type"],
+)
+def test_a_patient_read_that_is_not_the_patient_is_a_failure_of_that_key_only(
+    mock: responses.RequestsMock, answer: dict[str, Any], reason: str
+) -> None:
+    mock.replace(responses.GET, PATIENT_READ, **answer)
+    mock.get(CONDITIONS, json=bundle(condition("c1")))
+    mock.get(OBSERVATIONS, json=bundle())
+
+    result = fetcher().fetch(hook_request(), SERVICE, MISSING)
+
+    assert list(result.failures) == ["patient"]  # never read as "no demographics on file"
+    assert reason in result.failures["patient"]
+    assert "patient" not in result.resources
+    assert [r["id"] for r in result.resources["conditions"]] == ["c1"]
+
+
+def test_a_search_answered_with_a_single_resource_is_a_failure(mock: responses.RequestsMock) -> None:
+    mock.get(CONDITIONS, json=condition("c1"))  # not a searchset Bundle
+    mock.get(OBSERVATIONS, json=bundle())
+    mock.replace(responses.GET, PROCEDURES, json=PATIENT_RESOURCE)
+
+    result = fetcher().fetch(hook_request(), SERVICE, MISSING)
+
+    assert set(result.failures) == {"conditions", "procedures"}
+    assert all("not a Bundle" in reason for reason in result.failures.values())
+    assert result.resources["patient"] == [PATIENT_RESOURCE]
 
 
 # --- redirects and next links stay on the server ----------------------------------------------------------
@@ -432,6 +486,37 @@ def test_card_names_exactly_the_data_that_could_not_be_read(
     assert card["indicator"] == "warning"
     assert "HTTP 503" in card["detail"]
     assert card["extension"]["dn-cds.orders"] == [PATIENT.order_reference]
+
+
+def test_nothing_readable_gives_a_short_summary_and_names_every_data_in_the_detail(
+    mock: responses.RequestsMock,
+) -> None:
+    mock.replace(responses.GET, MEDICATIONS, status=401)
+    mock.replace(responses.GET, PROCEDURES, status=401)
+    mock.replace(responses.GET, PATIENT_READ, status=401)
+    mock.get(CONDITIONS, status=401)
+    mock.get(OBSERVATIONS, status=401)
+    app = create_app(
+        Settings(fhir_server_allowlist=(BASE,), trusted_issuers=(issuer_trust(),)), today=lambda: TODAY
+    )
+
+    response = CdsClient(app.test_client()).call(SERVICE.id, body())
+
+    [card] = [
+        c for c in response.get_json()["cards"] if c["source"]["topic"]["code"] == "patient-data-incomplete"
+    ]
+    assert card["summary"] == "Could not read any patient data: none of the chart checks were done"
+    assert card["indicator"] == "warning"
+    for data in (
+        "conditions",
+        "pregnancy observations",
+        "lab results",
+        "medication orders",
+        "medication list",
+    ):
+        assert f"{data}: the FHIR server refused the access token (HTTP 401)" in card["detail"]
+    assert "patient demographics: the FHIR server refused" in card["detail"]
+    assert "procedures: the FHIR server refused" in card["detail"]
 
 
 class _BuggyClient:

@@ -17,6 +17,7 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+import requests
 from conftest import TODAY, CdsClient, card_codes
 from fhir_test_patients import PAGED_PATIENT, paged_patient_resources, vignette_chart_resources
 from local_fhir import LocalFhirServer, unused_loopback_url
@@ -233,12 +234,18 @@ def test_expired_token_gives_a_warning_naming_the_missing_data(
     card = incomplete_card(fetched)
     assert card["indicator"] == "warning"
     assert fetched["cards"][0] == card  # warnings come before the info cards
-    assert card["summary"].startswith(
-        "Could not read conditions, pregnancy observations, lab results, medication orders and medication"
-        " list: pregnancy, bleeding disorder"
-    )
-    assert len(card["summary"]) < 140
-    assert "HTTP 401" in card["detail"]
+    # every key was refused: the summary says so in a few words, the detail names each data and why
+    assert card["summary"] == "Could not read any patient data: none of the chart checks were done"
+    for data in (
+        "conditions",
+        "pregnancy observations",
+        "lab results",
+        "medication orders",
+        "medication list",
+        "patient demographics",
+        "procedures",
+    ):
+        assert f"{data}: the FHIR server refused the access token (HTTP 401)" in card["detail"]
     assert token not in str(fetched)
     assert caplog.records  # the logs were captured...
     assert token not in caplog.text  # ...and the token is in none of them
@@ -266,6 +273,41 @@ def test_slow_server_is_cut_off_at_the_time_budget(fhir_server: LocalFhirServer)
     assert waited < 4  # the answer did not wait for the slow server (5 s)
 
 
+def test_a_patient_the_server_does_not_have_is_unreadable_demographics_never_none_on_file(
+    fhir_server: LocalFhirServer,
+) -> None:
+    """The Patient read answered 404 (the server lacks, or hides, the hook's patient) is a failure of that
+    key: the card says reproductive potential was not checked; the searches still answer."""
+    patient_id = "dn-test-no-patient-resource"
+    condition = {
+        "resourceType": "Condition",
+        "id": f"{patient_id}-bleeding",
+        "clinicalStatus": {
+            "coding": [
+                {"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}
+            ]
+        },
+        "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "D66"}]},
+        "subject": {"reference": f"Patient/{patient_id}"},
+    }
+    loaded = requests.put(f"{fhir_server.base}/Condition/{condition['id']}", json=condition, timeout=30)
+    assert loaded.ok, loaded.text[:500]
+    body = build_hook_request(BLEEDING, SERVICES["patient-view"], with_prefetch=False)
+    body["context"]["patientId"] = patient_id
+    body["fhirServer"] = fhir_server.base
+
+    fetched = client(fhir_server.base).call(SERVICES["patient-view"].id, body)
+
+    assert fetched.status_code == 200
+    assert "bleeding-disorder" in card_codes(fetched)  # the Condition search answered
+    card = incomplete_card(fetched.get_json())
+    assert (
+        card["summary"]
+        == "Could not read patient demographics: reproductive potential (sex, age) not checked"
+    )
+    assert "HTTP 404" in card["detail"]
+
+
 def test_server_down_gives_a_warning_not_an_error() -> None:
     down = unused_loopback_url()
     cds = client(down)
@@ -274,7 +316,8 @@ def test_server_down_gives_a_warning_not_an_error() -> None:
 
     card = incomplete_card(fetched)
     assert "could not be reached" in card["detail"]
-    assert card["summary"].startswith("Could not read conditions, pregnancy observations, lab results")
+    assert card["summary"] == "Could not read any patient data: none of the chart checks were done"
+    assert "procedures: the FHIR server could not be reached" in card["detail"]
 
 
 def test_fhir_server_off_the_allowlist_is_412(fhir_server: LocalFhirServer) -> None:

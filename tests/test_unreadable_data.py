@@ -18,6 +18,7 @@ import pytest
 import requests
 import responses
 from conftest import TODAY, CdsClient
+from tokens import issuer_trust
 
 from cards.wording import load_card_wording
 from cds_service import Settings, create_app
@@ -50,7 +51,9 @@ def mock() -> Iterator[responses.RequestsMock]:
 
 @pytest.fixture(scope="module")
 def cds() -> CdsClient:
-    app = create_app(Settings(fhir_server_allowlist=(BASE,)), today=lambda: TODAY)
+    app = create_app(
+        Settings(fhir_server_allowlist=(BASE,), trusted_issuers=(issuer_trust(),)), today=lambda: TODAY
+    )
     return CdsClient(app.test_client())
 
 
