@@ -93,9 +93,6 @@ def main() -> int:
         if os.geteuid() == 0 and user:
             os.chown(data_dir, int(user), int(user))
             argv = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", *argv]
-            data_dir = Path(env["DN_CDS_DATA_DIR"])  # as the image's data volume: owned by the service's uid
-            data_dir.mkdir()
-            os.chown(data_dir, int(user), int(user))
         print(f"+ {' '.join(argv)}")
         server = subprocess.Popen(argv, env=env, cwd=tmp)
         try:
