@@ -23,13 +23,12 @@ from cds_service.fhir_fetcher import FhirFetcher
 from cds_service.handout import blueprint as handout_blueprint
 from cds_service.handout import install_handout
 from cds_service.incomplete_data import load_key_coverage
-from cds_service.logs import pseudonym, pseudonym_key
 from cds_service.openapi import blueprint as openapi_blueprint
 from cds_service.patient_data import PatientDataFetcher
 from cds_service.routes import AUDIT_TRAIL, ServiceState, blueprint
 from cds_service.security import build_verifier, install_security
 from cds_service.settings import Settings
-from cds_service.store import Store, open_store
+from cds_service.store import Pseudonymizer, Store, open_store
 from fhir_mappings import load_knowledge
 
 access_log = logging.getLogger("dn_cds.access")
@@ -104,7 +103,7 @@ def create_app(
     app.register_blueprint(handout_blueprint)
     app.register_blueprint(openapi_blueprint)
     _register_error_handlers(app)
-    _register_access_log(app, pseudonym_key(settings.data_dir))
+    _register_access_log(app, store.pseudonymizer)  # the audit's pseudonym: a log line finds its row
     install_security(
         app, settings, build_verifier(settings, now=now, replay_guard=replay_guard or store.replay)
     )
@@ -139,7 +138,7 @@ def _register_error_handlers(app: Flask) -> None:
         return jsonify(body), 500
 
 
-def _register_access_log(app: Flask, key: bytes) -> None:
+def _register_access_log(app: Flask, pseudonymizer: Pseudonymizer) -> None:
     @app.before_request
     def start_timer() -> None:
         g.started = time.perf_counter()
@@ -162,7 +161,7 @@ def _register_access_log(app: Flask, key: bytes) -> None:
                 "hook": g.get("hook"),
                 "hookInstance": g.get("hook_instance"),
                 "latency_ms": round(elapsed_ms, 1),
-                "patient": pseudonym(patient_id, key) if patient_id else None,
+                "patient": pseudonymizer.pseudonym(patient_id) if patient_id else None,
                 "iss": g.get("token_issuer"),
                 "tenant": g.get("tenant"),
             },

@@ -9,6 +9,10 @@ from typing import Any, TypeGuard
 
 from cds_service.errors import BadRequest
 
+# The store's column sizes (cds_service/store/schema.py, checked by a test): a longer value is refused here
+# with a 400, rather than failing the insert on PostgreSQL (a 503 the EHR would retry for ever).
+MAX_REASON_SYSTEM_CHARS = 512
+MAX_REASON_CODE_CHARS = 128
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
 
 
@@ -114,6 +118,12 @@ def _override_reason(value: Any, path: str) -> tuple[tuple[str, str] | None, str
         ):
             raise BadRequest(
                 f"{path}.reason must be a Coding with system and code.", expression=f"{path}.reason"
+            )
+        if len(reason["system"]) > MAX_REASON_SYSTEM_CHARS or len(reason["code"]) > MAX_REASON_CODE_CHARS:
+            raise BadRequest(
+                f"{path}.reason: system is limited to {MAX_REASON_SYSTEM_CHARS} characters and code to"
+                f" {MAX_REASON_CODE_CHARS}.",
+                expression=f"{path}.reason",
             )
         code = (reason["system"], reason["code"])
     if comment is not None and not isinstance(comment, str):

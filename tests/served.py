@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -24,9 +24,12 @@ class ServerFailed(RuntimeError):
 
 @contextmanager
 def serving(
-    settings: Settings, log_path: Path, workers: int = 4
+    settings: Settings, log_path: Path, workers: int = 4, env_overrides: Mapping[str, str] | None = None
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """``dn-cds serve`` in its own process group on a free loopback port; stopped (SIGTERM) at the end."""
+    """``dn-cds serve`` in its own process group on a free loopback port; stopped (SIGTERM) at the end.
+
+    Authentication is off and the log level WARNING unless ``env_overrides`` (``DN_CDS_*`` values) say
+    otherwise."""
     port = free_port()
     env = {key: value for key, value in os.environ.items() if not key.startswith("DN_CDS_")}
     env.update(
@@ -42,6 +45,7 @@ def serving(
     )
     if settings.database_url:
         env["DN_CDS_DATABASE_URL"] = settings.database_url
+    env.update(env_overrides or {})
     with log_path.open("ab") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "cds_service", "serve"],

@@ -17,6 +17,7 @@ from store_fixtures import PSEUDONYM_KEY
 from cds_service import create_app
 from cds_service.catalog import load_catalog
 from cds_service.demo import DemoPatient, build_hook_request, load_demo_patients
+from cds_service.feedback import MAX_REASON_CODE_CHARS, MAX_REASON_SYSTEM_CHARS
 from cds_service.patient_data import FetchResult
 from cds_service.store import Store, schema
 from cds_service.store.engine import create_store_engine
@@ -195,3 +196,36 @@ def test_an_unwritable_store_is_a_503_for_calls_and_feedback(store: Store, store
         assert response.status_code == 503
         assert response.get_json()["issue"][0]["code"] == "transient"
         assert TOKEN not in response.get_data(as_text=True)
+
+
+def test_override_reason_codes_longer_than_the_store_keeps_are_a_400_on_every_database(
+    client: CdsClient, store: Store
+) -> None:
+    """PostgreSQL refuses a value longer than its column (SQLite does not): the limit is checked first, so
+    the answer is a 400 naming the field on both, never a 503 the EHR would keep retrying."""
+    columns = schema.feedback.c
+    assert (columns.override_reason_system.type.length, columns.override_reason_code.type.length) == (
+        MAX_REASON_SYSTEM_CHARS,
+        MAX_REASON_CODE_CHARS,
+    )
+    [card, *_] = client.call(SERVICE.id, hook_call(PATIENTS["first-trimester"])).get_json()["cards"]
+
+    def feedback(system: str, code: str, second: int) -> Any:
+        entry = {
+            "card": card["uuid"],
+            "outcome": "overridden",
+            "overrideReason": {"reason": {"system": system, "code": code}},
+            "outcomeTimestamp": f"2026-11-26T10:05:{second:02d}Z",
+        }
+        return client.feedback(SERVICE.id, {"feedback": [entry]})
+
+    longest = feedback("s" * MAX_REASON_SYSTEM_CHARS, "c" * MAX_REASON_CODE_CHARS, 1)
+    long_code = feedback("http://x", "c" * (MAX_REASON_CODE_CHARS + 1), 2)
+    long_system = feedback("s" * (MAX_REASON_SYSTEM_CHARS + 1), "c", 3)
+
+    assert longest.status_code == 200
+    for response in (long_code, long_system):
+        assert response.status_code == 400
+        assert response.get_json()["issue"][0]["expression"] == ["feedback[0].overrideReason.reason"]
+    with store.engine.connect() as connection:
+        assert len(connection.execute(select(schema.feedback)).all()) == 1

@@ -3,15 +3,21 @@
 The capture takes ALL log output: every logger (the root logger's handler sees everything that propagates,
 and the service's own JSON handler is installed as ``serve`` installs it), every level down to DEBUG,
 werkzeug's request log from a real loopback server, and a real ``dn-cds serve`` (gunicorn) process's stderr.
+
+The patient appears in a log line only as the keyed pseudonym the audit stores for that call
+(``DN_CDS_PSEUDONYM_KEY`` or the generated ``pseudonym.key``), so a reviewer can find a line's audit row.
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
+import hmac
 import io
 import json
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -25,13 +31,16 @@ from typing import Any
 import pytest
 import requests
 from conftest import TODAY
+from sqlalchemy import select
 from tokens import issuer_trust, token
 from werkzeug.serving import make_server
 
 from cds_service import Settings, create_app
 from cds_service.catalog import load_catalog
 from cds_service.local_client import sign_service_request
-from cds_service.logs import PSEUDONYM_KEY_FILE, JsonFormatter, configure_logging, pseudonym
+from cds_service.logs import JsonFormatter, configure_logging
+from cds_service.store import open_store, schema
+from cds_service.store.pseudonym import KEY_FILE_NAME
 
 PATIENT_ID = "pat-zq-90210"
 MRN = "MRN-7731-SECRET"
@@ -229,9 +238,29 @@ def test_full_hook_calls_never_log_tokens_or_patient_data(
     lines = [line for line in capture.json_lines() if line.get("event") == "request"]
     assert len(lines) == 6
     first = lines[0]
-    key = (data_dir / PSEUDONYM_KEY_FILE).read_bytes()
+    key = (data_dir / KEY_FILE_NAME).read_bytes().strip()  # the embedded default's generated key
     assert first["service"] == SELECT and first["hook"] == "order-select" and first["status"] == 200
-    assert first["patient"] == pseudonym(PATIENT_ID, key) != PATIENT_ID
+    assert first["patient"] == hmac.new(key, PATIENT_ID.encode(), hashlib.sha256).hexdigest()
+    # ... the audit's pseudonym, so each logged hook call finds its audit row; one key file, not two.
+    audited = audit_pseudonyms(Settings(data_dir=data_dir))
+    logged = {line["hookInstance"]: line["patient"] for line in lines if line.get("hookInstance")}
+    assert len(logged) == 3 and all(logged.values())  # the three calls that passed validation (200, 200, 412)
+    assert logged == {instance: audited[instance] for instance in logged}
+    assert sorted(path.name for path in data_dir.glob("*.key")) == [KEY_FILE_NAME]
+    # The store holds no more than the log: no token, id, name, birth date or code, except the clinician's
+    # free-text comment, kept as given (SECURITY.md section 7). Evidence is the EHR's Type/id references.
+    stored = stored_rows(Settings(data_dir=data_dir))
+    comments = [row.pop("override_comment") for row in stored["feedback"]]
+    assert comments == [feedback_body["feedback"][0]["overrideReason"]["userComment"]]
+    assert len(stored["hook_call"]) == 4 and stored["card"] and len(stored["token_use"]) == 5  # 401: none
+    everything_stored = repr(stored)
+    for jwt_value in jwts:
+        for part in jwt_value.split("."):
+            assert part not in everything_stored
+    for word in SECRET_WORDS:
+        assert word not in everything_stored, word
+    evidence = [reference for row in stored["card"] for reference in row["evidence"]]
+    assert evidence and all(re.fullmatch(r"[A-Z][A-Za-z]+/[A-Za-z0-9.-]+", ref) for ref in evidence), evidence
     assert first["iss"] == "https://ehr.test.example/"
     assert isinstance(first["latency_ms"], float)
     assert uuid.UUID(first["hookInstance"])
@@ -254,16 +283,60 @@ def test_exceptions_are_logged_by_type_and_place_only() -> None:
     assert PATIENT_ID not in json.dumps(line)
 
 
-def test_pseudonyms_are_stable_keyed_and_not_the_id(tmp_path: Path) -> None:
-    from cds_service.logs import pseudonym_key
+def audit_pseudonyms(settings: Settings) -> dict[str, str]:
+    """hookInstance -> the patient pseudonym of its audit row, read from the store ``settings`` names."""
+    store = open_store(settings)
+    try:
+        with store.engine.connect() as connection:
+            rows = connection.execute(
+                select(schema.hook_call.c.hook_instance, schema.hook_call.c.patient_pseudonym)
+            )
+            return {instance: patient for instance, patient in rows if instance and patient}
+    finally:
+        store.close()
 
-    key = pseudonym_key(tmp_path)
 
-    assert pseudonym_key(tmp_path) == key  # kept: stable across restarts and workers
-    assert (tmp_path / PSEUDONYM_KEY_FILE).stat().st_mode & 0o777 == 0o600
-    assert pseudonym(PATIENT_ID, key) == pseudonym(PATIENT_ID, key)
-    assert pseudonym(PATIENT_ID, key) != pseudonym(PATIENT_ID, b"another deployment's key")
-    assert pseudonym(PATIENT_ID, key) != pseudonym("pat-other", key)
+def stored_rows(settings: Settings) -> dict[str, list[dict[str, Any]]]:
+    """Every row of every table of the store ``settings`` names."""
+    store = open_store(settings)
+    try:
+        with store.engine.connect() as connection:
+            return {
+                table.name: [dict(row._mapping) for row in connection.execute(select(table))]
+                for table in (schema.hook_call, schema.card, schema.feedback, schema.token_use)
+            }
+    finally:
+        store.close()
+
+
+def test_the_log_and_the_audit_share_the_configured_pseudonym_key(capture: Capture, tmp_path: Path) -> None:
+    """With DN_CDS_PSEUDONYM_KEY set, the log line and the audit row both carry HMAC(key, patient id);
+    another key gives other pseudonyms, and a restart with the same key the same ones."""
+    first_key, second_key = "k" * 40, "z" * 40
+    pseudonyms: list[str] = []
+    for key, data_dir in ((first_key, "one"), (first_key, "two"), (second_key, "three")):
+        settings = Settings(
+            trusted_issuers=(issuer_trust(),), data_dir=tmp_path / data_dir, pseudonym_key=key
+        )
+        body = patient_call()
+        with create_app(settings, today=lambda: TODAY).test_client() as client:
+            path = f"/cds-services/{SELECT}"
+            response = client.post(
+                path, json=body, headers={"Authorization": f"Bearer {token(settings.base_url + path)}"}
+            )
+        assert response.status_code == 200
+        [line] = [
+            line
+            for line in capture.json_lines()
+            if line.get("event") == "request" and line.get("hookInstance") == body["hookInstance"]
+        ]
+        assert line["patient"] == audit_pseudonyms(settings)[body["hookInstance"]]
+        assert not (settings.data_dir / KEY_FILE_NAME).exists()  # the setting is the key: no file made
+        pseudonyms.append(line["patient"])
+
+    assert pseudonyms[0] == hmac.new(first_key.encode(), PATIENT_ID.encode(), hashlib.sha256).hexdigest()
+    assert pseudonyms[0] == pseudonyms[1] != pseudonyms[2]
+    assert pseudonyms[2] == hmac.new(second_key.encode(), PATIENT_ID.encode(), hashlib.sha256).hexdigest()
 
 
 def test_gunicorn_server_logs_at_debug_hold_no_token_or_patient_data(tmp_path: Path) -> None:
@@ -275,7 +348,7 @@ def test_gunicorn_server_logs_at_debug_hold_no_token_or_patient_data(tmp_path: P
         {
             "DN_CDS_HOST": "127.0.0.1",
             "DN_CDS_PORT": str(port),
-            "DN_CDS_WORKERS": "1",
+            "DN_CDS_WORKERS": "2",
             "DN_CDS_LOG_LEVEL": "DEBUG",
             "DN_CDS_DATA_DIR": str(tmp_path / "data"),
         }
@@ -310,6 +383,9 @@ def test_gunicorn_server_logs_at_debug_hold_no_token_or_patient_data(tmp_path: P
         (f"/cds-services/{SELECT}", 401),
     ]
     assert "Booting worker" in output  # gunicorn's own log was captured too
+    # The workers share the generated key (made once, by the master): the logged pseudonym is the audit's.
+    [logged] = [line for line in requests_logged if line["path"] != "/healthz" and line["status"] == 200]
+    assert logged["patient"] == audit_pseudonyms(Settings(data_dir=tmp_path / "data"))[logged["hookInstance"]]
 
 
 class socket_port:
@@ -338,3 +414,37 @@ def wait_for(base: str, process: subprocess.Popen[bytes], log_path: Path) -> Non
             pass
         time.sleep(0.2)
     pytest.fail("server did not answer /healthz within 30 s")
+
+
+def test_the_store_never_logs_or_raises_with_its_statement_parameters(tmp_path: Path) -> None:
+    """Even with SQLAlchemy's own engine log turned on at DEBUG, a clinician's comment (a statement parameter)
+    appears neither in the log nor in a database error's message."""
+    from sqlalchemy import insert
+    from sqlalchemy.exc import SQLAlchemyError
+
+    engine_log = logging.getLogger("sqlalchemy.engine")
+    records: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    keep = Keep(logging.DEBUG)
+    engine_log.addHandler(keep)
+    saved = engine_log.level
+    engine_log.setLevel(logging.DEBUG)
+    store = open_store(Settings(data_dir=tmp_path))
+    comment = f"{PATIENT_ID} Zebulon Quixote"
+    try:
+        with pytest.raises(SQLAlchemyError) as failed, store.engine.begin() as connection:
+            connection.execute(
+                insert(schema.feedback).values(card_id=999, override_comment=comment)
+            )  # NOT NULLs
+    finally:
+        engine_log.removeHandler(keep)
+        engine_log.setLevel(saved)
+        store.close()
+
+    logged = "\n".join(record.getMessage() for record in records)
+    assert "INSERT INTO feedback" in logged  # not vacuous: the engine log was on
+    assert comment not in logged and PATIENT_ID not in str(failed.value)

@@ -79,6 +79,16 @@ def test_the_embedded_key_is_generated_once_private_and_reused(tmp_path: Path) -
         store.close()
 
 
+def test_the_store_makes_a_private_data_directory(tmp_path: Path) -> None:
+    """The directory holds the pseudonym key, the database and the local client key: 0700 when the store
+    creates it (it is created before anything else at start-up)."""
+    store = open_store(Settings(data_dir=tmp_path / "fresh" / "data"))
+    store.close()
+
+    assert stat.S_IMODE((tmp_path / "fresh" / "data").stat().st_mode) == 0o700
+    assert stat.S_IMODE((tmp_path / "fresh" / "data" / "pseudonym.key").stat().st_mode) == 0o600
+
+
 def test_pseudonyms_are_stable_keyed_and_hide_the_key() -> None:
     one, other = Pseudonymizer(b"a" * 32), Pseudonymizer(b"b" * 32)
 

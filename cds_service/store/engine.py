@@ -26,6 +26,9 @@ from sqlalchemy.pool import StaticPool
 
 SQLITE_FILE_NAME = "dn-cds.sqlite3"
 BUSY_TIMEOUT_MS = 10_000  # well under gunicorn's 30 s worker timeout, far above a commit's few milliseconds
+# Statement parameters hold pseudonyms, evidence references and clinicians' free-text comments: never in
+# SQLAlchemy's log (should someone turn it on) or in its exception messages.
+HIDE_PARAMETERS = True
 READ_ONLY = "dn_cds_read_only"  # execution option: a deferred (shared) transaction on SQLite
 
 
@@ -44,7 +47,9 @@ def create_store_engine(url: URL) -> Engine:
     if url.get_backend_name() == "sqlite":
         engine = _sqlite_engine(url)
     else:
-        engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+        engine = create_engine(
+            url, pool_pre_ping=True, pool_size=5, max_overflow=10, hide_parameters=HIDE_PARAMETERS
+        )
     _forget_connections_after_fork(engine)
     return engine
 
@@ -57,10 +62,11 @@ def is_sqlite(engine: Engine) -> bool:
 def _sqlite_engine(url: URL) -> Engine:
     memory = url.database in {None, "", ":memory:"}
     if not memory:
-        Path(str(url.database)).parent.mkdir(parents=True, exist_ok=True)
+        Path(str(url.database)).parent.mkdir(parents=True, exist_ok=True, mode=0o700)  # holds the keys too
     engine = create_engine(
         url,
         connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
+        hide_parameters=HIDE_PARAMETERS,
         **({"poolclass": StaticPool} if memory else {}),
     )
     event.listen(engine, "connect", _sqlite_pragmas)

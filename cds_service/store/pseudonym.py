@@ -4,6 +4,9 @@ The same patient always gets the same pseudonym (so the audit can be followed pe
 key nobody can test a guessed patient id against it. The key is ``DN_CDS_PSEUDONYM_KEY``; when it is unset the
 embedded default generates a random key once into ``pseudonym.key`` (mode 0600) in the data directory. Several
 instances sharing one PostgreSQL database must share one key, so it is required there.
+
+This is the only pseudonym of a patient id: the audit's ``patient_pseudonym`` column and the request log's
+``patient`` field are the same value, so a log line can be matched with its audit row (and nothing else can).
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ def key_from_file(data_dir: Path) -> bytes:
     Creation is exclusive (``O_EXCL``): when two processes race, one writes the key and both read it.
     """
     path = data_dir / KEY_FILE_NAME
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     try:
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
