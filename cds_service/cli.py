@@ -26,6 +26,7 @@ from cds_service.integration_cli import run as run_integration
 from cds_service.knowledge_report import ReportFormat, build_report, gather_sources, render
 from cds_service.local_client import sign_service_request
 from cds_service.settings import Settings, SettingsError
+from cds_service.store import open_store
 from fhir_mappings import KnowledgeError, load_knowledge
 
 GUNICORN_ARGS = ["-m", "gunicorn", "-c", "python:cds_service.gunicorn_config", "cds_service.wsgi:app"]
@@ -75,6 +76,9 @@ def _serve(host: str | None, port: int | None) -> int:
         os.environ["DN_CDS_PORT"] = str(port)
     settings = Settings.from_env()  # fail fast, before gunicorn starts workers
     load_knowledge(policy_file=settings.policy_file)  # a bad DN_CDS_POLICY_FILE stops here, not in a worker
+    open_store(
+        settings
+    ).close()  # an unreachable database stops here with a message, not a gunicorn traceback
     print(
         f"dn-cds: serving {settings.base_url}/cds-services  (try: dn-cds demo --url {settings.base_url})",
         file=sys.stderr,

@@ -105,3 +105,21 @@ def test_a_data_dir_that_cannot_hold_the_store_is_a_settings_error(tmp_path: Pat
 
     with pytest.raises(SettingsError, match="DN_CDS_DATA_DIR"):
         open_store(Settings(data_dir=tmp_path / "a-file" / "data"))
+
+
+@pytest.mark.parametrize("command", [["purge", "--dry-run"], ["report"], ["serve"]])
+def test_an_unreachable_database_stops_the_command_with_a_message_and_no_password(
+    command: list[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Nothing listens on port 1: the command exits 2 naming the setting, with no traceback and no URL."""
+    from cds_service.cli import main
+
+    monkeypatch.setenv("DN_CDS_DATABASE_URL", "postgresql://dncds:s3cret-pw@127.0.0.1:1/dncds")
+    monkeypatch.setenv("DN_CDS_PSEUDONYM_KEY", "k" * 32)
+    monkeypatch.setenv("DN_CDS_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setattr("os.execv", lambda *args: pytest.fail("gunicorn must not start"))
+
+    assert main(command) == 2
+    error = capsys.readouterr().err
+    assert "DN_CDS_DATABASE_URL" in error
+    assert "s3cret-pw" not in error and "Traceback" not in error

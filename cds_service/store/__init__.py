@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from cds_service.settings import Settings, SettingsError
 from cds_service.store.audit import AuditedCard, AuditLog, HookCallRecord
@@ -76,6 +77,16 @@ def open_store(settings: Settings, *, migrate: bool = True) -> Store:
             " must pseudonymise patients with the same key"
         )
     if migrate:
-        upgrade(engine)
+        try:
+            upgrade(engine)
+        except SQLAlchemyError as error:
+            engine.dispose()
+            cause = type(
+                getattr(error, "orig", None) or error
+            ).__name__  # never the URL: it may hold a password
+            raise SettingsError(
+                f"the store could not be opened or migrated ({cause}); check DN_CDS_DATABASE_URL (or"
+                " DN_CDS_DATA_DIR for the embedded SQLite file) and that the database accepts connections"
+            ) from None
         engine.dispose()
     return Store(engine, Pseudonymizer(key))
