@@ -7,6 +7,7 @@ uuids and feedback can be linked back to the card without storing anything here.
 from __future__ import annotations
 
 import copy
+import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -29,6 +30,10 @@ EXTENSION_EVIDENCE = "dn-cds.evidence"
 EXTENSION_INDICATIONS = "dn-cds.indications"
 EXTENSION_ORDERS = "dn-cds.orders"
 EXTENSION_KNOWLEDGE = "dn-cds.knowledgeVersion"
+# Characters that make markdown or HTML in GFM: a value copied from the EHR's data is escaped, so a code's
+# text such as "[Details](https://...)" or "<img ...>" is shown as written, never as a link, image or tag.
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|~])")
+_AUTOLINK = re.compile(r"(?i)\b(https?|ftp)://|\b(www)\.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +45,7 @@ class CardContext:
     finding_displays: Mapping[str, str]
     knowledge_version: str
     handout_link: tuple[str, str] | None = None  # (label, absolute URL) of the printable patient handout
+    source_url: str | None = None  # absolute URL of the rule-base page; a card links to #finding-<code> on it
 
 
 def build_cards(
@@ -59,12 +65,20 @@ def indicator_for(kind: FindingKind) -> str:
 
 
 def choose_summary(finding_wording: FindingWording, facts: Mapping[str, str]) -> str:
-    """The first summary whose required facts are present, filled in and kept under the limit."""
-    template = next(s for s in finding_wording.summaries if s.requires <= facts.keys())
-    summary = template.text.format_map(facts)
-    if len(summary) >= SUMMARY_LIMIT:
-        summary = summary[: SUMMARY_LIMIT - 2].rstrip() + "\u2026"
-    return summary
+    """The first summary whose required facts are present and that fits under the limit.
+
+    A summary is cut (with an ellipsis) only where that loses nothing but the tail of a list: when the first
+    candidate ends with its placeholder and no other template with facts fits. A summary whose conclusion
+    follows the facts ("...: not checked") is never cut; a shorter template is used instead.
+    """
+    candidates = [s for s in finding_wording.summaries if s.requires <= facts.keys()]
+    first = candidates[0]
+    for template in candidates:
+        summary = template.text.format_map(facts)
+        if len(summary) < SUMMARY_LIMIT and (template.requires or not first.text.endswith("}")):
+            return summary
+    summary = first.text.format_map(facts)
+    return summary[: SUMMARY_LIMIT - 2].rstrip() + "\u2026"
 
 
 def _card(
@@ -82,19 +96,20 @@ def _card(
         *finding.order_references,
         *(e.reference or e.description for e in finding.evidence),
     )
+    source: dict[str, Any] = {"label": wording.source_label}
+    if context.source_url:
+        source["url"] = f"{context.source_url}#finding-{finding.code}"
+    source["topic"] = {
+        "system": context.finding_system,
+        "code": finding.code,
+        "display": context.finding_displays[finding.code],
+    }
     card: dict[str, Any] = {
         "uuid": card_id,
         "summary": choose_summary(finding_wording, finding.facts),
         "indicator": indicator,
         "detail": _detail(finding, finding_wording, wording),
-        "source": {
-            "label": wording.source_label,
-            "topic": {
-                "system": context.finding_system,
-                "code": finding.code,
-                "display": context.finding_displays[finding.code],
-            },
-        },
+        "source": source,
     }
     order_refs = [ref for ref in finding.order_references if ref in orders]
     if finding.kind is FindingKind.CONTRAINDICATION:
@@ -122,29 +137,48 @@ def _card(
 
 def _detail(finding: Finding, finding_wording: FindingWording, wording: CardWording) -> str:
     parts = [f"**Why.** {finding_wording.why}"]
-    facts = [f"- {name.replace('_', ' ')}: {value}" for name, value in finding.facts.items()]
+    facts = [
+        f"- {fact_label(wording, name)}: {markdown_text(value)}" for name, value in finding.facts.items()
+    ]
     if facts:
         parts.append("**Patient facts.**\n" + "\n".join(facts))
     if finding.evidence:
         lines = [
-            f"- {e.description}" + (f" ({e.reference})" if e.reference else "") for e in finding.evidence
+            f"- {markdown_text(e.description)}" + (f" ({markdown_text(e.reference)})" if e.reference else "")
+            for e in finding.evidence
         ]
         parts.append("**Evidence.**\n" + "\n".join(lines))
     if finding.indications:
         lines = [
-            f"- {m.key}: {m.display or m.code} ({m.code}, {m.origin}"
-            + (f", {m.reference})" if m.reference else ")")
+            markdown_text(
+                f"{m.key}: {m.display or m.code} ({m.code}, {m.origin}"
+                + (f", {m.reference})" if m.reference else ")")
+            )
             for m in finding.indications
         ]
+        lines = [f"- {line}" for line in lines]
         parts.append("**Matched indications.**\n" + "\n".join(lines))
     if finding.unrecognised:
-        lines = [f"- {item}" for item in finding.unrecognised]
+        lines = [f"- {markdown_text(item)}" for item in finding.unrecognised]
         parts.append("**Not recognised (no usable code, please code them).**\n" + "\n".join(lines))
     if finding.kind is FindingKind.DISCLOSURE:
         parts.append(_disclosure_markdown(wording, finding.site_risks))
     parts.append(f"**What to do.** {finding_wording.action}")
     parts.append(f"**Rule source.** {finding_wording.rule_source}")
     return "\n\n".join(parts)
+
+
+def markdown_text(text: str) -> str:
+    """``text`` (from the EHR's data) as literal GFM text on one line: markdown and HTML characters escaped,
+    URLs not turned into links."""
+    one_line = " ".join(text.split())
+    escaped = _MARKDOWN_SPECIAL.sub(r"\\\1", one_line)
+    return _AUTOLINK.sub(lambda m: f"{m.group(1)}\\://" if m.group(1) else f"{m.group(2)}\\.", escaped)
+
+
+def fact_label(wording: CardWording, name: str) -> str:
+    """How a fact is named in the card detail: its label in card-text.json, else its name in words."""
+    return wording.fact_labels.get(name, name.replace("_", " "))
 
 
 def _disclosure_markdown(wording: CardWording, site_risks: Sequence[str] = ()) -> str:

@@ -60,6 +60,7 @@ class CardWording:
     override_system: str
     override_reasons: tuple[tuple[str, str], ...]
     site_lines: Mapping[str, str] = field(default_factory=dict)  # site-risk code -> disclosure line
+    fact_labels: Mapping[str, str] = field(default_factory=dict)  # fact name -> label in the card detail
 
 
 def load_card_wording(finding_codes: Iterable[str], data_dir: Path = DATA_DIR) -> CardWording:
@@ -89,6 +90,7 @@ def load_card_wording(finding_codes: Iterable[str], data_dir: Path = DATA_DIR) -
             override_system=str(overrides["url"]),
             override_reasons=tuple((c["code"], c["display"]) for c in overrides["concept"]),
             site_lines={code: str(line["text"]) for code, line in disclosure.get("site_lines", {}).items()},
+            fact_labels={str(name): str(label) for name, label in texts.get("fact_labels", {}).items()},
         )
     except (KeyError, TypeError) as error:
         raise WordingError(f"wording files: missing or malformed {error}") from error

@@ -50,9 +50,11 @@ class Advisor:
         today: date,
         *,
         handout_url: str | None = None,
+        source_url: str | None = None,
     ) -> list[dict[str, Any]]:
         """The cards for a validated request. No dry-needling order on an order hook -> no cards and no
-        patient data needed. ``handout_url`` (absolute) is linked from the disclosure card."""
+        patient data needed. ``handout_url`` (absolute) is linked from the disclosure card; ``source_url``
+        (absolute, the rule-base page) is every card's ``source.url``."""
         if request.hook == "patient-view":
             data = gather_patient_data(request, service, self.fetcher)
             findings = evaluate_patient(data.record, self.knowledge, today)
@@ -79,5 +81,6 @@ class Advisor:
             finding_displays=self.finding_displays,
             knowledge_version=self.knowledge.version,
             handout_link=(self.handout_label, handout_url) if handout_url else None,
+            source_url=source_url,
         )
         return build_cards(findings, orders, context, self.wording)

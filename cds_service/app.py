@@ -23,6 +23,8 @@ from cds_service.fhir_fetcher import FhirFetcher
 from cds_service.handout import blueprint as handout_blueprint
 from cds_service.handout import install_handout
 from cds_service.incomplete_data import load_key_coverage
+from cds_service.knowledge_page import blueprint as knowledge_page_blueprint
+from cds_service.knowledge_page import install_knowledge_page
 from cds_service.openapi import blueprint as openapi_blueprint
 from cds_service.patient_data import PatientDataFetcher
 from cds_service.routes import AUDIT_TRAIL, ServiceState, blueprint
@@ -102,6 +104,8 @@ def create_app(
     install_handout(app.extensions, render_handout_html(handout))
     app.register_blueprint(handout_blueprint)
     app.register_blueprint(openapi_blueprint)
+    install_knowledge_page(app.extensions, settings.policy_file)
+    app.register_blueprint(knowledge_page_blueprint)
     _register_error_handlers(app)
     _register_access_log(app, store.pseudonymizer)  # the audit's pseudonym: a log line finds its row
     install_security(

@@ -83,7 +83,7 @@ def incomplete_data_finding(
         "reason": reason,
     }
     if set(coverage) <= set(unavailable):  # nothing could be read: the list of every check is no summary
-        facts = {"missing": "any patient data", "reason": reason}
+        facts = {"nothing_read": "any patient data", "reason": reason}
     return Finding(
         code=FINDING_CODE,
         kind=FindingKind(knowledge.findings[FINDING_CODE].kind),

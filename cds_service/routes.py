@@ -19,6 +19,7 @@ from cds_service.errors import BadRequest, UnknownService
 from cds_service.feedback import parse_feedback
 from cds_service.handout import handout_url
 from cds_service.hook_request import parse_hook_request
+from cds_service.knowledge_page import knowledge_url
 from cds_service.limits import check_sizes
 from cds_service.settings import Settings
 
@@ -75,6 +76,7 @@ def call_service(service_id: str) -> Response:
             service,
             current.today(),
             handout_url=handout_url(current.settings.public_base_url),
+            source_url=knowledge_url(current.settings.public_base_url),
         )
         audit.cards = cards
     return jsonify({"cards": cards})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import shutil
 from collections.abc import Iterator
 from datetime import date
@@ -23,7 +24,13 @@ from fhir_builders import (
 )
 
 from cards import CardContext, CardWording, WordingError, build_cards, load_card_wording
-from cards.builder import EXTENSION_EVIDENCE, EXTENSION_INDICATIONS, choose_summary, patient_instruction_text
+from cards.builder import (
+    EXTENSION_EVIDENCE,
+    EXTENSION_INDICATIONS,
+    choose_summary,
+    markdown_text,
+    patient_instruction_text,
+)
 from cards.wording import DATA_DIR as WORDING_DIR
 from fhir_mappings import Evidence, Finding, FindingKind, IndicationMatch, Knowledge
 
@@ -65,6 +72,7 @@ LONG_FACTS = {
     "drugs": "warfarin, clopidogrel, aspirin, enoxaparin",
     "matched_by_name": "aspirin (no code: matched by name in the medication text)",
     "result": "150000 {cells}/uL",
+    "value": "<10 x10^9/L",
     "date": "2026-11-20",
     "test": "Platelet count",
 }
@@ -619,3 +627,150 @@ def test_card_text_missing_a_finding_is_an_error(knowledge: Knowledge, tmp_path:
 
 def test_shipped_wording_covers_every_finding_code(knowledge: Knowledge, wording: CardWording) -> None:
     assert set(knowledge.findings) <= set(wording.findings)
+
+
+# --- wording a clinician reads ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("code", "kind", "facts", "expected"),
+    [
+        (
+            "inr-critical",
+            FindingKind.CONTRAINDICATION,
+            {"result": "4.8 {INR}", "value": "4.8", "date": "2026-11-25"},
+            "INR 4.8 (2026-11-25): dry needling contraindicated",
+        ),
+        (
+            "inr-elevated",
+            FindingKind.PRECAUTION,
+            {"result": "3.4 {INR}", "value": "3.4", "date": "2026-11-23"},
+            "Elevated INR 3.4 (2026-11-23): needle with bleeding precautions",
+        ),
+        (
+            "severe-thrombocytopenia",
+            FindingKind.CONTRAINDICATION,
+            {"result": "18000 /uL", "value": "18 x10^9/L", "date": "2026-11-25"},
+            "Platelets 18 x10^9/L (2026-11-25): severe thrombocytopenia, dry needling contraindicated",
+        ),
+        (
+            "low-platelet-count",
+            FindingKind.PRECAUTION,
+            {"result": "42 10*3/uL", "value": "42 x10^9/L", "date": "2026-11-20"},
+            "Low platelets 42 x10^9/L (2026-11-20): needle with bleeding precautions",
+        ),
+    ],
+    ids=["inr-critical", "inr-elevated", "severe-thrombocytopenia", "low-platelet-count"],
+)
+def test_lab_summaries_give_the_value_in_the_rule_unit_not_the_ucum_code_as_sent(
+    code: str,
+    kind: FindingKind,
+    facts: dict[str, str],
+    expected: str,
+    orders: dict[str, dict[str, Any]],
+    context: CardContext,
+    wording: CardWording,
+) -> None:
+    """UCUM codes ({INR}, 10*3/uL) and per-microlitre counts are not how a clinician reads a result."""
+    [card] = build_cards([_finding(code, kind, LUMBAR_ORDER, facts=facts)], orders, context, wording)
+    assert card["summary"] == expected
+    sent = facts["result"].replace("*", "\\*")
+    assert f"- result as sent: {sent}" in card["detail"]  # what the lab sent stays in the detail
+
+
+@pytest.mark.parametrize(
+    ("order_site", "expected"),
+    [
+        ("both sides, neck", "Needling the head or neck (both sides, neck): fainting risk, treat lying down"),
+        ("right neck", "Needling the head or neck (right neck): fainting risk, treat lying down"),
+    ],
+)
+def test_fainting_summary_names_the_site_in_a_sentence(
+    order_site: str,
+    expected: str,
+    orders: dict[str, dict[str, Any]],
+    context: CardContext,
+    wording: CardWording,
+) -> None:
+    finding = _finding(
+        "fainting-risk-site", FindingKind.PRECAUTION, LUMBAR_ORDER, facts={"order_site": order_site}
+    )
+    [card] = build_cards([finding], orders, context, wording)
+    assert card["summary"] == expected
+
+
+def test_patient_facts_are_named_in_words_not_by_their_keys(
+    orders: dict[str, dict[str, Any]], context: CardContext, wording: CardWording
+) -> None:
+    [card] = build_cards([_pregnancy(LUMBAR_ORDER)], orders, context, wording)
+    assert "- gestational age: 9w2d" in card["detail"]
+    assert "- dated by: estimated due date" in card["detail"]
+    assert "- ga:" not in card["detail"]
+
+
+def test_a_summary_too_long_for_its_conclusion_falls_back_to_a_shorter_template(wording: CardWording) -> None:
+    """Cutting 'Could not read ...: <list> not checked' would cut off 'not checked', the point of the card."""
+    facts = {  # every prefetch key unreadable: the longest 'unchecked' list the service can produce
+        "missing": "conditions, pregnancy observations, lab results, medications, patient and procedures",
+        "unchecked": "pregnancy, bleeding disorder, local infection, problem-list indications, platelets, "
+        "INR, antithrombotic drugs, reproductive potential",
+    }
+    summary = choose_summary(wording.findings["patient-data-incomplete"], facts)
+    assert len(summary) < 140
+    assert "\u2026" not in summary
+    assert summary.startswith(f"Could not read {facts['missing']}")
+    every_key = (
+        "conditions, pregnancy observations, lab results, medication orders, medication list, patient "
+    )
+    summary = choose_summary(
+        wording.findings["patient-data-incomplete"],
+        facts | {"missing": every_key + "demographics and procedures"},
+    )
+    assert summary == f"Could not read {every_key}demographics and procedures"
+
+
+def test_a_trailing_list_is_still_cut_rather_than_dropped(wording: CardWording) -> None:
+    facts = {"indications": ", ".join(["Low back pain, Sciatica, Myofascial / trigger-point pain"] * 4)}
+    summary = choose_summary(wording.findings["indication-found"], facts)
+    assert len(summary) < 140
+    assert summary.startswith("Dry-needling indication on file: Low back pain, Sciatica")
+    assert summary.endswith("\u2026")
+
+
+HOSTILE_TEXT = (
+    "Hemophilia <img src=x onerror=alert(1)> [details](https://evil.example/x) **now**\n# www.evil.example"
+)
+
+
+def test_text_from_the_ehr_is_literal_in_the_detail_never_markdown_or_html(
+    orders: dict[str, dict[str, Any]], context: CardContext, wording: CardWording
+) -> None:
+    """detail is GFM: a Condition's text must not become a link, an image, a tag or a heading in our card."""
+    finding = _finding(
+        "bleeding-disorder",
+        FindingKind.CONTRAINDICATION,
+        LUMBAR_ORDER,
+        facts={"condition": HOSTILE_TEXT},
+        evidence=(Evidence("Condition/cond-d66-401", f"{HOSTILE_TEXT} (D66)"),),
+        unrecognised=(f"Condition/c-9: '{HOSTILE_TEXT}'",),
+    )
+    [card] = build_cards([finding], orders, context, wording)
+    detail = card["detail"]
+    for markup in (r"<img", r"\[details", r"\]\(", r"\*\*now", r"https://", r"www\.evil", r"\n# "):
+        assert not re.search(r"(?<!\\)" + markup, detail), markup  # only escaped occurrences are left
+    assert "\\<img src=x onerror=alert(1)\\> \\[details\\](https\\://evil.example/x)" in detail
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Low back pain, unspecified (M54.50)", "Low back pain, unspecified (M54.50)"),
+        ("INR 3.4, 2026-11-23", "INR 3.4, 2026-11-23"),
+        ("15 10*3/uL", "15 10\\*3/uL"),
+        ("a_b `c` ~d~ |e|", "a\\_b \\`c\\` \\~d\\~ \\|e\\|"),
+        ("see http://x.example or WWW.x.example", "see http\\://x.example or WWW\\.x.example"),
+        ("two\nlines", "two lines"),
+    ],
+)
+def test_markdown_text_escapes_only_what_makes_markup(text: str, expected: str) -> None:
+    assert markdown_text(text) == expected

@@ -128,12 +128,18 @@ def test_shift_dates_walks_a_resource_and_leaves_the_original_unchanged() -> Non
 # --- load_demo_patients ---------------------------------------------------------------------------------
 
 
-def test_ten_demo_patients_with_unique_slugs(patients: list[DemoPatient]) -> None:
-    assert len(patients) == 10
+def test_twelve_demo_patients_with_unique_slugs(patients: list[DemoPatient]) -> None:
+    assert len(patients) == 12
     slugs = [p.slug for p in patients]
-    assert len(set(slugs)) == 10
+    assert len(set(slugs)) == 12
     assert slugs == [entry["slug"] for entry in INDEX["patients"]]
-    assert len({p.patient_id for p in patients}) == 10
+    assert len({p.patient_id for p in patients}) == 12
+
+
+def test_demo_patients_show_an_anticoagulant_and_the_lab_thresholds(patients: list[DemoPatient]) -> None:
+    """An EHR team trying the demo sees the medication and lab cards, not only conditions and pregnancy."""
+    shown = {code for patient in patients for code in patient.expected_findings}
+    assert {"antithrombotic-therapy", "inr-elevated", "severe-thrombocytopenia"} <= shown
 
 
 @pytest.mark.parametrize("entry", INDEX["patients"], ids=[e["slug"] for e in INDEX["patients"]])
@@ -395,7 +401,7 @@ def test_demo_command_runs_every_patient_through_the_service(capsys: pytest.Capt
     output = capsys.readouterr().out
     for entry in INDEX["patients"]:
         assert f"== {entry['title']} [{entry['slug']}]  HTTP 200, as expected" in output
-    assert "10 patients, 0 differing from the expected findings." in output
+    assert "12 patients, 0 differing from the expected findings." in output
     assert "[CRITICAL] First-trimester pregnancy (GA 9w0d): dry needling contraindicated" in output
     assert "(no cards)" in output  # the acupuncture order
 

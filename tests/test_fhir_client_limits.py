@@ -328,7 +328,7 @@ def test_a_trickling_server_leaves_the_hook_call_a_warning_within_the_budget(
     app = create_app(
         Settings(
             fhir_server_allowlist=(server.base,),
-            fhir_time_budget_seconds=0.5,
+            fhir_time_budget_seconds=1.5,  # well under the 6 s trickle; room for a loaded CI machine
             trusted_issuers=(issuer_trust(),),
         ),
         today=lambda: TODAY,
@@ -342,7 +342,8 @@ def test_a_trickling_server_leaves_the_hook_call_a_warning_within_the_budget(
 
     cards = response.get_json()["cards"]
     [card] = [c for c in cards if c["source"]["topic"]["code"] == "patient-data-incomplete"]
-    assert card["summary"].startswith("Could not read conditions:")
+    # The trickled conditions are cut at the budget (on a loaded machine another key may miss it too).
+    assert card["summary"].startswith("Could not read conditions")
     assert "time budget" in card["detail"]
     assert elapsed < 3
     assert server.client_gone.wait(timeout=2)

@@ -42,7 +42,7 @@ def loaded_server() -> Iterator[LocalFhirServer]:
         assert before.status_code == 404
         loaded = dn_cds("load-patients", "--fhir-server", server.base)
         assert loaded.returncode == 0, loaded.stderr
-        assert "Loaded 35 resources of 10 demo patients" in loaded.stdout
+        assert "Loaded 43 resources of 12 demo patients" in loaded.stdout
         yield server
 
 

@@ -6,7 +6,7 @@ from urllib.parse import parse_qsl
 
 import pytest
 
-from cds_service.catalog import load_catalog
+from cds_service.catalog import ServiceDefinition, load_catalog
 from fhir_mappings import Knowledge
 
 SERVICES = load_catalog().services
@@ -99,3 +99,24 @@ def test_procedure_codes_equal_the_hysterectomy_value_set(service: object, knowl
     assert params["patient"] == "{{context.patientId}}"
     assert asked == read
     assert len(asked) > 50
+
+
+# What an EHR's CDS committee reads in discovery before switching a service on: every contraindication the
+# order services can raise. A new contraindication code must be added here and to the descriptions.
+CONTRAINDICATION_WORDS = {
+    "pregnancy-first-trimester": "first-trimester pregnancy",
+    "bleeding-disorder": "bleeding disorder",
+    "severe-thrombocytopenia": "severe thrombocytopenia",
+    "inr-critical": "critical INR",
+    "local-infection": "local infection",
+}
+
+
+@pytest.mark.parametrize("service", [s for s in SERVICES if s.hook != "patient-view"], ids=lambda s: s.id)
+def test_order_service_description_names_every_contraindication(
+    service: ServiceDefinition, knowledge: Knowledge
+) -> None:
+    contraindications = {code for code, f in knowledge.findings.items() if f.kind == "contraindication"}
+    assert contraindications == set(CONTRAINDICATION_WORDS)
+    missing = [words for words in CONTRAINDICATION_WORDS.values() if words not in service.description]
+    assert missing == []
