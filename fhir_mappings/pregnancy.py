@@ -530,9 +530,17 @@ def _test_answer(observation: Mapping[str, Any], knowledge: Knowledge) -> tuple[
             return None, ""
         iu_per_l = number * _HCG_UNITS_PER_IU_L[unit.lower()]
         policy = knowledge.policy
-        label = f"hCG {number:g} {unit}"
-        if iu_per_l < policy.hcg_negative_below_iu_per_l:
+        comparator = as_text(quantity.get("comparator")) or ""
+        label = f"hCG {comparator}{number:g} {unit}"
+        # "<5 mIU/mL" (the usual way a negative quantitative hCG is reported) is below the cut-off even
+        # though 5 itself is not; an upper bound above the cut-off ("<25") leaves the result equivocal.
+        below_cutoff = iu_per_l < policy.hcg_negative_below_iu_per_l or (
+            comparator == "<" and iu_per_l <= policy.hcg_negative_below_iu_per_l
+        )
+        if below_cutoff:
             return "not-pregnant", f"{label} (negative)"
+        if comparator in {"<", "<="}:
+            return "possible", f"{label} (equivocal)"
         if iu_per_l >= policy.hcg_positive_from_iu_per_l:
             return "pregnant", f"{label} (positive)"
         return "possible", f"{label} (equivocal)"
