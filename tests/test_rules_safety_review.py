@@ -248,3 +248,26 @@ def test_an_https_system_maps_only_onto_a_known_code_system(knowledge: Knowledge
     assert knowledge.aliases.canonical("https://snomed.info/sct") == SNOMED
     local = "https://ehr.example.org/fhir/CodeSystem/procedure-catalog"
     assert knowledge.aliases.canonical(local) == local
+
+
+@pytest.mark.parametrize(
+    ("text", "status", "ga"),
+    [
+        pytest.param("20 3/7 weeks", "later-trimester", "20w5d", id="20 3/7 weeks"),
+        pytest.param("13 6/7 wks", "later-trimester", "14w1d", id="13 6/7 wks, 2 days on"),
+        pytest.param("9 2/7", "first-trimester", "9w4d", id="9 2/7 without unit"),
+        pytest.param("12 weeks 1 day", "first-trimester", "12w3d", id="plain words still read"),
+    ],
+)
+def test_gestational_age_in_sevenths_notation_is_read(
+    knowledge: Knowledge, text: str, status: str, ga: str
+) -> None:
+    """'20 3/7 weeks' was read as '7 weeks': a false first-trimester contraindication with a wrong GA."""
+    observation_ = observation(
+        concept(loinc("11884-4", "Gestational age Estimated")),
+        effective=days_ago(2),
+        category="exam",
+        value={"valueString": text},
+    )
+    result = assess_pregnancy(patient_record(observation_), knowledge, NOW)
+    assert (result.status, result.ga_label) == (status, ga)
