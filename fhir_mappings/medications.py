@@ -64,6 +64,11 @@ def find_antithrombotic_therapy(
         use = _medication_use(resource, status, ingredients, knowledge, record)
         if use is not None:
             uses.append(use)
+    for draft in record.draft_medication_requests:  # ordered together with the needling: about to start
+        if draft.get("doNotPerform") is not True:
+            use = _medication_use(draft, "being ordered now", ingredients, knowledge, record)
+            if use is not None:
+                uses.append(use)
     uses.extend(_condition_uses(record, ingredients, knowledge, now))
     return uses
 

@@ -271,3 +271,29 @@ def test_gestational_age_in_sevenths_notation_is_read(
     )
     result = assess_pregnancy(patient_record(observation_), knowledge, NOW)
     assert (result.status, result.ga_label) == (status, ga)
+
+
+def _draft_medication(status: str = "draft", patient: str | None = None) -> Json:
+    resource = medication(WARFARIN, status=status, id="mr-draft-warfarin")
+    if patient is not None:
+        resource["subject"] = {"reference": f"Patient/{patient}"}
+    return resource
+
+
+@pytest.mark.parametrize(
+    ("drafts", "fires"),
+    [
+        pytest.param([_draft_medication()], True, id="warfarin ordered with the needling"),
+        pytest.param([_draft_medication(status="active")], True, id="status active in the draft bundle"),
+        pytest.param([_draft_medication(patient="someone-else")], False, id="another patient's draft"),
+        pytest.param([], False, id="no medication draft"),
+    ],
+)
+def test_an_anticoagulant_ordered_together_with_dry_needling_is_a_precaution(
+    knowledge: Knowledge, drafts: list[Json], fires: bool
+) -> None:
+    """Signing warfarin and dry needling together: the prefetch has no record of the new drug yet."""
+    bundle = draft_orders(dry_needling_order(id="sr-with-warfarin"), *drafts)
+    orders = find_dry_needling_orders(bundle, knowledge)
+    findings = evaluate_orders(orders, patient_record(), knowledge, NOW, bundle)
+    assert ("antithrombotic-therapy" in {f.code for f in findings}) is fires
