@@ -67,7 +67,7 @@ class Advisor:
             if not dn_orders:
                 return []
             data = gather_patient_data(request, service, self.fetcher)
-            findings = evaluate_orders(dn_orders, data.record, self.knowledge, today)
+            findings = evaluate_orders(dn_orders, data.record, self.knowledge, today, request.draft_orders)
             orders = {order.reference: order.resource for order in dn_orders if order.has_id}
             references = tuple(order.reference for order in dn_orders)
         if data.unavailable:  # never let missing data read as "nothing on file"

@@ -94,8 +94,10 @@ def create_app(
     catalog = with_status_filters(
         load_catalog(),
         {
-            "medicationRequests": knowledge.policy.medication_request_active_statuses,
-            "medicationStatements": knowledge.policy.medication_statement_active_statuses,
+            "medicationRequests": knowledge.policy.medication_request_active_statuses
+            | knowledge.policy.medication_current_while_period_runs_statuses,
+            "medicationStatements": knowledge.policy.medication_statement_active_statuses
+            | knowledge.policy.medication_current_while_period_runs_statuses,
         },
     )
     app.extensions["dn_cds"] = ServiceState(settings, catalog, advisor, today)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
+from fhir_mappings.condition_text import match_condition_text
 from fhir_mappings.fhir_json import concept_label, relative_reference
 from fhir_mappings.findings import Evidence
 from fhir_mappings.knowledge import Knowledge
@@ -13,13 +14,27 @@ BLEEDING_DISORDER_VALUE_SET = "bleeding-disorder"
 
 
 def find_bleeding_disorders(record: PatientRecord, knowledge: Knowledge, now: date) -> list[Evidence]:
-    """Active conditions in the bleeding-disorder value set (thrombophilias are excluded there)."""
+    """Active conditions in the bleeding-disorder value set (thrombophilias are excluded there), and active
+    conditions without a standard coding that name a bleeding disorder in their text (flagged as such)."""
     value_set = knowledge.value_set(BLEEDING_DISORDER_VALUE_SET)
     evidence: list[Evidence] = []
     for condition in record.conditions:
         if not is_active_condition(condition, now, knowledge.policy):
             continue
         matches = value_set.match_concept(condition.get("code"), knowledge.aliases)
+        if not matches:
+            by_name = match_condition_text(
+                condition.get("code"),
+                BLEEDING_DISORDER_VALUE_SET,
+                knowledge.condition_text,
+                knowledge.aliases,
+            )
+            if by_name is not None:
+                recorded = condition_date(condition)
+                when = f", since {recorded.isoformat()}" if recorded else ""
+                description = f"'{by_name.text}' (no code: matched by the name '{by_name.name}'){when}"
+                evidence.append(Evidence(relative_reference(condition), description, recorded, by_name.text))
+            continue
         if matches:
             recorded = condition_date(condition)
             code_text = ", ".join(f"{m.code}" for m in matches)

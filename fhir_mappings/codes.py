@@ -19,7 +19,8 @@ class SystemAliases:
 
     Handles listed aliases (OIDs, WHO ICD-10 routed to ICD-10-CM prefix matching), case and trailing-slash
     variants of http URIs, bare OIDs without ``urn:oid:``, and SNOMED CT edition/version URIs
-    (``http://snomed.info/sct/731000124108/version/20250301``) in ``system``.
+    (``http://snomed.info/sct/731000124108/version/20250301``) in ``system``, and ``https://`` spellings of
+    the ``http://`` URIs.
     """
 
     def __init__(self, aliases_by_canonical: Mapping[str, list[str]]) -> None:
@@ -35,6 +36,9 @@ class SystemAliases:
             return self._canonical[key]
         if _BARE_OID.match(key) and f"urn:oid:{key}" in self._canonical:
             return self._canonical[f"urn:oid:{key}"]
+        http_key = "http://" + key.removeprefix("https://")
+        if key.startswith("https://") and http_key in self._canonical:  # "https://loinc.org": wrong scheme
+            return self._canonical[http_key]
         if key.startswith(_SNOMED_EDITION_PREFIX):
             return SNOMED
         return system

@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import date
+from typing import Any
 
 from fhir_mappings.bleeding import find_bleeding_disorders
+from fhir_mappings.fhir_json import bundle_resources
 from fhir_mappings.findings import Evidence, Finding, FindingKind, IndicationMatch
 from fhir_mappings.indications import find_indications
 from fhir_mappings.infection import ActiveInfection, find_active_infections, relate_infection
@@ -15,17 +17,32 @@ from fhir_mappings.labs import LabAssessment, assess_labs
 from fhir_mappings.medications import find_antithrombotic_therapy
 from fhir_mappings.orders import DryNeedlingOrder
 from fhir_mappings.pregnancy import PregnancyAssessment, assess_pregnancy, pregnancy_status_gap
-from fhir_mappings.records import PatientRecord
+from fhir_mappings.records import PatientRecord, belongs_to_patient
 from fhir_mappings.reproductive import reproductive_potential
 from fhir_mappings.site_risks import order_site_risks
 
 
 def evaluate_orders(
-    orders: Sequence[DryNeedlingOrder], record: PatientRecord, knowledge: Knowledge, now: date
+    orders: Sequence[DryNeedlingOrder],
+    record: PatientRecord,
+    knowledge: Knowledge,
+    now: date,
+    draft_orders: Any = None,
 ) -> list[Finding]:
-    """Findings for the dry-needling orders being selected or signed (none -> no findings)."""
+    """Findings for the dry-needling orders being selected or signed (none -> no findings).
+
+    ``draft_orders`` (the hook's draftOrders Bundle): its MedicationRequests are read as therapy about to
+    start, so an anticoagulant signed together with the needling order raises the antithrombotic precaution.
+    """
     if not orders:
         return []
+    drafts = tuple(
+        r
+        for r in bundle_resources(draft_orders)
+        if r.get("resourceType") == "MedicationRequest" and belongs_to_patient(r, record.patient_id)
+    )
+    if drafts:
+        record = replace(record, draft_medication_requests=record.draft_medication_requests + drafts)
     references = tuple(order.reference for order in orders)
     findings = _patient_findings(record, knowledge, now, references)
     infections = find_active_infections(record, knowledge, now)

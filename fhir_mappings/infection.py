@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from fhir_mappings.body_regions import BodySite, SiteRelation, condition_sites, relate_sites
+from fhir_mappings.body_regions import BodySite, SiteRelation, condition_sites, read_body_site, relate_sites
+from fhir_mappings.condition_text import match_condition_text
 from fhir_mappings.fhir_json import concept_label, relative_reference
 from fhir_mappings.findings import Evidence
 from fhir_mappings.knowledge import Knowledge
@@ -43,17 +44,32 @@ def find_active_infections(record: PatientRecord, knowledge: Knowledge, now: dat
     for condition in record.conditions:
         if not is_active_condition(condition, now, knowledge.policy):
             continue
-        matches = value_set.match_concept(condition.get("code"), knowledge.aliases)
-        if not matches or _old_encounter_diagnosis(condition, now, knowledge):
+        if _old_encounter_diagnosis(condition, now, knowledge):
+            continue
+        code = condition.get("code")
+        matches = value_set.match_concept(code, knowledge.aliases)
+        by_name = (
+            None
+            if matches
+            else match_condition_text(code, INFECTION_VALUE_SET, knowledge.condition_text, knowledge.aliases)
+        )
+        if not matches and by_name is None:
             continue
         recorded = condition_date(condition)
-        label = concept_label(condition.get("code")) or matches[0].code
         sites = condition_sites(condition, knowledge.body_regions, knowledge.aliases)
         when = f", since {recorded.isoformat()}" if recorded else ""
-        codes = ", ".join(m.code for m in matches)
+        if by_name is not None:
+            label = by_name.text
+            how = f"no code: matched by the name '{by_name.name}'"
+            named_site = read_body_site(code, knowledge.body_regions, knowledge.aliases)
+            if not sites and named_site.regions:  # "Cellulitis of right leg": the site is in the name
+                sites = [named_site]
+        else:
+            label = concept_label(code) or matches[0].code
+            how = ", ".join(m.code for m in matches)
         infections.append(
             ActiveInfection(
-                Evidence(relative_reference(condition), f"{label} ({codes}){when}", recorded),
+                Evidence(relative_reference(condition), f"{label} ({how}){when}", recorded),
                 label,
                 tuple(sites),
             )

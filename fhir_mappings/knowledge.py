@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from fhir_mappings.body_regions import BodyRegionKnowledge, parse_body_regions
 from fhir_mappings.codes import SystemAliases
+from fhir_mappings.condition_text import ConditionTextKnowledge, parse_condition_text
 from fhir_mappings.policy import Policy, PolicyFormatError, parse_policy
 from fhir_mappings.risk_knowledge import (
     AntithromboticKnowledge,
@@ -65,6 +66,7 @@ class Knowledge:
     antithrombotics: AntithromboticKnowledge = field(default_factory=AntithromboticKnowledge)
     lab_tests: tuple[LabTest, ...] = ()
     site_risks: tuple[SiteRisk, ...] = ()
+    condition_text: ConditionTextKnowledge = field(default_factory=ConditionTextKnowledge)
 
     def value_set(self, value_set_id: str) -> ValueSetMatcher:
         """The compiled ValueSet with this id (a missing id is a programming error)."""
@@ -122,6 +124,7 @@ def load_knowledge(data_dir: Path = DATA_DIR, policy_file: Path | None = None) -
         version += f"+site.{_site_version(site_document)}"
     antithrombotics, lab_tests, site_risks = _risk_knowledge(data_dir, value_sets, body_regions)
     status_text_answers = _status_text_answers(_read_json(data_dir / "pregnancy-text.json"))
+    condition_text = _condition_text(_read_json(data_dir / "condition-text.json"), value_sets)
     return Knowledge(
         version=version,
         value_sets=value_sets,
@@ -134,6 +137,7 @@ def load_knowledge(data_dir: Path = DATA_DIR, policy_file: Path | None = None) -
         antithrombotics=antithrombotics,
         lab_tests=lab_tests,
         site_risks=site_risks,
+        condition_text=condition_text,
         sorted_indication_keys=tuple(
             sorted(
                 vs_id.removeprefix("indication-") for vs_id in value_sets if vs_id.startswith("indication-")
@@ -183,6 +187,20 @@ def _risk_knowledge(
     if missing:
         raise KnowledgeError(f"antithrombotics.json/labs.json: unknown value sets {missing}")
     return antithrombotics, lab_tests, site_risks
+
+
+def _condition_text(document: Any, value_sets: Mapping[str, ValueSetMatcher]) -> ConditionTextKnowledge:
+    """``condition-text.json`` compiled; every value set it names must exist."""
+    if not isinstance(document, dict) or not document.get("sources"):
+        raise KnowledgeError("condition-text.json: names no source")
+    try:
+        compiled = parse_condition_text(document)
+    except (KeyError, TypeError, AttributeError, ValueError) as error:
+        raise KnowledgeError(f"condition-text.json: missing or malformed {error}") from error
+    missing = sorted(set(compiled.names_by_value_set) - set(value_sets))
+    if missing:
+        raise KnowledgeError(f"condition-text.json: unknown value sets {missing}")
+    return compiled
 
 
 def _status_text_answers(document: Any) -> tuple[tuple[str, re.Pattern[str]], ...]:

@@ -56,11 +56,19 @@ def find_antithrombotic_therapy(
         *((r, policy.medication_statement_active_statuses) for r in record.medication_statements),
     ):
         status = (as_text(resource.get("status")) or "").lower()
-        if status not in statuses or resource.get("doNotPerform") is True:
+        if resource.get("doNotPerform") is True:
+            continue
+        period_decides = status in policy.medication_current_while_period_runs_statuses
+        if status not in statuses and not (period_decides and _therapy_runs_past(resource, now)):
             continue
         use = _medication_use(resource, status, ingredients, knowledge, record)
         if use is not None:
             uses.append(use)
+    for draft in record.draft_medication_requests:  # ordered together with the needling: about to start
+        if draft.get("doNotPerform") is not True:
+            use = _medication_use(draft, "being ordered now", ingredients, knowledge, record)
+            if use is not None:
+                uses.append(use)
     uses.extend(_condition_uses(record, ingredients, knowledge, now))
     return uses
 
@@ -139,6 +147,21 @@ def _medication_texts(resource: Mapping[str, Any], concepts: list[Any]) -> list[
     if display:
         texts.append(display[:_MAX_NAME_TEXT])
     return list(dict.fromkeys(texts))
+
+
+def _therapy_runs_past(resource: Mapping[str, Any], now: date) -> bool:
+    """True when a record marked ``completed`` still says the drug is taken after ``now``.
+
+    Some EHRs mark an outpatient prescription ``completed`` once it is sent to the pharmacy, while the
+    patient keeps taking the drug; a MedicationStatement may be ``completed`` with an effective period that
+    ends in the future. The therapy period the record itself gives decides (the safe reading): the
+    statement's ``effectivePeriod.end`` or a dosage's ``timing.repeat.boundsPeriod.end`` on or after ``now``.
+    """
+    ends = [(as_object(resource.get("effectivePeriod")) or {}).get("end")]
+    for dosage in as_list(resource.get("dosageInstruction")) + as_list(resource.get("dosage")):
+        repeat = as_object((as_object((as_object(dosage) or {}).get("timing")) or {}).get("repeat")) or {}
+        ends.append((as_object(repeat.get("boundsPeriod")) or {}).get("end"))
+    return any(end is not None and end >= now for end in (parse_date(e, "latest") for e in ends))
 
 
 def _medication_date(resource: Mapping[str, Any]) -> date | None:

@@ -43,6 +43,7 @@ class Policy:
     second_trimester_end_days: int
     hcg_negative_below_iu_per_l: int
     hcg_positive_from_iu_per_l: int
+    medication_current_while_period_runs_statuses: frozenset[str]
     site_overrides: frozenset[str] = field(default=frozenset())  # keys a site policy file changed
 
 

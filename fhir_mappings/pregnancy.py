@@ -69,6 +69,9 @@ _WEEKS_UNITS = {"wk", "week", "weeks", "wks", "w"}
 _DAYS_UNITS = {"d", "day", "days"}
 _ARITHMETIC_GUARD = 100_000  # technical: keeps rounding and date arithmetic finite on hostile numbers
 _Z3A_RE = re.compile(r"^Z3A(\d{2})$")
+# "20 3/7 weeks": the obstetric notation of weeks and sevenths (days); tried before the plain pattern, which
+# would read only "7 weeks" in it.
+_GA_FRACTION_RE = re.compile(r"\b(\d{1,2})\s+([0-6])\s*/\s*7\s*(?:w|wk|wks|week|weeks)?\b")
 _GA_TEXT_RE = re.compile(
     r"\b(\d{1,2})\s*(?:w|wk|wks|week|weeks)\b\.?(?:\s*(?:\+|and|,)?\s*(\d)\s*(?:d|day|days)\b)?"
 )
@@ -530,9 +533,17 @@ def _test_answer(observation: Mapping[str, Any], knowledge: Knowledge) -> tuple[
             return None, ""
         iu_per_l = number * _HCG_UNITS_PER_IU_L[unit.lower()]
         policy = knowledge.policy
-        label = f"hCG {number:g} {unit}"
-        if iu_per_l < policy.hcg_negative_below_iu_per_l:
+        comparator = as_text(quantity.get("comparator")) or ""
+        label = f"hCG {comparator}{number:g} {unit}"
+        # "<5 mIU/mL" (the usual way a negative quantitative hCG is reported) is below the cut-off even
+        # though 5 itself is not; an upper bound above the cut-off ("<25") leaves the result equivocal.
+        below_cutoff = iu_per_l < policy.hcg_negative_below_iu_per_l or (
+            comparator == "<" and iu_per_l <= policy.hcg_negative_below_iu_per_l
+        )
+        if below_cutoff:
             return "not-pregnant", f"{label} (negative)"
+        if comparator in {"<", "<="}:
+            return "possible", f"{label} (equivocal)"
         if iu_per_l >= policy.hcg_positive_from_iu_per_l:
             return "pregnant", f"{label} (positive)"
         return "possible", f"{label} (equivocal)"
@@ -578,5 +589,8 @@ def _unit_word(raw: Any) -> str:
 
 
 def _text_days(text: str) -> int | None:
+    fraction = _GA_FRACTION_RE.search(text[:100].lower())
+    if fraction:
+        return int(fraction.group(1)) * 7 + int(fraction.group(2))
     match = _GA_TEXT_RE.search(text[:100].lower())
     return int(match.group(1)) * 7 + int(match.group(2) or 0) if match else None

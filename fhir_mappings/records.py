@@ -37,6 +37,8 @@ class PatientRecord:
     medications: tuple[Mapping[str, Any], ...] = ()  # Medication resources sent alongside (e.g. _include)
     patient: Mapping[str, Any] | None = None  # the Patient resource, when the EHR sent it
     procedures: tuple[Mapping[str, Any], ...] = ()
+    # MedicationRequests in the hook's draftOrders: ordered in this session, current whatever their status
+    draft_medication_requests: tuple[Mapping[str, Any], ...] = ()
 
     def condition_by_id(self, condition_id: str) -> Mapping[str, Any] | None:
         """The Condition with this id, if the record has it."""

@@ -33,7 +33,7 @@ def _entries() -> list[tuple[str, Any]]:
             entries.append((f"{path.name}:{resource['id']}", sources))
     for name, setting in _read(DATA_DIR / "policy.json")["settings"].items():
         entries.append((f"policy.json:{name}", [setting.get("source")]))
-    for name in ("pregnancy-text.json", "body-regions.json"):
+    for name in ("pregnancy-text.json", "body-regions.json", "condition-text.json"):
         entries.append((name, _read(DATA_DIR / name).get("sources")))
     for index, rule in enumerate(_read(DATA_DIR / "body-regions.json")["icd_site_digit_rules"]):
         entries.append((f"body-regions.json:icd_site_digit_rules[{index}]", [rule.get("source")]))

@@ -122,10 +122,13 @@ def test_the_app_uses_the_site_policy_and_its_prefetch_statuses(tmp_path: Path) 
     with app.test_client() as client:
         services = CdsClient(client).discovery().get_json()["services"]
     for service in services:
+        # plus 'completed': it counts while its own therapy period runs
         assert service["prefetch"]["medicationRequests"] == (
-            "MedicationRequest?patient={{context.patientId}}&status=active,draft,on-hold"
+            "MedicationRequest?patient={{context.patientId}}&status=active,completed,draft,on-hold"
         )
-        assert service["prefetch"]["medicationStatements"].endswith("&status=active,intended,on-hold,unknown")
+        assert service["prefetch"]["medicationStatements"].endswith(
+            "&status=active,completed,intended,on-hold,unknown"
+        )
     assert app.extensions["dn_cds"].advisor.knowledge.version.endswith("+site.2")
 
 
