@@ -130,6 +130,7 @@ def check_server(base: str, server: subprocess.Popen[bytes], data_dir: Path) -> 
         "code": {"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "20560"}]},
         "subject": {"reference": "Patient/smoke"},
     }
+    service = next(s for s in discovery["services"] if s["id"] == "dry-needling-order-sign")  # type: ignore[index]
     body = {
         "hook": "order-sign",
         "hookInstance": str(uuid.uuid4()),
@@ -138,15 +139,8 @@ def check_server(base: str, server: subprocess.Popen[bytes], data_dir: Path) -> 
             "patientId": "smoke",
             "draftOrders": {"resourceType": "Bundle", "entry": [{"resource": order}]},
         },
-        "prefetch": {
-            "conditions": None,
-            "pregnancyObservations": None,
-            "labObservations": None,
-            "medicationRequests": None,
-            "medicationStatements": None,
-            "patient": None,
-            "procedures": None,
-        },
+        # "no data" for every key the image's own discovery asks for, as an EHR would answer it
+        "prefetch": {key: None for key in service["prefetch"]},
     }
     status, cards = get_json(f"{base}/cds-services/dry-needling-order-sign", body, data_dir)
     codes = sorted(c["source"]["topic"]["code"] for c in cards["cards"])  # type: ignore[index]

@@ -480,3 +480,17 @@ def lab_result(
         value={"valueQuantity": quantity},
         **kwargs,
     )
+
+
+def no_data_prefetch(**given: Json | None) -> dict[str, Json | None]:
+    """Every prefetch key the services ask for, answered ``null`` ("the EHR has no data"), except ``given``.
+
+    Built from the catalog, so a new prefetch key never needs editing into each test body.
+    """
+    from cds_service.catalog import load_catalog
+
+    keys = dict.fromkeys(key for service in load_catalog().services for key in service.prefetch)
+    unknown = set(given) - set(keys)
+    if unknown:
+        raise KeyError(f"not a prefetch key of any service: {sorted(unknown)}")
+    return {key: given.get(key) for key in keys}

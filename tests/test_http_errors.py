@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from conformance import assert_operation_outcome
 from conftest import TODAY, CdsClient
+from fhir_builders import no_data_prefetch
 from tokens import bearer, issuer_trust
 
 from cds_service import Settings, create_app
@@ -41,15 +42,7 @@ VALID: dict[str, Any] = {
             ],
         },
     },
-    "prefetch": {
-        "conditions": None,
-        "pregnancyObservations": None,
-        "labObservations": None,
-        "medicationRequests": None,
-        "medicationStatements": None,
-        "patient": None,
-        "procedures": None,
-    },
+    "prefetch": no_data_prefetch(),
 }
 
 

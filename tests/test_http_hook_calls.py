@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from conftest import TODAY, CdsClient, card_codes
 from fhir.resources.R4B.servicerequest import ServiceRequest
+from fhir_builders import no_data_prefetch
 
 from cds_service.catalog import load_catalog
 from cds_service.demo import DemoPatient, build_hook_request, load_demo_patients
@@ -95,19 +96,13 @@ def order_body(
         "hook": hook,
         "hookInstance": str(uuid.uuid4()),
         "context": context,
-        "prefetch": {
-            "conditions": {
+        "prefetch": no_data_prefetch(
+            conditions={
                 "resourceType": "Bundle",
                 "type": "searchset",
                 "entry": [{"resource": c} for c in conditions or []],
-            },
-            "pregnancyObservations": None,
-            "labObservations": None,
-            "medicationRequests": None,
-            "medicationStatements": None,
-            "patient": None,
-            "procedures": None,
-        },
+            }
+        ),
     }
     body.update(extra)
     return body
@@ -291,15 +286,7 @@ def test_pama_example_turned_into_dry_needling_is_evaluated(cds: CdsClient) -> N
     body = example("request-order-select-servicerequest-pama-scenario-01.json")
     order = body["context"]["draftOrders"]["entry"][0]["resource"]
     order["code"] = {"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "20561"}]}
-    body["prefetch"] = {
-        "conditions": None,
-        "pregnancyObservations": None,
-        "labObservations": None,
-        "medicationRequests": None,
-        "medicationStatements": None,
-        "patient": None,
-        "procedures": None,
-    }
+    body["prefetch"] = no_data_prefetch()
 
     response = cds.call(SERVICES["order-select"].id, body)
 
@@ -388,15 +375,7 @@ def test_informational_outcome_in_a_bundle_is_ignored(cds: CdsClient) -> None:
 
 def test_null_prefetch_means_no_data(cds: CdsClient) -> None:
     body = order_body([dn_order("dn-a")])
-    body["prefetch"] = {
-        "conditions": None,
-        "pregnancyObservations": None,
-        "labObservations": None,
-        "medicationRequests": None,
-        "medicationStatements": None,
-        "patient": None,
-        "procedures": None,
-    }
+    body["prefetch"] = no_data_prefetch()
 
     response = cds.call(SERVICES["order-select"].id, body)
 

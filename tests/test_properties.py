@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 from conftest import TODAY, CdsClient, issue_cards
+from fhir_builders import no_data_prefetch
 from flask import Flask
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -228,19 +229,14 @@ def hand_written_order_select() -> dict[str, Any]:
             "selections": ["ServiceRequest/dn-1"],
             "draftOrders": {"resourceType": "Bundle", "entry": [{"resource": order}]},
         },
-        "prefetch": {
-            "conditions": {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": condition}]},
-            "pregnancyObservations": {
+        "prefetch": no_data_prefetch(
+            conditions={"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": condition}]},
+            pregnancyObservations={
                 "resourceType": "Bundle",
                 "type": "searchset",
                 "entry": [{"resource": observation}, {"resource": gestational_age}],
             },
-            "labObservations": None,
-            "medicationRequests": None,
-            "medicationStatements": None,
-            "patient": None,
-            "procedures": None,
-        },
+        ),
     }
 
 

@@ -26,6 +26,7 @@ from fhir_builders import (
     icd_condition,
     last_menstrual_period,
     loinc,
+    no_data_prefetch,
     observation,
     patient_record,
     pregnancy_status,
@@ -261,19 +262,9 @@ def test_order_without_id_still_gets_its_critical_card_over_http(cds: Any) -> No
             "patientId": "pat-8841",
             "draftOrders": {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": order}]},
         },
-        "prefetch": {
-            "conditions": {
-                "resourceType": "Bundle",
-                "type": "searchset",
-                "entry": [{"resource": hemophilia}],
-            },
-            "pregnancyObservations": None,
-            "labObservations": None,
-            "medicationRequests": None,
-            "medicationStatements": None,
-            "patient": None,
-            "procedures": None,
-        },
+        "prefetch": no_data_prefetch(
+            conditions={"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": hemophilia}]}
+        ),
     }
 
     cards = cds.call("dry-needling-order-sign", body).get_json()["cards"]
