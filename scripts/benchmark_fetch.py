@@ -18,6 +18,7 @@ import contextlib
 import copy
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -30,6 +31,7 @@ from cds_service import Settings, create_app
 from cds_service.catalog import load_catalog
 from cds_service.demo import build_hook_request, load_demo_patients
 from cds_service.integration_cli import load_patients
+from cds_service.local_client import sign_service_request
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from local_fhir import running_fhir_server
@@ -49,10 +51,10 @@ def main() -> int:
         full = [build_hook_request(p, service) for p in load_demo_patients(today)]
         partial = [_without(body, base, "pregnancyObservations") for body in full]
         bare = [_without(body, base, *service.prefetch) for body in full]
-        post, where = _poster(args.url, base, service.id)
+        post, sign, where = _poster(args.url, base, service.id)
         print(f"{where}; FHIR server {base}; {len(full)} demo patients x {args.rounds} rounds per mode")
         for name, bodies in (("full prefetch", full), ("partial prefetch", partial), ("no prefetch", bare)):
-            timings = run(post, bodies, args.rounds)
+            timings = run(post, sign, bodies, args.rounds)
             q = statistics.quantiles(timings, n=100)
             print(
                 f"  {name:17} median {statistics.median(timings):7.2f} ms  p95 {q[94]:7.2f}  p99 {q[98]:7.2f}"
@@ -78,36 +80,50 @@ def _fhir_server(given: str | None) -> Iterator[str]:
         yield server.base
 
 
-def _poster(url: str | None, base: str, service_id: str) -> tuple[Callable[[dict[str, Any]], Any], str]:
+Poster = Callable[[dict[str, Any], dict[str, str]], Any]
+
+
+def _poster(url: str | None, base: str, service_id: str) -> tuple[Poster, Callable[[], dict[str, str]], str]:
+    """(post(body, headers), sign() -> headers, description). Calls are signed as the local client (as
+    ``dn-cds demo`` does); signing happens before the clock starts."""
     if url:
         session = requests.Session()
         endpoint = f"{url.rstrip('/')}/cds-services/{service_id}"
+        data_dir = Settings.from_env().data_dir  # the running service must share DN_CDS_DATA_DIR
 
-        def post_http(body: dict[str, Any]) -> Any:
-            response = session.post(endpoint, json=body, timeout=10)
+        def post_http(body: dict[str, Any], headers: dict[str, str]) -> Any:
+            response = session.post(endpoint, json=body, headers=headers, timeout=10)
             return response.status_code, response.json()
 
-        return post_http, f"HTTP {url}"
-    client = create_app(Settings(fhir_server_allowlist=(base,))).test_client()
+        return post_http, lambda: sign_service_request(endpoint, data_dir=data_dir), f"HTTP {url}"
+    local = Settings(fhir_server_allowlist=(base,), data_dir=Path(tempfile.mkdtemp(prefix="dn-cds-bench-")))
+    client = create_app(local).test_client()
+    path = f"/cds-services/{service_id}"
 
-    def post_local(body: dict[str, Any]) -> Any:
-        response = client.post(f"/cds-services/{service_id}", json=body)
+    def post_local(body: dict[str, Any], headers: dict[str, str]) -> Any:
+        response = client.post(path, json=body, headers=headers)
         return response.status_code, response.get_json()
 
-    return post_local, "in-process (Flask test client)"
+    def sign_local() -> dict[str, str]:
+        return sign_service_request(local.base_url + path, data_dir=local.data_dir)
+
+    return post_local, sign_local, "in-process (Flask test client)"
 
 
-def run(post: Callable[[dict[str, Any]], Any], bodies: list[dict[str, Any]], rounds: int) -> list[float]:
+def run(
+    post: Poster, sign: Callable[[], dict[str, str]], bodies: list[dict[str, Any]], rounds: int
+) -> list[float]:
     for body in bodies:  # warm-up, and a check that the FHIR server really answered
-        status, answer = post(body)
+        status, answer = post(body, sign())
         assert status == 200, (status, answer)
         codes = [card["source"]["topic"]["code"] for card in answer["cards"]]
         assert "patient-data-incomplete" not in codes, "the FHIR server did not answer every query"
     timings: list[float] = []
     for _ in range(rounds):
         for body in bodies:
+            headers = sign()
             started = time.perf_counter()
-            status, _ = post(body)
+            status, _ = post(body, headers)
             timings.append((time.perf_counter() - started) * 1000)
             assert status == 200, status
     return timings

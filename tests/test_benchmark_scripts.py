@@ -1,0 +1,51 @@
+"""The benchmark scripts still run against the current service (one tiny round each).
+
+They measure; they are never timed here. This only keeps them from rotting: a benchmark that no longer
+authenticates or no longer matches the prefetch keys fails here, not on the day someone needs its figures.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from local_fhir import LocalFhirServer
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _run(script: str, *args: str, tmp_path: Path) -> str:
+    env = {**os.environ, "DN_CDS_DATA_DIR": str(tmp_path / "data"), "XDG_DATA_HOME": str(tmp_path)}
+    completed = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / script), *args],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    return completed.stdout
+
+
+def test_hook_latency_benchmark_runs_in_process(tmp_path: Path) -> None:
+    output = _run("benchmark.py", "--rounds", "1", tmp_path=tmp_path)
+    assert "order-select calls over" in output and "median" in output
+
+
+def test_fetch_benchmark_runs_against_the_local_fhir_server(
+    fhir_server: LocalFhirServer, tmp_path: Path
+) -> None:
+    output = _run("benchmark_fetch.py", "--fhir-server", fhir_server.base, "--rounds", "1", tmp_path=tmp_path)
+    for mode in ("full prefetch", "partial prefetch", "no prefetch"):
+        assert mode in output
+
+
+@pytest.mark.parametrize("mode", [[], ["--http", "--workers", "2", "--threads", "2"]], ids=["store", "http"])
+def test_store_benchmark_runs_on_sqlite(mode: list[str], tmp_path: Path) -> None:
+    output = _run("benchmark_store.py", "--seconds", "0.5", "--no-postgresql", *mode, tmp_path=tmp_path)
+    assert "SQLite" in output
