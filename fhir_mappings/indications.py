@@ -110,10 +110,13 @@ def _match(concept: Any, knowledge: Knowledge, origin: str, reference: str | Non
 
 
 def _unique(matches: list[IndicationMatch]) -> list[IndicationMatch]:
-    seen: set[tuple[str, str, str]] = set()
+    """Each indication key once per record: a Condition coded in both ICD-10-CM and SNOMED CT (M54.2 +
+    81680005) is named once, by its first recognised coding, and the order reason comes before the problem
+    list. A match without a record reference is kept once per code."""
+    seen: set[tuple[str, ...]] = set()
     unique: list[IndicationMatch] = []
     for match in matches:
-        key = (match.key, match.system, match.code)
+        key = (match.key, match.reference) if match.reference else (match.key, match.system, match.code)
         if key not in seen:
             seen.add(key)
             unique.append(match)

@@ -32,7 +32,7 @@ class LabResult:
     evidence: Evidence
     measured: date
     value: float | None
-    sent: str  # the value and unit as sent ("150 K/uL", "<10 10*3/uL")
+    sent: str  # the value and unit as sent, the readable unit when there is one ("150 K/uL", "3.4 INR")
     problem: str | None = None  # why the value could not be read
     converted: str = ""  # the value in the canonical unit, comparator kept ("18 x10^9/L", "<10 x10^9/L")
 
@@ -96,7 +96,7 @@ def read_result(
     raw = quantity.get("value")
     comparator = as_text(quantity.get("comparator")) or ""
     units = _unit_candidates(quantity, aliases)
-    unit_text = next((u for u in units if u), "")
+    unit_text = as_text(quantity.get("unit")) or next((u for u in units if u), "")  # readable unit first
     sent = f"{comparator}{_number(raw)} {unit_text}".strip()
     number = _finite(raw)
     if number is None:

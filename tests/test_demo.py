@@ -7,6 +7,7 @@ from datetime import date
 from typing import Any
 
 import pytest
+from conftest import CdsClient
 from fhir.resources.R4B import get_fhir_model_class
 
 from cds_service.catalog import ServiceDefinition, load_catalog
@@ -412,3 +413,22 @@ def test_answer_prefetch_answers_a_read_template_with_the_resource_or_none() -> 
     assert patient == CHART[0]
     assert patient is not CHART[0]
     assert answer_prefetch("Patient/{{context.patientId}}", CHART, {"patientId": "pat-z"}) is None
+
+
+@pytest.mark.parametrize(
+    ("slug", "code", "shown", "not_shown"),
+    [
+        ("warfarin-inr-elevated", "inr-elevated", "INR 3.4 INR", "{INR}"),
+        ("severe-thrombocytopenia", "severe-thrombocytopenia", "15 x10^9/L", "10\\*9/L"),
+    ],
+)
+def test_lab_card_shows_the_unit_the_lab_sent(
+    slug: str, code: str, shown: str, not_shown: str, services: dict[str, ServiceDefinition], cds: CdsClient
+) -> None:
+    """The result 'as sent' uses the readable valueQuantity.unit ("INR", "x10^9/L"), not the UCUM code."""
+    patient = _patient(load_demo_patients(date(2026, 11, 26)), slug)
+    service = services["order-sign"]
+    cards = cds.call(service.id, build_hook_request(patient, service)).get_json()["cards"]
+    [card] = [c for c in cards if c["source"]["topic"]["code"] == code]
+    assert shown in card["detail"]
+    assert not_shown not in card["detail"]

@@ -23,7 +23,9 @@ from fhir_builders import (
     text_only,
 )
 
-from fhir_mappings import Knowledge, evaluate_orders, find_dry_needling_orders
+from cards import CardContext, build_cards, load_card_wording
+from cards.builder import EXTENSION_EVIDENCE, EXTENSION_INDICATIONS
+from fhir_mappings import Knowledge, evaluate_orders, evaluate_patient, find_dry_needling_orders
 from fhir_mappings.indications import find_indications
 from fhir_mappings.orders import DryNeedlingOrder
 
@@ -211,11 +213,36 @@ def test_icd_system_aliases_match(system: str, knowledge: Knowledge) -> None:
 def test_every_coding_is_checked_not_only_the_first(knowledge: Knowledge) -> None:
     code = concept(
         coding("https://ehr.example.org/fhir/CodeSystem/problems", "NECK-12", "Neck pain"),
-        icd("M54.2", "Cervicalgia"),
         sct("81680005", "Neck pain"),
     )
     result = find_indications(None, patient_record(condition(code)), knowledge, NOW)
-    assert {(m.key, m.code) for m in result.matches} == {("neck-pain", "M54.2"), ("neck-pain", "81680005")}
+    assert [(m.key, m.code) for m in result.matches] == [("neck-pain", "81680005")]
+
+
+def test_a_condition_coded_in_icd_and_snomed_is_named_once(knowledge: Knowledge) -> None:
+    """Reviewer report: M54.2 + SNOMED 81680005 on one Condition listed that Condition twice."""
+    code = concept(
+        coding("https://ehr.example.org/fhir/CodeSystem/problems", "NECK-12", "Neck pain"),
+        icd("M54.2", "Cervicalgia"),
+        sct("81680005", "Neck pain"),
+    )
+    result = find_indications(None, patient_record(condition(code, id="neck")), knowledge, NOW)
+    matches = [(m.key, m.code, m.reference) for m in result.matches]
+    assert matches == [("neck-pain", "M54.2", "Condition/neck")]
+
+
+def test_two_conditions_of_one_key_are_each_named(knowledge: Knowledge) -> None:
+    record = patient_record(
+        condition(concept(icd("M54.2", "Cervicalgia"), sct("81680005", "Neck pain")), id="neck-1"),
+        condition(concept(sct("81680005", "Neck pain")), id="neck-2"),
+        condition(concept(icd("M54.50", "Low back pain, unspecified")), id="back"),
+    )
+    result = find_indications(None, record, knowledge, NOW)
+    assert [(m.key, m.reference) for m in result.matches] == [
+        ("neck-pain", "Condition/neck-1"),
+        ("neck-pain", "Condition/neck-2"),
+        ("low-back-pain", "Condition/back"),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -426,3 +453,26 @@ def test_local_reference_without_a_contained_condition_is_reported(target: str, 
     result = find_indications(order, patient_record(), knowledge, NOW)
     assert result.matches == ()
     assert result.unrecognised == (f"order reason {target} (not in the patient data sent)",)
+
+
+def test_indication_card_names_a_doubly_coded_condition_once(knowledge: Knowledge) -> None:
+    """The card detail and its dn-cds.indications extension list the neck-pain Condition once, not once
+    per coding (M54.2 and SNOMED 81680005)."""
+    record = patient_record(
+        condition(concept(icd("M54.2", "Cervicalgia"), sct("81680005", "Neck pain")), id="neck"),
+    )
+    findings = evaluate_patient(record, knowledge, NOW)
+    context = CardContext(
+        hook_instance="d1577c69-dfbe-44ad-ba6d-3e05e953b2ea",
+        finding_system=knowledge.finding_system,
+        finding_displays={code: d.display for code, d in knowledge.findings.items()},
+        knowledge_version=knowledge.version,
+    )
+    cards = build_cards(findings, {}, context, load_card_wording(knowledge.findings))
+    [card] = [c for c in cards if c["source"]["topic"]["code"] == "indication-found"]
+    assert card["detail"].count("Condition/neck") == 1
+    extension = card["extension"]
+    assert [(i["key"], i["reference"]) for i in extension[EXTENSION_INDICATIONS]] == [
+        ("neck-pain", "Condition/neck")
+    ]
+    assert extension.get(EXTENSION_EVIDENCE, []).count("Condition/neck") <= 1

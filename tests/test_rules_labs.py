@@ -230,3 +230,30 @@ def test_values_that_are_not_finite_numbers_are_reported_not_crashed(
     result = lab_result(PLATELETS, 1, "10*3/uL", effective=days_ago(1))
     result["valueQuantity"]["value"] = value
     assert _codes(knowledge, result) == ["lab-unit-unknown"]
+
+
+@pytest.mark.parametrize(
+    ("unit", "code", "sent", "fact_value"),
+    [
+        ("x10^9/L", "10*9/L", "15 x10^9/L", "15 x10^9/L"),
+        ("K/uL", "10*3/uL", "15 K/uL", "15 x10^9/L"),
+        (None, "10*9/L", "15 10*9/L", "15 x10^9/L"),  # no readable unit: the code
+        ("x10^9/L", None, "15 x10^9/L", "15 x10^9/L"),
+    ],
+    ids=["readable-unit", "readable-other-unit", "code-only", "unit-only"],
+)
+def test_result_as_sent_shows_the_readable_unit(
+    unit: str | None, code: str | None, sent: str, fact_value: str, knowledge: Knowledge
+) -> None:
+    result = lab_result(PLATELETS, 15, unit, code=code, effective=days_ago(1), id="plt")
+    [finding] = [f for f in evaluate_patient(patient_record(result), knowledge, NOW) if f.facts.get("result")]
+    assert finding.code == "severe-thrombocytopenia"
+    assert (finding.facts["result"], finding.facts["value"]) == (sent, fact_value)
+    assert finding.evidence[0].description.startswith(f"Platelet count {sent}")
+
+
+def test_inr_as_sent_shows_the_readable_unit(knowledge: Knowledge) -> None:
+    result = lab_result(INR, 3.4, "INR", code="{INR}", effective=days_ago(1))
+    [finding] = [f for f in evaluate_patient(patient_record(result), knowledge, NOW) if f.facts.get("result")]
+    facts = (finding.code, finding.facts["result"], finding.facts["value"])
+    assert facts == ("inr-elevated", "3.4 INR", "3.4")
