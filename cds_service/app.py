@@ -79,7 +79,8 @@ def create_app(
     knowledge = load_knowledge(policy_file=settings.policy_file)
     wording = load_card_wording(knowledge.findings)
     handout = load_handout()
-    coverage = load_key_coverage(key for service in load_catalog().services for key in service.prefetch)
+    base_catalog = load_catalog()
+    coverage = load_key_coverage(key for service in base_catalog.services for key in service.prefetch)
     advisor = Advisor(
         knowledge,
         wording,
@@ -92,7 +93,7 @@ def create_app(
     app.json.sort_keys = False  # type: ignore[attr-defined]  # CDS Hooks 3.0 D9: keep key order
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     catalog = with_status_filters(
-        load_catalog(),
+        base_catalog,
         {
             "medicationRequests": knowledge.policy.medication_request_active_statuses
             | knowledge.policy.medication_current_while_period_runs_statuses,

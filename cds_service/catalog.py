@@ -12,8 +12,7 @@ from typing import Any
 from cds_service.errors import BadRequest, UnknownService
 
 SERVICES_FILE = Path(__file__).parent / "data" / "services.json"
-_TOKEN_RE = re.compile(r"\{\{\s*([^}]+?)\s*\}\}")
-TOKEN_RE = _TOKEN_RE  # the prefetch token syntax, also used to fill templates for the fhirServer fallback
+TOKEN_RE = re.compile(r"\{\{\s*([^}]+?)\s*\}\}")  # prefetch tokens; also fills fhirServer queries
 _USER_TOKENS = frozenset(
     {"userPractitionerId", "userPractitionerRoleId", "userPatientId", "userRelatedPersonId"}
 )
@@ -77,7 +76,7 @@ class ServiceCatalog:
 
 def template_tokens(template: str) -> list[str]:
     """The ``{{...}}`` tokens of a prefetch template."""
-    return _TOKEN_RE.findall(template)
+    return TOKEN_RE.findall(template)
 
 
 def load_catalog(path: Path = SERVICES_FILE) -> ServiceCatalog:

@@ -39,6 +39,7 @@ from cds_service.fhir_client import (
 from cds_service.hook_request import HookRequest
 from cds_service.patient_data import FetchResult, MissingReason, Resources, next_page_url, page_problem
 from cds_service.settings import Settings
+from fhir_mappings.fhir_json import bundle_resources
 
 log = logging.getLogger("dn_cds.fhir")
 _USER_TOKEN_TYPES = {
@@ -166,11 +167,7 @@ class FhirFetcher:
                 raise FhirQueryFailed()
             if problem is not None:
                 raise FhirBadResponse("the FHIR server's Bundle is not readable")
-            resources.extend(
-                entry["resource"]
-                for entry in body.get("entry", [])
-                if entry.get("resource") and entry["resource"].get("resourceType") != "OperationOutcome"
-            )
+            resources.extend(r for r in bundle_resources(body) if r.get("resourceType") != "OperationOutcome")
             next_url = next_page_url(body)
             if next_url is None:
                 return resources

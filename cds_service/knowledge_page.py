@@ -12,19 +12,13 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, current_app
 
+from cds_service.html_pages import html_page, page_url
 from cds_service.knowledge_report import build_report, gather_sources, render
 
 KNOWLEDGE_PATH = "/knowledge"
 _EXTENSION_KEY = "dn_cds_knowledge_page"
-_SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; "
-    "form-action 'none'; frame-ancestors 'self'",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "Cache-Control": "public, max-age=3600",
-}
 
 blueprint = Blueprint("knowledge_page", __name__)
 
@@ -51,16 +45,12 @@ def install_knowledge_page(app_extensions: dict[str, object], policy_file: Path 
 
 
 def knowledge_url(public_base_url: str) -> str:
-    """The page's absolute URL: under ``DN_CDS_PUBLIC_BASE_URL`` when set, else under the base URL the
-    current request came in on (what the EHR could reach)."""
-    base = public_base_url.rstrip("/") if public_base_url else request.url_root.rstrip("/")
-    return base + KNOWLEDGE_PATH
+    """The page's absolute URL (see :func:`~cds_service.html_pages.page_url`)."""
+    return page_url(public_base_url, KNOWLEDGE_PATH)
 
 
 @blueprint.get(KNOWLEDGE_PATH)
 def knowledge_page() -> Response:
     """The rule base as a standalone HTML page."""
     page: _LazyPage = current_app.extensions[_EXTENSION_KEY]
-    response = Response(page.get(), mimetype="text/html")
-    response.headers.update(_SECURITY_HEADERS)
-    return response
+    return html_page(page.get())

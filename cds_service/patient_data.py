@@ -22,7 +22,6 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from cds_service.catalog import ServiceDefinition
-from cds_service.errors import PreconditionFailed
 from cds_service.hook_request import HookRequest
 from fhir_mappings.fhir_json import as_list, as_object, bundle_resources
 from fhir_mappings.records import PatientRecord, belongs_to_patient
@@ -71,23 +70,6 @@ class PatientDataFetcher(Protocol):
         evaluation then runs on what it has and says what is missing). Raises :class:`PreconditionFailed`
         when it cannot fetch at all (no ``fhirServer``, or one it must not call)."""
         ...
-
-
-class NoFetcher:
-    """This release reads patient data from prefetch only: a missing key is a 412."""
-
-    def fetch(
-        self, request: HookRequest, service: ServiceDefinition, missing: Mapping[str, MissingReason]
-    ) -> FetchResult:
-        """Always refuses, saying which keys are unusable, why, and why they cannot be fetched."""
-        keys = ", ".join(f"{key} ({reason}: {reason.explanation})" for key, reason in missing.items())
-        if request.fhir_server is None:
-            cannot = "the request has no fhirServer to fetch it from"
-        else:
-            cannot = "this service is set up not to query fhirServer; send the complete prefetch"
-        raise PreconditionFailed(
-            f"Required prefetch data not usable: {keys}; {cannot}.", expression="prefetch"
-        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,12 +35,11 @@ def find_bleeding_disorders(record: PatientRecord, knowledge: Knowledge, now: da
                 description = f"'{by_name.text}' (no code: matched by the name '{by_name.name}'){when}"
                 evidence.append(Evidence(relative_reference(condition), description, recorded, by_name.text))
             continue
-        if matches:
-            recorded = condition_date(condition)
-            code_text = ", ".join(f"{m.code}" for m in matches)
-            label = concept_label(condition.get("code")) or matches[0].display or code_text
-            when = f", since {recorded.isoformat()}" if recorded else ""
-            evidence.append(
-                Evidence(relative_reference(condition), f"{label} ({code_text}){when}", recorded, label)
-            )
+        recorded = condition_date(condition)
+        code_text = ", ".join(f"{m.code}" for m in matches)
+        label = concept_label(condition.get("code")) or matches[0].display or code_text
+        when = f", since {recorded.isoformat()}" if recorded else ""
+        evidence.append(
+            Evidence(relative_reference(condition), f"{label} ({code_text}){when}", recorded, label)
+        )
     return evidence

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from fhir_mappings.codes import ICD10CM, SNOMED, SystemAliases, normalise_icd10cm
-from fhir_mappings.fhir_json import as_list, as_object, as_text, codings, concept_label
+from fhir_mappings.fhir_json import as_list, as_object, as_text, codings, concept_label, concept_texts
 
 Side = Literal["right", "left", "both"]
 SiteRelation = Literal["same", "near", "unknown", "apart"]
@@ -202,18 +202,11 @@ def read_body_site(concept: Any, knowledge: BodyRegionKnowledge, aliases: System
 
 def _site_texts(concept: Any) -> list[str]:
     """The text and every coding's display (any system), lower-case, each capped; at most _MAX_SITE_TEXTS."""
-    concept_obj = as_object(concept) or {}
-    raw_codings = concept_obj.get("coding")
-    coding_list = [raw_codings] if isinstance(raw_codings, Mapping) else as_list(raw_codings)
-    candidates = [concept_obj.get("text")]
-    candidates += [(as_object(c) or {}).get("display") for c in coding_list[: _MAX_SITE_TEXTS * 4]]
     texts: list[str] = []
-    for candidate in candidates:
-        text = as_text(candidate)
-        if text:
-            lowered = _clip(text).lower()
-            if lowered not in texts:
-                texts.append(lowered)
+    for text in concept_texts(concept, max_codings=_MAX_SITE_TEXTS * 4):
+        lowered = _clip(text).lower()
+        if lowered not in texts:
+            texts.append(lowered)
         if len(texts) == _MAX_SITE_TEXTS:
             break
     return texts

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fhir_mappings.codes import ICD10CM, SNOMED, SystemAliases
-from fhir_mappings.fhir_json import as_list, as_object, as_text, codings
+from fhir_mappings.fhir_json import codings, concept_texts
 
 _STANDARD_SYSTEMS = frozenset({ICD10CM, SNOMED})
 _MAX_TEXT = 300  # a problem name, not a note: only its start is read
@@ -56,12 +56,7 @@ def match_condition_text(
     pattern = knowledge.names_by_value_set.get(value_set_id)
     if pattern is None or any(aliases.canonical(c.system) in _STANDARD_SYSTEMS for c in codings(concept)):
         return None
-    concept_obj = as_object(concept) or {}
-    raw = concept_obj.get("coding")
-    displays = [
-        (as_object(c) or {}).get("display") for c in ([raw] if isinstance(raw, Mapping) else as_list(raw))
-    ]
-    for text in (t for t in map(as_text, [concept_obj.get("text"), *displays]) if t):
+    for text in concept_texts(concept):
         lowered = text[:_MAX_TEXT].lower()
         if knowledge.not_asserted is not None and knowledge.not_asserted.search(lowered):
             continue

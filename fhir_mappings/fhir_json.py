@@ -61,6 +61,18 @@ def codings(concept: Any) -> list[CodingValue]:
     return found
 
 
+def concept_texts(concept: Any, max_codings: int | None = None) -> list[str]:
+    """The words a CodeableConcept carries: its text, then each coding's display (any system, with or
+    without a code), non-blank and stripped, in that order. ``max_codings`` caps how many codings are read
+    (hostile data may send thousands)."""
+    concept_obj = as_object(concept) or {}
+    raw = concept_obj.get("coding")
+    coding_list = [raw] if isinstance(raw, Mapping) else as_list(raw)
+    candidates = [concept_obj.get("text")]
+    candidates += [(as_object(c) or {}).get("display") for c in coding_list[:max_codings]]
+    return [text for text in map(as_text, candidates) if text]
+
+
 def _code_text(value: Any) -> str | None:
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)

@@ -18,6 +18,7 @@ from fhir_mappings.fhir_json import (
     as_object,
     as_text,
     concept_label,
+    concept_texts,
     parse_date,
     reference_parts,
     relative_reference,
@@ -136,13 +137,7 @@ def _medication_texts(resource: Mapping[str, Any], concepts: list[Any]) -> list[
     """Texts to read names in: each concept's text and coding displays, and the reference's display."""
     texts: list[str] = []
     for concept in concepts:
-        concept_obj = as_object(concept) or {}
-        candidates = [concept_obj.get("text")]
-        raw = concept_obj.get("coding")
-        candidates += [
-            (as_object(c) or {}).get("display") for c in ([raw] if isinstance(raw, Mapping) else as_list(raw))
-        ]
-        texts += [t[:_MAX_NAME_TEXT] for t in map(as_text, candidates) if t]
+        texts += [t[:_MAX_NAME_TEXT] for t in concept_texts(concept)]
     display = as_text((as_object(resource.get("medicationReference")) or {}).get("display"))
     if display:
         texts.append(display[:_MAX_NAME_TEXT])

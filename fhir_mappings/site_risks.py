@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fhir_mappings.fhir_json import as_list, as_object, as_text
+from fhir_mappings.fhir_json import as_list, concept_texts
 from fhir_mappings.knowledge import Knowledge
 from fhir_mappings.orders import DryNeedlingOrder
 
@@ -36,14 +36,5 @@ def _site_texts(order: DryNeedlingOrder) -> list[str]:
     """The text and coding displays of the order's bodySite concepts (each capped)."""
     texts: list[str] = []
     for concept in as_list(order.resource.get("bodySite"))[:8]:
-        concept_obj = as_object(concept) or {}
-        raw = concept_obj.get("coding")
-        codings = [raw] if isinstance(raw, dict) else as_list(raw)
-        for candidate in [
-            concept_obj.get("text"),
-            *((as_object(c) or {}).get("display") for c in codings[:8]),
-        ]:
-            text = as_text(candidate)
-            if text:
-                texts.append(text[:256])
+        texts += [text[:256] for text in concept_texts(concept, max_codings=8)]
     return texts

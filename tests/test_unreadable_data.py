@@ -32,7 +32,7 @@ from cds_service.incomplete_data import (
     drop_unsupported_negatives,
     load_key_coverage,
 )
-from cds_service.patient_data import NoFetcher
+from cds_service.patient_data import FetchResult
 from fhir_mappings import Knowledge
 from fhir_mappings.findings import Finding, FindingKind
 
@@ -225,4 +225,9 @@ def test_an_unknown_negative_finding_code_fails_at_start_up(knowledge: Knowledge
     typo = {**coverage, "conditions": replace(coverage["conditions"], negative_findings=("no-indication",))}
 
     with pytest.raises(ValueError, match="unknown finding codes in negativeFindings"):
-        Advisor(knowledge, load_card_wording(knowledge.findings), NoFetcher(), key_coverage=typo)
+        Advisor(knowledge, load_card_wording(knowledge.findings), _NeverFetches(), key_coverage=typo)
+
+
+class _NeverFetches:
+    def fetch(self, *_: object) -> FetchResult:
+        raise AssertionError("start-up checks must not fetch")
