@@ -499,6 +499,8 @@ def _status_answer(observation: Mapping[str, Any], knowledge: Knowledge) -> tupl
     return None, ""
 
 
+# Unit arithmetic, not clinical content: in UCUM 1 m[IU]/mL = 1 [IU]/L (milli- over milli-), so every
+# spelling below is the same scale; the clinical cut-offs are policy.json's hcg_* settings.
 _HCG_UNITS_PER_IU_L = {"[iu]/l": 1.0, "m[iu]/ml": 1.0, "miu/ml": 1.0, "iu/l": 1.0, "u/l": 1.0}
 
 
