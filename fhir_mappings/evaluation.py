@@ -16,7 +16,7 @@ from fhir_mappings.knowledge import Knowledge
 from fhir_mappings.labs import LabAssessment, assess_labs
 from fhir_mappings.medications import find_antithrombotic_therapy
 from fhir_mappings.orders import DryNeedlingOrder
-from fhir_mappings.pregnancy import PregnancyAssessment, assess_pregnancy, pregnancy_status_gap
+from fhir_mappings.pregnancy import PregnancyAssessment, assess_pregnancy
 from fhir_mappings.records import PatientRecord, belongs_to_patient
 from fhir_mappings.reproductive import reproductive_potential
 from fhir_mappings.site_risks import order_site_risks
@@ -88,7 +88,7 @@ def _patient_findings(
     if pregnancy.status != "not-pregnant":
         findings.append(_pregnancy_finding(pregnancy, knowledge, references))
     elif references:  # only when needling is being ordered: on patient-view it would fire on every chart
-        findings.extend(_pregnancy_status_findings(record, knowledge, now, references))
+        findings.extend(_pregnancy_status_findings(pregnancy, record, knowledge, now, references))
     bleeding = find_bleeding_disorders(record, knowledge, now)
     if bleeding:
         findings.append(
@@ -194,10 +194,14 @@ def _pregnancy_finding(
 
 
 def _pregnancy_status_findings(
-    record: PatientRecord, knowledge: Knowledge, now: date, references: tuple[str, ...]
+    pregnancy: PregnancyAssessment,
+    record: PatientRecord,
+    knowledge: Knowledge,
+    now: date,
+    references: tuple[str, ...],
 ) -> list[Finding]:
     """``pregnancy-status-unknown`` for a patient of reproductive potential without a recent status."""
-    gap = pregnancy_status_gap(record, knowledge, now)
+    gap = pregnancy.status_gap
     if gap is None:
         return []
     potential = reproductive_potential(record, knowledge, now)

@@ -87,6 +87,8 @@ class PregnancyAssessment:
     dating_basis: str | None = None
     reason: str | None = None
     evidence: tuple[Evidence, ...] = ()
+    # Not pregnant: why the status still counts as unknown on "now" (reason, evidence), or None when known.
+    status_gap: tuple[str, tuple[Evidence, ...]] | None = None
 
     @property
     def ga_label(self) -> str | None:
@@ -151,7 +153,7 @@ def assess_pregnancy(record: PatientRecord, knowledge: Knowledge, now: date) -> 
     live = [e for e in events if current(e)]
     confirming = [e for e in live if e.confirms]
     if not confirming:
-        return PregnancyAssessment("not-pregnant")
+        return PregnancyAssessment("not-pregnant", status_gap=_status_gap(events, knowledge, now))
     evidence = tuple(e.evidence for e in live)
     if all(e.answer == "possible" for e in confirming):
         return PregnancyAssessment("first-trimester", reason="possible, not confirmed", evidence=evidence)
@@ -408,21 +410,17 @@ def _trimester_dating(
     return None
 
 
-def pregnancy_status_gap(
-    record: PatientRecord, knowledge: Knowledge, now: date
+def _status_gap(
+    all_events: list[_Event], knowledge: Knowledge, now: date
 ) -> tuple[str, tuple[Evidence, ...]] | None:
     """Why the pregnancy status counts as unknown on ``now``, or ``None`` when it is known.
 
     Known: a "not pregnant" status, or the end of a pregnancy (delivery, abortive outcome), dated within
     ``pregnancy_status_max_age_days``, and no newer "unknown" status. Only asked when
-    :func:`assess_pregnancy` found no current pregnancy.
+    :func:`assess_pregnancy` found no current pregnancy, on the events it already read.
     """
     window = knowledge.policy.pregnancy_status_max_age_days
-    events = [
-        e
-        for e in _observation_events(record, knowledge, now) + _condition_events(record, knowledge, now)
-        if e.recorded is not None and e.recorded <= now
-    ]
+    events = [e for e in all_events if e.recorded is not None and e.recorded <= now]
     statuses = sorted(
         (e for e in events if e.kind == "status"),
         key=lambda e: (e.recorded or date.min, e.answer != "unknown"),

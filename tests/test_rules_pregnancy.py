@@ -605,7 +605,10 @@ def test_resolved_pregnancy_problem_ends_older_evidence(knowledge: Knowledge) ->
 
 
 def test_no_records_not_pregnant(knowledge: Knowledge) -> None:
-    assert _assess(knowledge) == PregnancyAssessment("not-pregnant")
+    """No records: not pregnant, and the status is unknown (there is none in the window)."""
+    assert _assess(knowledge) == PregnancyAssessment(
+        "not-pregnant", status_gap=("no pregnancy status in the last 30 days", ())
+    )
 
 
 def test_evidence_lists_every_live_record(knowledge: Knowledge) -> None:
