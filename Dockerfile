@@ -12,11 +12,15 @@ RUN groupadd --system --gid 10001 dncds \
     && useradd --system --uid 10001 --gid dncds --create-home --home-dir /home/dncds dncds
 
 WORKDIR /app
-COPY pyproject.toml README.md ./
+# The locked dependencies first (exact versions with hashes, requirements/runtime.txt: bash scripts/lock.sh
+# refreshes it), then the package itself without resolving anything again.
+COPY requirements/runtime.txt ./requirements/runtime.txt
+RUN pip install --require-hashes -r requirements/runtime.txt
+COPY pyproject.toml README.md LICENSE ./
 COPY cds_service ./cds_service
 COPY cards ./cards
 COPY fhir_mappings ./fhir_mappings
-RUN pip install .
+RUN pip install --no-deps .
 # The SQLite audit/feedback store and the pseudonym key live here: mount a volume (or set DN_CDS_DATABASE_URL).
 RUN mkdir -p /home/dncds/data && chown dncds:dncds /home/dncds/data
 VOLUME ["/home/dncds/data"]

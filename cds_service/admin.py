@@ -29,7 +29,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
     )
     report.add_argument("--since", type=date.fromisoformat, help="first day (YYYY-MM-DD, DN_CDS_TIMEZONE)")
     report.add_argument("--until", type=date.fromisoformat, help="last day, inclusive (YYYY-MM-DD)")
-    report.add_argument("--period", choices=["day", "week", "month"], default="month")
+    report.add_argument(
+        "--period", choices=["day", "week", "month"], default="month", help="bucket size (default: month)"
+    )
     report.add_argument("--csv", type=Path, help="also write the report as CSV to this file")
     report.add_argument("--json", type=Path, help="also write the report as JSON to this file")
 

@@ -1,14 +1,18 @@
-"""The ``dn-cds`` command: ``serve`` runs the service, ``demo`` plays an EHR with the bundled patients,
-``knowledge`` writes the rule base for clinical review."""
+"""The dn-cds command: serve runs the service, demo plays an EHR with the bundled patients, knowledge writes
+the rule base for clinical review, purge and report manage the audit store, load-patients and check try the
+service against a FHIR server."""
 
 from __future__ import annotations
 
 import argparse
+import errno
 import os
+import socket
 import sys
 import textwrap
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +36,10 @@ from fhir_mappings import KnowledgeError, load_knowledge
 GUNICORN_ARGS = ["-m", "gunicorn", "-c", "python:cds_service.gunicorn_config", "cds_service.wsgi:app"]
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``dn-cds`` console script."""
+def build_parser() -> argparse.ArgumentParser:
+    """The ``dn-cds`` argument parser, with every subcommand (also used to check the README's commands)."""
     parser = argparse.ArgumentParser(prog="dn-cds", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version('dn-cds')}")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the service under gunicorn (DN_CDS_* settings)")
     serve.add_argument("--host", help="bind address (default DN_CDS_HOST or 127.0.0.1)")
@@ -42,16 +47,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo = commands.add_parser("demo", help="send each demo patient's order to the service and print cards")
     demo.add_argument("--url", help="service base URL (default: start one in-process on 127.0.0.1)")
     demo.add_argument(
-        "--hook", choices=["order-select", "order-sign", "patient-view"], default="order-select"
+        "--hook",
+        choices=["order-select", "order-sign", "patient-view"],
+        default="order-select",
+        help="the CDS Hooks hook to call (default: order-select)",
     )
     admin.add_commands(commands)
     knowledge = commands.add_parser(
         "knowledge", help="write the whole rule base (rules, codes, thresholds, sources) for clinical review"
     )
-    knowledge.add_argument("--format", choices=["markdown", "html"], default="markdown")
+    knowledge.add_argument(
+        "--format", choices=["markdown", "html"], default="markdown", help="output format (default: markdown)"
+    )
     knowledge.add_argument("--output", help="file to write (default: standard output)")
     add_integration_commands(commands)  # load-patients, check
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``dn-cds`` console script: every failure ends with one line and a non-zero exit."""
+    args = build_parser().parse_args(argv)
     try:
         if args.command in INTEGRATION_COMMANDS:
             return run_integration(args)
@@ -67,6 +82,48 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (SettingsError, KnowledgeError) as error:
         print(f"dn-cds: {error}", file=sys.stderr)
         return 2
+    except requests.ConnectionError as error:
+        print(
+            f"dn-cds {args.command}: cannot reach {_request_url(error)}: connection refused or no route",
+            file=sys.stderr,
+        )
+        return 1
+    except requests.Timeout as error:
+        print(f"dn-cds {args.command}: no answer in time from {_request_url(error)}", file=sys.stderr)
+        return 1
+    except requests.RequestException as error:
+        print(f"dn-cds {args.command}: HTTP request failed: {type(error).__name__}", file=sys.stderr)
+        return 1
+    except (ValueError, OSError) as error:
+        print(f"dn-cds {args.command}: {error}", file=sys.stderr)
+        return 1
+
+
+def _request_url(error: requests.RequestException) -> str:
+    """The URL a failed request went to, without query (which could name a patient)."""
+    request = error.request
+    url = getattr(request, "url", None) or "the server"
+    return str(url).partition("?")[0]
+
+
+class PortInUse(OSError):
+    """The address ``dn-cds serve`` should listen on is taken."""
+
+
+def _check_can_bind(host: str, port: int) -> None:
+    """Fail at once, with a clear message, when the address is taken (gunicorn would retry for 5 s, then
+    print a traceback)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                raise PortInUse(
+                    f"cannot listen on {host}:{port}: the port is in use (set DN_CDS_PORT or --port)"
+                ) from None
+            raise OSError(f"cannot listen on {host}:{port}: {error.strerror}") from None
 
 
 def _serve(host: str | None, port: int | None) -> int:
@@ -79,10 +136,8 @@ def _serve(host: str | None, port: int | None) -> int:
     open_store(
         settings
     ).close()  # an unreachable database stops here with a message, not a gunicorn traceback
-    print(
-        f"dn-cds: serving {settings.base_url}/cds-services  (try: dn-cds demo --url {settings.base_url})",
-        file=sys.stderr,
-    )
+    _check_can_bind(settings.host, settings.port)
+    # gunicorn announces "dn-cds: serving ..." once it listens (gunicorn_config.when_ready).
     os.execv(sys.executable, [sys.executable, *GUNICORN_ARGS])  # noqa: S606 - fixed argv, no shell
 
 

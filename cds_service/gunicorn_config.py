@@ -19,3 +19,12 @@ forwarded_allow_ips = "127.0.0.1"
 # gunicorn >= 25 opens a control socket under $HOME or the working directory, which a read-only,
 # non-root container cannot write; the service does not use it.
 control_socket_disable = True
+
+
+def when_ready(server: object) -> None:
+    """Announce the service once gunicorn listens (not before: a taken port must not look like success)."""
+    import sys
+
+    url = _settings.base_url
+    sys.stderr.write(f"dn-cds: serving {url}/cds-services  (try: dn-cds demo --url {url})\n")
+    sys.stderr.flush()

@@ -52,7 +52,12 @@ def add_commands(commands: Any) -> None:
     check.add_argument("--patient", required=True, help="Patient id on that server")
     check.add_argument("--body-site", help="SNOMED CT body site code for the order (e.g. 37822005)")
     check.add_argument("--token", help="bearer access token, sent as fhirAuthorization (optional)")
-    check.add_argument("--hook", choices=HOOKS, default="order-select")
+    check.add_argument(
+        "--hook",
+        choices=HOOKS,
+        default="order-select",
+        help="the CDS Hooks hook to call (default: order-select)",
+    )
     check.add_argument(
         "--url",
         help="service base URL (default: start one in-process on 127.0.0.1 that may read --fhir-server)",

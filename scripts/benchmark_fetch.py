@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -42,16 +42,22 @@ def main() -> int:
     parser.add_argument("--fhir-server", help="FHIR base URL (default: start tests/fhir_server on 127.0.0.1)")
     parser.add_argument("--url", help="base URL of a running service (default: in-process)")
     parser.add_argument("--rounds", type=int, default=50, help="calls per demo patient and mode")
+    parser.add_argument(
+        "--today",
+        type=date.fromisoformat,
+        default=datetime.now(UTC).date(),
+        help="the date the demo patients are dated from and evaluated on (default: today, UTC)",
+    )
     args = parser.parse_args()
 
-    today = datetime.now(UTC).date()
+    today: date = args.today
     with _fhir_server(args.fhir_server) as base:
         assert load_patients(base, today=today) == 0
         service = next(s for s in load_catalog().services if s.hook == "order-select")
         full = [build_hook_request(p, service) for p in load_demo_patients(today)]
         partial = [_without(body, base, "pregnancyObservations") for body in full]
         bare = [_without(body, base, *service.prefetch) for body in full]
-        post, sign, where = _poster(args.url, base, service.id)
+        post, sign, where = _poster(args.url, base, service.id, today)
         print(f"{where}; FHIR server {base}; {len(full)} demo patients x {args.rounds} rounds per mode")
         for name, bodies in (("full prefetch", full), ("partial prefetch", partial), ("no prefetch", bare)):
             timings = run(post, sign, bodies, args.rounds)
@@ -83,7 +89,9 @@ def _fhir_server(given: str | None) -> Iterator[str]:
 Poster = Callable[[dict[str, Any], dict[str, str]], Any]
 
 
-def _poster(url: str | None, base: str, service_id: str) -> tuple[Poster, Callable[[], dict[str, str]], str]:
+def _poster(
+    url: str | None, base: str, service_id: str, today: date
+) -> tuple[Poster, Callable[[], dict[str, str]], str]:
     """(post(body, headers), sign() -> headers, description). Calls are signed as the local client (as
     ``dn-cds demo`` does); signing happens before the clock starts."""
     if url:
@@ -97,7 +105,7 @@ def _poster(url: str | None, base: str, service_id: str) -> tuple[Poster, Callab
 
         return post_http, lambda: sign_service_request(endpoint, data_dir=data_dir), f"HTTP {url}"
     local = Settings(fhir_server_allowlist=(base,), data_dir=Path(tempfile.mkdtemp(prefix="dn-cds-bench-")))
-    client = create_app(local).test_client()
+    client = create_app(local, today=lambda: today).test_client()
     path = f"/cds-services/{service_id}"
 
     def post_local(body: dict[str, Any], headers: dict[str, str]) -> Any:

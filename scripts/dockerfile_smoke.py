@@ -1,4 +1,5 @@
-"""Replay the Dockerfile without a Docker engine: its ENV, its ``pip install .`` and its CMD.
+"""Replay the Dockerfile without a Docker engine: its ENV, its ``pip install`` steps (the locked requirements,
+then the package) and its CMD.
 
 Installs the project into a fresh virtual environment (as the image does, not editable), starts the CMD with
 the image's environment (host and port overridden to a free loopback port), as the image's non-root uid when
@@ -29,11 +30,11 @@ from cds_service.local_client import sign_service_request
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def dockerfile_steps() -> tuple[dict[str, str], list[str], list[str], str | None]:
-    """(ENV, the pip RUN command, CMD argv, USER) read from the Dockerfile."""
+def dockerfile_steps() -> tuple[dict[str, str], list[list[str]], list[str], str | None]:
+    """(ENV, the pip RUN commands in order, CMD argv, USER) read from the Dockerfile."""
     text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
     env: dict[str, str] = {}
-    pip_run: list[str] = []
+    pip_runs: list[list[str]] = []
     cmd: list[str] = []
     user: str | None = None
     for line in text.splitlines():
@@ -41,14 +42,14 @@ def dockerfile_steps() -> tuple[dict[str, str], list[str], list[str], str | None
         if line.startswith("ENV "):
             env.update(dict(re.findall(r"(\w+)=(\S+)", line[4:])))
         elif line.startswith("RUN pip "):
-            pip_run = shlex.split(line[4:])
+            pip_runs.append(shlex.split(line[4:]))
         elif line.startswith("CMD "):
             cmd = json.loads(line[4:])
         elif line.startswith("USER "):
             user = line[5:].strip()
-    if not pip_run or not cmd:
+    if not pip_runs or not cmd:
         raise SystemExit("Dockerfile: no 'RUN pip ...' or no CMD found")
-    return env, pip_run, cmd, user
+    return env, pip_runs, cmd, user
 
 
 def free_port() -> int:
@@ -71,13 +72,14 @@ def get_json(url: str, body: object | None = None, data_dir: Path | None = None)
 
 
 def main() -> int:
-    env_from_image, pip_run, cmd, user = dockerfile_steps()
+    env_from_image, pip_runs, cmd, user = dockerfile_steps()
     with tempfile.TemporaryDirectory(prefix="dn-cds-image-") as tmp:
         os.chmod(tmp, 0o755)  # noqa: S103 - the unprivileged uid must read the venv
         venv = Path(tmp) / "venv"
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        print(f"+ {' '.join(pip_run)}  (in {venv})")
-        subprocess.run([str(venv / "bin" / pip_run[0]), *pip_run[1:]], cwd=ROOT, check=True)
+        for pip_run in pip_runs:
+            print(f"+ {' '.join(pip_run)}  (in {venv})")
+            subprocess.run([str(venv / "bin" / pip_run[0]), *pip_run[1:]], cwd=ROOT, check=True)
         port = free_port()
         env = {
             "PATH": f"{venv / 'bin'}:/usr/bin:/bin",

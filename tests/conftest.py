@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+# First: pin the suite's one clock (tests/suite_clock.py) before anything reads the time.
+from suite_clock import TODAY
+
 from fhir_mappings import Knowledge, load_knowledge
 
 
@@ -18,7 +21,6 @@ def knowledge() -> Knowledge:
 # conformance rules (tests/conformance.py) before the test looks at it.
 
 from collections.abc import Iterator  # noqa: E402
-from datetime import date  # noqa: E402
 from typing import Any  # noqa: E402
 
 from conformance import (  # noqa: E402
@@ -32,8 +34,6 @@ from tokens import BASE_URL, issuer_trust, token  # noqa: E402
 from werkzeug.test import TestResponse  # noqa: E402
 
 from cds_service import Settings, create_app  # noqa: E402
-
-TODAY = date(2026, 11, 26)
 
 
 class CdsClient:
@@ -115,15 +115,6 @@ def issue_cards(app: Flask, service_id: str, *uuids: str) -> None:
 def cds(app: Flask) -> Iterator[CdsClient]:
     with app.test_client() as client:
         yield CdsClient(client)
-
-
-@pytest.fixture(autouse=True, scope="session")
-def _no_user_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """Key files and stores that default to the per-user data dir go to a temporary one instead
-    (platformdirs honours XDG_DATA_HOME; subprocesses inherit it)."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("xdg-data")))
-        yield
 
 
 @pytest.fixture(autouse=True)

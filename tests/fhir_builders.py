@@ -2,7 +2,7 @@
 
 Shapes follow US Core / IPS conventions: coded clinicalStatus/verificationStatus with their HL7 systems,
 categories, subject references, full dateTimes with offsets, UCUM quantities. Every date is built relative
-to a fixed ``NOW`` so results do not depend on the clock.
+to ``NOW``, the suite's one date (tests/suite_clock.py), which the rule tests also pass as ``today``.
 """
 
 from __future__ import annotations
@@ -12,9 +12,11 @@ from collections.abc import Iterable, Mapping
 from datetime import date, timedelta
 from typing import Any
 
+from suite_clock import TODAY
+
 from fhir_mappings import PatientRecord
 
-NOW = date(2026, 11, 26)
+NOW: date = TODAY
 PATIENT_ID = "pat-8841"
 
 ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"

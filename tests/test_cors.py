@@ -19,8 +19,9 @@ SELECT = "/cds-services/dry-needling-order-select"
 def client_for(*origins: str) -> Iterator[FlaskClient]:
     settings = Settings(trusted_issuers=(issuer_trust(),), cors_origins=origins)
     app: Flask = create_app(settings, today=lambda: TODAY)
-    with app.test_client() as client:
-        yield client
+    # Not a with-block client: a module-scoped client keeping its last request context pushed would pop it
+    # after other modules' contexts in a shuffled run ("Popped wrong app context").
+    yield app.test_client()
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from conftest import CdsClient
 from fhir.resources.R4B import get_fhir_model_class
+from suite_clock import TODAY as SUITE_TODAY
 
 from cds_service.catalog import ServiceDefinition, load_catalog
 from cds_service.cli import main
@@ -426,7 +427,7 @@ def test_lab_card_shows_the_unit_the_lab_sent(
     slug: str, code: str, shown: str, not_shown: str, services: dict[str, ServiceDefinition], cds: CdsClient
 ) -> None:
     """The result 'as sent' uses the readable valueQuantity.unit ("INR", "x10^9/L"), not the UCUM code."""
-    patient = _patient(load_demo_patients(date(2026, 11, 26)), slug)
+    patient = _patient(load_demo_patients(SUITE_TODAY), slug)
     service = services["order-sign"]
     cards = cds.call(service.id, build_hook_request(patient, service)).get_json()["cards"]
     [card] = [c for c in cards if c["source"]["topic"]["code"] == code]

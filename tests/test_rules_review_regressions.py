@@ -7,6 +7,7 @@ absurd numbers.
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -20,6 +21,7 @@ from fhir_builders import (
     concept,
     condition,
     days_ago,
+    days_ahead,
     draft_orders,
     dry_needling_order,
     icd,
@@ -52,6 +54,16 @@ def _with(resource: Json, **fields: Any) -> Json:
 
 def _without(resource: Json, *names: str) -> Json:
     return {key: value for key, value in resource.items() if key not in names}
+
+
+def _month_before(months: int) -> tuple[str, date]:
+    """A partial date ``YYYY-MM`` ``months`` calendar months before NOW, and its last day."""
+    year, month = divmod(NOW.year * 12 + NOW.month - 1 - months, 12)
+    first_of_next = date(year + (month + 1) // 12, (month + 1) % 12 + 1, 1)
+    return f"{year:04d}-{month + 1:02d}", first_of_next - timedelta(days=1)
+
+
+PARTIAL_MONTH, PARTIAL_MONTH_LAST_DAY = _month_before(3)
 
 
 @pytest.mark.parametrize(
@@ -94,12 +106,12 @@ def _without(resource: Json, *names: str) -> Json:
             id="undated-pregnant-status-counts",
         ),
         pytest.param(
-            [_with(icd_condition("Z33.1", "Pregnant state"), onsetDateTime="2026-08")],
+            [_with(icd_condition("Z33.1", "Pregnant state"), onsetDateTime=PARTIAL_MONTH)],
             "first-trimester",
             id="partial-onset-read-at-its-latest-day",
         ),
         pytest.param(
-            [_with(pregnancy_status(PREGNANT_SCT, NOW), effectiveDateTime="2026-08")],
+            [_with(pregnancy_status(PREGNANT_SCT, NOW), effectiveDateTime=PARTIAL_MONTH)],
             "first-trimester",
             id="partial-status-date-read-at-its-latest-day",
         ),
@@ -127,11 +139,12 @@ def test_pregnancy_contraindication_is_not_lost(
 
 
 def test_partial_lmp_gives_the_lower_gestational_age(knowledge: Knowledge) -> None:
-    lmp = _with(last_menstrual_period(days_ago(100), days_ago(1)), valueDateTime="2026-08")
+    lmp = _with(last_menstrual_period(days_ago(100), days_ago(1)), valueDateTime=PARTIAL_MONTH)
+    weeks, days = divmod((NOW - PARTIAL_MONTH_LAST_DAY).days, 7)  # from the month's last day: the lower age
 
     assert _status(knowledge, pregnancy_status(PREGNANT_SCT, days_ago(1)), lmp) == (
         "first-trimester",
-        "12w3d",
+        f"{weeks}w{days}d",
     )
 
 
@@ -206,7 +219,9 @@ def test_status_codings_from_the_hl7_system_win(
 
 
 def test_partial_abatement_date_counts_from_its_last_day(knowledge: Knowledge) -> None:
-    hemophilia = _with(icd_condition("D66", "Hereditary factor VIII deficiency"), abatementDateTime="2026")
+    hemophilia = _with(
+        icd_condition("D66", "Hereditary factor VIII deficiency"), abatementDateTime=str(days_ahead(1).year)
+    )
 
     assert find_bleeding_disorders(patient_record(hemophilia), knowledge, NOW)
 
@@ -301,7 +316,7 @@ def _resolved_old_pregnancy() -> Json:
                 concept(loinc("11778-8", "Delivery date Estimated")),
                 effective=days_ago(16),
                 category="exam",
-                value={"valueDateTime": "2027-07-03"},
+                value={"valueDateTime": days_ahead(219).isoformat()},  # GA 8w5d
             ),
             id="due-date",
         ),
