@@ -106,7 +106,7 @@ def create_app(
     app.extensions["dn_cds"] = ServiceState(settings, catalog, advisor, today)
     app.extensions[AUDIT_TRAIL] = AuditTrail(store, knowledge.version, now)
     app.register_blueprint(blueprint)
-    install_handout(app.extensions, render_handout_html(handout))
+    install_handout(app.extensions, render_handout_html(handout, settings.handout_contact))
     app.register_blueprint(handout_blueprint)
     app.register_blueprint(openapi_blueprint)
     install_knowledge_page(app.extensions, settings.policy_file)

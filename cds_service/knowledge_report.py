@@ -317,16 +317,18 @@ def _value_sets_part(sources: KnowledgeSources) -> list[Block]:
         if resource.get("purpose"):
             facts.append(f"**Purpose:** {resource['purpose']}")
         facts += [f"**Source:** {source}" for source in _sources_of(resource)]
-        blocks.append(Bullets(tuple(facts)))
         rows = [
             row
             for part in ("include", "exclude")
             for row in _compose_rows(part, (resource.get("compose") or {}).get(part) or [])
         ]
+        headers = ("Part", "System", "Version", "Match", "Code", "Display", "Verification")
+        inner: tuple[Bullets | Table, ...] = (Bullets(tuple(facts)),)
         if rows:
-            headers = ("Part", "System", "Version", "Match", "Code", "Display", "Verification")
-            table = Table(headers, tuple(rows))
-            blocks.append(Collapsed(f"Compose of {vs_id}: {len(rows)} rows", (table,)))
+            inner += (Table(headers, tuple(rows)),)
+        blocks.append(
+            Collapsed(f"Compose of {vs_id}: {len(rows)} rows, {_expansion_summary(resource)}", inner)
+        )
     return blocks
 
 
@@ -811,7 +813,7 @@ _CSS = (
     "th{background:#eee}h2{margin-top:2.5rem;border-bottom:2px solid #333}"
     "code{background:#f1f1f1;padding:0 .2rem;border-radius:.2rem}"
     "details{margin:.5rem 0 1rem}summary{cursor:pointer;font-weight:600}"
-    "nav ol{columns:2}"
+    "nav ul{columns:2;list-style:none;padding-left:0}"
     "@media print{body{margin:0}h2,h3{break-after:avoid}tr{break-inside:avoid}}"
 )
 
@@ -833,7 +835,7 @@ def render_html(blocks: Sequence[Block]) -> str:
         out.append(_html_block(block))
         if index == 0 and contents:
             items = "".join(f'<li><a href="#{e(anchor)}">{e(text)}</a></li>' for anchor, text in contents)
-            out.append(f'<nav aria-label="Contents"><h2 id="contents">Contents</h2><ol>{items}</ol></nav>')
+            out.append(f'<nav aria-label="Contents"><h2 id="contents">Contents</h2><ul>{items}</ul></nav>')
     out += ["</body>", "</html>", ""]
     return "\n".join(out)
 
