@@ -1,5 +1,6 @@
-"""Rewrite citations of design documents outside this repository (../shared/design/architecture.md and
-clinical-knowledge.md) to docs/clinical-basis.md, which summarises them with their published references.
+"""Rewrite citations of documents outside this repository (../shared/design/architecture.md and
+clinical-knowledge.md, the seed's file name) to docs/clinical-basis.md, which summarises them with their
+published references.
 
 Idempotent; run from the repository root: ``python scripts/cite_in_repo.py [FILE ...]`` (default: every
 knowledge file and the Python packages). Kept so a branch merged later can be brought in line.
@@ -28,6 +29,10 @@ _RULES: list[tuple[re.Pattern[str], str]] = [
     (
         re.compile(r"(?:\.\./)?(?:shared/design/)?architecture\.md section ([45])"),
         "ARCH",
+    ),
+    (
+        re.compile(r"(?:\.\./)?(?:shared/seed/)?dry-needling-patient-information\.txt"),
+        "the dry-needling patient information sheet (" + BASIS + " section 0)",
     ),
 ]
 

@@ -312,3 +312,58 @@ def test_a_site_policy_file_is_shown_beside_the_shipped_values(
     )
     assert "| aspirin | antiplatelet |" in text and "no (policy: antithrombotic_excluded_ingredients)" in text
     assert "+site.clinic-4" in text
+
+
+OUTSIDE_REFERENCES = re.compile(
+    r"\.\./shared|shared/(?:design|seed|reference)|architecture\.md|clinical-knowledge\.md|"
+    r"patient-information\.txt"
+)
+
+
+def _shipped_text_files() -> list[Path]:
+    root = KNOWLEDGE_DATA_DIR.parent.parent
+    files = [*KNOWLEDGE_DATA_DIR.rglob("*.json"), *CARDS_DATA_DIR.glob("*.json")]
+    files += [*(root / "cds_service" / "data").glob("*.json"), root / "README.md", root / "SECURITY.md"]
+    return sorted(files)
+
+
+@pytest.mark.parametrize("path", _shipped_text_files(), ids=lambda path: path.name)
+def test_no_shipped_file_cites_a_document_outside_the_repository(path: Path) -> None:
+    """A reader of the repository alone can follow every reference (docs/clinical-basis.md summarises the
+    design notes with their published references)."""
+    found = OUTSIDE_REFERENCES.findall(path.read_text(encoding="utf-8"))
+    assert found == []
+
+
+def test_the_cited_clinical_basis_has_every_cited_section() -> None:
+    root = KNOWLEDGE_DATA_DIR.parent.parent
+    basis = (root / "docs" / "clinical-basis.md").read_text(encoding="utf-8")
+    headings = set(re.findall(r"^#{2,3} (\d[a-z]?)\.", basis, flags=re.M))
+    cited = {
+        section
+        for path in _shipped_text_files()
+        for match in re.finditer(
+            r"clinical-basis\.md sections? (\d[a-z]?)(?: and (\d[a-z]?))?", path.read_text()
+        )
+        for section in match.groups()
+        if section
+    }
+    assert cited and cited <= headings, cited - headings
+
+
+def test_the_citation_rewrite_points_inside_the_repository() -> None:
+    import importlib.util
+
+    script = KNOWLEDGE_DATA_DIR.parent.parent / "scripts" / "cite_in_repo.py"
+    spec = importlib.util.spec_from_file_location("cite_in_repo", script)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert (
+        module.rewrite("see shared/design/clinical-knowledge.md section 2b and architecture.md section 4")
+        == "see docs/clinical-basis.md section 2b and docs/clinical-basis.md section 6"
+    )
+    assert module.rewrite("seed: dry-needling-patient-information.txt (x)") == (
+        "seed: the dry-needling patient information sheet (docs/clinical-basis.md section 0) (x)"
+    )
+    assert module.rewrite("docs/clinical-basis.md section 6") == "docs/clinical-basis.md section 6"
