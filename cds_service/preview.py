@@ -83,8 +83,8 @@ def preview_intro(knowledge_version: str, today: date) -> str:
     return (
         f"Knowledge version {knowledge_version}, as of {today.isoformat()}. Each synthetic demo patient's "
         "chart and draft order is sent through the same rules as a real hook call (order-select, order-sign, "
-        "patient-view); the cards below are exactly what the EHR receives, rendered the way the CDS Hooks "
-        "Sandbox shows them. No real patient's data is used."
+        "patient-view); the cards below are exactly what the EHR receives, rendered much as an EHR or the "
+        "CDS Hooks Sandbox shows them. No real patient's data is used."
     )
 
 
