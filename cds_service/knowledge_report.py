@@ -228,28 +228,25 @@ def _finding_wording_blocks(
         name for item in [json.dumps(raw), str(concept.get("definition", ""))] for name in policy_names(item)
     )
     settings = _policy_settings(sources)
+    view = text.text(with_order=False)  # what a patient-view card says: shown where it differs
     rows = [
         (
             s.text,
-            "order" if text.patient_view is not None else "any",
+            "order" if view.summaries != text.summaries else "any",
             ", ".join(sorted(s.requires)) or "none",
         )
         for s in text.summaries
     ]
-    if text.patient_view is not None:
-        rows += [
-            (s.text, "patient-view", ", ".join(sorted(s.requires)) or "none")
-            for s in text.patient_view.summaries
-        ]
+    if view.summaries != text.summaries:
+        rows += [(s.text, "patient-view", ", ".join(sorted(s.requires)) or "none") for s in view.summaries]
     items = [
         f"**Why:** {' / '.join(t.text for t in text.why)}",
         "**What to do:** " + (text.action or "accept the card's suggestion"),
     ]
-    if text.patient_view is not None:
-        items += [
-            f"**Why (patient-view):** {' / '.join(t.text for t in text.patient_view.why)}",
-            f"**What to do (patient-view):** {text.patient_view.action}",
-        ]
+    if view.why != text.why:
+        items.append(f"**Why (patient-view):** {' / '.join(t.text for t in view.why)}")
+    if view.action != text.action:
+        items.append(f"**What to do (patient-view):** {view.action}")
     items.append(f"**Published source:** {text.rule_source}")
     if quoted:
         numbers = "; ".join(
