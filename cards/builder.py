@@ -1,4 +1,10 @@
-"""Findings -> CDS Hooks cards, per the card contract (architecture.md section 5). Pure.
+"""Findings -> CDS Hooks cards. Pure.
+
+A card reads as a clinician's note: the summary starts with its kind in words for warning and critical cards
+(the wording's job, checked by the tests), the detail gives why, what to do, the patient's record as facts
+(dates in words, no resource ids: those are in the card's extension) and the published source. A card about
+the patient only (patient-view) uses the wording written for "if dry needling is considered" and never shows
+facts about an order.
 
 Card uuids are derived from the hookInstance and the finding (uuid5), so the same call always yields the same
 uuids and feedback can be linked back to the card without storing anything here.
@@ -13,8 +19,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from cards.wording import CardWording, FindingWording
-from fhir_mappings.findings import Finding, FindingKind
+from cards.wording import CardWording, HookText, SummaryTemplate
+from fhir_mappings.findings import Evidence, Finding, FindingKind, IndicationMatch
 
 SUMMARY_LIMIT = 140  # CDS Hooks: summary SHALL be under 140 characters
 _UUID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:dn-cds:card")
@@ -34,6 +40,13 @@ EXTENSION_KNOWLEDGE = "dn-cds.knowledgeVersion"
 # text such as "[Details](https://...)" or "<img ...>" is shown as written, never as a link, image or tag.
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|~])")
 _AUTOLINK = re.compile(r"(?i)\b(https?|ftp)://|\b(www)\.")
+_ISO_DATE = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})(?:T[0-9:.]+(?:Z|[+-]\d{2}:\d{2})?)?\b")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_INNER_BRACKETS = re.compile(r"\(([^()]*)\(([^()]*)\)([^()]*)\)")
+_SYSTEM_NAMES = {
+    "http://hl7.org/fhir/sid/icd-10-cm": "ICD-10-CM",
+    "http://snomed.info/sct": "SNOMED CT",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,21 +77,50 @@ def indicator_for(kind: FindingKind) -> str:
     return _INDICATOR[kind]
 
 
-def choose_summary(finding_wording: FindingWording, facts: Mapping[str, str]) -> str:
+def choose_summary(finding_wording: HookText, facts: Mapping[str, str]) -> str:
     """The first summary whose required facts are present and that fits under the limit.
 
     A summary is cut (with an ellipsis) only where that loses nothing but the tail of a list: when the first
     candidate ends with its placeholder and no other template with facts fits. A summary whose conclusion
-    follows the facts ("...: not checked") is never cut; a shorter template is used instead.
+    follows the facts ("...: not checked") is never cut; a shorter template is used instead. Brackets are
+    never nested: a fact's own "(mild)" inside the template's brackets becomes ", mild".
     """
+    facts = {name: date_in_words(value) for name, value in facts.items()}
     candidates = [s for s in finding_wording.summaries if s.requires <= facts.keys()]
     first = candidates[0]
     for template in candidates:
-        summary = template.text.format_map(facts)
+        summary = unnest_brackets(template.text.format_map(facts))
         if len(summary) < SUMMARY_LIMIT and (template.requires or not first.text.endswith("}")):
             return summary
-    summary = first.text.format_map(facts)
+    summary = unnest_brackets(first.text.format_map(facts))
     return summary[: SUMMARY_LIMIT - 2].rstrip() + "\u2026"
+
+
+def unnest_brackets(text: str) -> str:
+    """``text`` with brackets inside brackets flattened: "(Hemophilia A (mild))" -> "(Hemophilia A, mild)"."""
+    previous = None
+    while previous != text:
+        previous = text
+        text = _INNER_BRACKETS.sub(lambda m: f"({m.group(1).rstrip()}, {m.group(2)}{m.group(3)})", text)
+    return text
+
+
+def choose_template(templates: Sequence[SummaryTemplate], facts: Mapping[str, str]) -> str:
+    """The first template whose facts are present, filled (facts escaped as literal markdown)."""
+    template = next(t for t in templates if t.requires <= facts.keys())
+    return template.text.format_map({name: markdown_text(value) for name, value in facts.items()})
+
+
+def date_in_words(text: str) -> str:
+    """ISO dates and dateTimes in ``text`` as "23 Nov 2026" (unambiguous in every locale)."""
+
+    def words(match: re.Match[str]) -> str:
+        year, month, day = (int(group) for group in match.groups())
+        if not 1 <= month <= 12:
+            return match.group(0)
+        return f"{day} {_MONTHS[month - 1]} {year}"
+
+    return _ISO_DATE.sub(words, text)
 
 
 def _card(
@@ -87,7 +129,8 @@ def _card(
     context: CardContext,
     wording: CardWording,
 ) -> dict[str, Any]:
-    finding_wording = wording.findings[finding.code]
+    with_order = bool(finding.order_references)
+    finding_wording = wording.findings[finding.code].text(with_order)
     indicator = _INDICATOR[finding.kind]
     card_id = _uuid(
         context.hook_instance,
@@ -106,19 +149,20 @@ def _card(
     }
     card: dict[str, Any] = {
         "uuid": card_id,
-        "summary": choose_summary(finding_wording, finding.facts),
+        "summary": choose_summary(finding_wording, _shown_facts(finding, wording)),
         "indicator": indicator,
-        "detail": _detail(finding, finding_wording, wording),
+        "detail": _detail(finding, finding_wording, wording.findings[finding.code].rule_source, wording),
         "source": source,
     }
     order_refs = [ref for ref in finding.order_references if ref in orders]
-    if finding.kind is FindingKind.CONTRAINDICATION:
-        if order_refs:
-            card["suggestions"] = [_remove_orders_suggestion(card_id, order_refs)]
-            card["selectionBehavior"] = "at-most-one"
+    if finding.kind is FindingKind.CONTRAINDICATION and order_refs:
+        card["suggestions"] = [_remove_orders_suggestion(card_id, order_refs)]
+        card["selectionBehavior"] = "at-most-one"
+    reasons = wording.overrides.for_finding(finding.code, finding.kind.value)
+    if reasons:
         card["overrideReasons"] = [
-            {"system": wording.override_system, "code": code, "display": display}
-            for code, display in wording.override_reasons
+            {"system": wording.overrides.system, "code": code, "display": display}
+            for code, display in reasons
         ]
     elif finding.kind is FindingKind.DISCLOSURE and order_refs:
         card["suggestions"] = [
@@ -135,37 +179,64 @@ def _card(
     return card
 
 
-def _detail(finding: Finding, finding_wording: FindingWording, wording: CardWording) -> str:
-    parts = [f"**Why.** {finding_wording.why}"]
-    facts = [
-        f"- {fact_label(wording, name)}: {markdown_text(value)}" for name, value in finding.facts.items()
-    ]
-    if facts:
-        parts.append("**Patient facts.**\n" + "\n".join(facts))
-    if finding.evidence:
-        lines = [
-            f"- {markdown_text(e.description)}" + (f" ({markdown_text(e.reference)})" if e.reference else "")
-            for e in finding.evidence
-        ]
-        parts.append("**Evidence.**\n" + "\n".join(lines))
-    if finding.indications:
-        lines = [
-            markdown_text(
-                f"{m.key}: {m.display or m.code} ({m.code}, {m.origin}"
-                + (f", {m.reference})" if m.reference else ")")
-            )
-            for m in finding.indications
-        ]
-        lines = [f"- {line}" for line in lines]
-        parts.append("**Matched indications.**\n" + "\n".join(lines))
-    if finding.unrecognised:
-        lines = [f"- {markdown_text(item)}" for item in finding.unrecognised]
-        parts.append("**Not recognised (no usable code, please code them).**\n" + "\n".join(lines))
+def _detail(finding: Finding, text: HookText, rule_source: str, wording: CardWording) -> str:
+    facts = _shown_facts(finding, wording)
+    parts = [choose_template(text.why, facts)]
     if finding.kind is FindingKind.DISCLOSURE:
         parts.append(_disclosure_markdown(wording, finding.site_risks))
-    parts.append(f"**What to do.** {finding_wording.action}")
-    parts.append(f"**Rule source.** {finding_wording.rule_source}")
+    if text.action:
+        parts.append(f"**What to do:** {text.action}")
+    record = _record_lines(finding, facts, wording)
+    if record:
+        parts.append("**In the record:**\n" + "\n".join(f"- {line}" for line in record))
+    if finding.unrecognised:
+        lines = [f"- {markdown_text(item)}" for item in finding.unrecognised]
+        parts.append("**Not recognised (no usable code; please code them):**\n" + "\n".join(lines))
+    parts.append(f"**Source:** {rule_source}")
     return "\n\n".join(parts)
+
+
+def _shown_facts(finding: Finding, wording: CardWording) -> dict[str, str]:
+    """The facts a card shows: facts about an order only when the card concerns one."""
+    if finding.order_references:
+        return dict(finding.facts)
+    return {name: value for name, value in finding.facts.items() if name not in wording.order_facts}
+
+
+def _record_lines(finding: Finding, facts: Mapping[str, str], wording: CardWording) -> list[str]:
+    """The patient's facts, then each evidence record and matched indication as a fact in words (no
+    repeats: an evidence record already shown as a fact is not listed twice)."""
+    lines = [
+        f"{fact_label(wording, name)}: {markdown_text(date_in_words(value))}" for name, value in facts.items()
+    ]
+    shown = {date_in_words(value).casefold() for value in facts.values()}
+    for evidence in finding.evidence:
+        line = evidence_text(evidence)
+        if line.casefold() not in shown:
+            shown.add(line.casefold())
+            lines.append(markdown_text(line))
+    for match in finding.indications:
+        line = indication_text(match)
+        if line.casefold() not in shown:
+            shown.add(line.casefold())
+            lines.append(markdown_text(line))
+    return lines
+
+
+def evidence_text(evidence: Evidence) -> str:
+    """One evidence record as a fact a clinician reads: its description with dates in words, first letter
+    capitalised; the record's id stays in the card's extension."""
+    text = date_in_words(" ".join(evidence.description.split()))
+    if evidence.recorded is not None and not _ISO_DATE.search(evidence.description):
+        text += f", recorded {date_in_words(evidence.recorded.isoformat())}"
+    return text[:1].upper() + text[1:]
+
+
+def indication_text(match: IndicationMatch) -> str:
+    """A matched indication: "Low back pain, unspecified (ICD-10-CM M54.50), from the order reason"."""
+    system = _SYSTEM_NAMES.get(match.system, "code")
+    name = match.display or match.code
+    return f"{name} ({system} {match.code}), from the {match.origin}"
 
 
 def markdown_text(text: str) -> str:
@@ -182,23 +253,18 @@ def fact_label(wording: CardWording, name: str) -> str:
 
 
 def _disclosure_markdown(wording: CardWording, site_risks: Sequence[str] = ()) -> str:
-    risk_lines = []
-    for risk in wording.risks:
-        line = f"- {risk.text}" + (f": {risk.rate}" if risk.rate else "")
-        if risk.published:
-            line += f" *(published: {risk.published})*"
-        risk_lines.append(line)
-    aftercare = [f"- {text}" for text in wording.aftercare]
-    site_lines = [f"- {wording.site_lines[code]}" for code in site_risks if code in wording.site_lines]
-    site_part = "**For this site.**\n" + "\n".join(site_lines) + "\n\n" if site_lines else ""
-    return (
-        "**Risks to disclose.**\n"
-        + "\n".join(risk_lines)
-        + "\n\n"
-        + site_part
-        + "**Aftercare advice.**\n"
-        + "\n".join(aftercare)
-    )
+    """The risks and aftercare in brief (the card must fit one screen; the handout has the full text)."""
+    parts = ["\n".join(f"- {risk.brief or risk.text}" for risk in wording.risks)]
+    if wording.aftercare_brief:
+        parts.append("**Aftercare:** " + "; ".join(wording.aftercare_brief) + ".")
+    site_lines = [
+        wording.site_briefs.get(code) or wording.site_lines[code]
+        for code in site_risks
+        if code in wording.site_lines
+    ]
+    if site_lines:
+        parts.append("**For this site:** " + " ".join(site_lines))
+    return "\n\n".join(parts)
 
 
 def patient_instruction_text(wording: CardWording, site_risks: Sequence[str] = ()) -> str:
@@ -219,7 +285,7 @@ def _remove_orders_suggestion(card_id: str, order_refs: Sequence[str]) -> dict[s
         "uuid": _uuid(card_id, "remove"),
         "isRecommended": True,
         "actions": [
-            {"type": "delete", "description": f"Remove the dry-needling order {ref}", "resourceId": ref}
+            {"type": "delete", "description": "Remove the draft dry-needling order", "resourceId": ref}
             for ref in order_refs
         ],
     }
@@ -245,7 +311,7 @@ def _instruction_suggestion(
         "actions": [
             {
                 "type": "update",
-                "description": f"Set patientInstruction on {reference} to the risk and aftercare advice",
+                "description": "Add the risks and aftercare advice to the order's patient instructions",
                 "resource": updated,
             }
         ],

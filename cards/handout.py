@@ -48,6 +48,8 @@ class Handout:
     sections: tuple[HandoutSection, ...]
     rate_note: str
     footer: str
+    contact_label: str = "Your clinic"
+    contact_fallback: str = ""
 
 
 def load_handout(data_dir: Path = DATA_DIR) -> Handout:
@@ -104,6 +106,8 @@ def load_handout(data_dir: Path = DATA_DIR) -> Handout:
             sections=tuple(sections),
             rate_note=str(frame["rate_note"]),
             footer=str(frame["footer"]),
+            contact_label=str(frame.get("contact_label", "Your clinic")),
+            contact_fallback=str(frame.get("contact_fallback", "")),
         )
     except (KeyError, TypeError) as error:
         raise WordingError(f"handout.json: missing or malformed {error}") from error
@@ -116,22 +120,27 @@ main{max-width:42rem;margin:0 auto;padding:1.5rem}
 h1{font-size:1.6rem;margin:0 0 .75rem}
 h2{font-size:1.2rem;margin:1.5rem 0 .5rem;border-bottom:1px solid #999}
 li{margin:.3rem 0}
-.rate{font-weight:600;white-space:nowrap}
+.rate{font-weight:600}
 .urgent{border:2px solid #b00;padding:.25rem 1rem 1rem;border-radius:.4rem}
+.contact{font-weight:600}
 .note,footer{font-size:.9rem;color:#333}
 @media print{
-@page{margin:1.5cm}
-body{font-size:11pt}
+@page{size:auto;margin:1.2cm 1.4cm}
+body{font-size:10pt;line-height:1.35}
 main{max-width:none;padding:0}
-h2{break-after:avoid}
-section,li{break-inside:avoid}
-.urgent{border-color:#000}
+h1{font-size:15pt;margin-bottom:.4rem}
+h2{font-size:12pt;margin:.8rem 0 .3rem;break-after:avoid}
+li{margin:.1rem 0}
+.urgent{border-color:#000;padding:.1rem .8rem .5rem;break-inside:avoid}
+.note,footer{font-size:8.5pt}
 }
 """.strip()
 
 
-def render_handout_html(handout: Handout) -> str:
-    """The handout as a complete, self-contained HTML5 document."""
+def render_handout_html(handout: Handout, contact: str = "") -> str:
+    """The handout as a complete, self-contained HTML5 document. ``contact`` (the clinic's name and phone
+    number, setting ``DN_CDS_HANDOUT_CONTACT``) is printed in the urgent section; without it, the frame's
+    fallback sentence."""
     e = html.escape
     parts = [
         "<!DOCTYPE html>",
@@ -158,6 +167,9 @@ def render_handout_html(handout: Handout) -> str:
             rate = f': <span class="rate">{e(item.rate)}</span>' if item.rate else ""
             parts.append(f"<li>{e(item.text)}{rate}</li>")
         parts.append("</ul>")
+        if section.urgent and (contact or handout.contact_fallback):
+            text = f"{handout.contact_label}: {contact}" if contact else handout.contact_fallback
+            parts.append(f'<p class="contact">{e(text)}</p>')
         if any(item.rate for item in section.items):
             parts.append(f'<p class="note">{e(handout.rate_note)}</p>')
         parts.append("</section>")

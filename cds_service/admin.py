@@ -67,7 +67,9 @@ def run_report(args: argparse.Namespace, settings: Settings | None = None) -> in
     until = datetime.combine(args.until + timedelta(days=1), time(), zone) if args.until else None
     knowledge = load_knowledge()
     wording = load_card_wording(knowledge.findings)
-    displays = {(wording.override_system, code): display for code, display in wording.override_reasons}
+    displays = {
+        (wording.overrides.system, code): display for code, display in wording.overrides.displays.items()
+    }
     store = open_store(settings)
     try:
         rows = build_report(

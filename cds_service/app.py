@@ -27,6 +27,8 @@ from cds_service.knowledge_page import blueprint as knowledge_page_blueprint
 from cds_service.knowledge_page import install_knowledge_page
 from cds_service.openapi import blueprint as openapi_blueprint
 from cds_service.patient_data import PatientDataFetcher
+from cds_service.preview import blueprint as preview_blueprint
+from cds_service.preview import install_preview
 from cds_service.routes import AUDIT_TRAIL, ServiceState, blueprint
 from cds_service.security import build_verifier, install_security
 from cds_service.settings import Settings
@@ -77,7 +79,7 @@ def create_app(
     store = store or open_store(settings)
     today = today or zone_clock(settings.zone, now)
     knowledge = load_knowledge(policy_file=settings.policy_file)
-    wording = load_card_wording(knowledge.findings)
+    wording = load_card_wording(knowledge.findings, policy=knowledge.policy)
     handout = load_handout()
     base_catalog = load_catalog()
     coverage = load_key_coverage(key for service in base_catalog.services for key in service.prefetch)
@@ -104,11 +106,13 @@ def create_app(
     app.extensions["dn_cds"] = ServiceState(settings, catalog, advisor, today)
     app.extensions[AUDIT_TRAIL] = AuditTrail(store, knowledge.version, now)
     app.register_blueprint(blueprint)
-    install_handout(app.extensions, render_handout_html(handout))
+    install_handout(app.extensions, render_handout_html(handout, settings.handout_contact))
     app.register_blueprint(handout_blueprint)
     app.register_blueprint(openapi_blueprint)
     install_knowledge_page(app.extensions, settings.policy_file)
     app.register_blueprint(knowledge_page_blueprint)
+    install_preview(app.extensions)
+    app.register_blueprint(preview_blueprint)
     _register_error_handlers(app)
     _register_access_log(app, store.pseudonymizer)  # the audit's pseudonym: a log line finds its row
     install_security(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import json
 import os
 import socket
 import sys
@@ -21,6 +22,7 @@ import requests
 from cards import WordingError
 from cds_service import admin
 from cds_service.app import zone_clock
+from cds_service.card_html import HookCards, PatientCards, render_preview_html
 from cds_service.catalog import load_catalog
 from cds_service.demo import build_hook_request, load_demo_patients
 from cds_service.embedded import embedded_service
@@ -29,10 +31,12 @@ from cds_service.integration_cli import add_commands as add_integration_commands
 from cds_service.integration_cli import run as run_integration
 from cds_service.knowledge_report import ReportFormat, build_report, gather_sources, render
 from cds_service.local_client import sign_service_request
+from cds_service.preview import PREVIEW_TITLE
 from cds_service.settings import Settings, SettingsError
 from cds_service.store import open_store
 from fhir_mappings import KnowledgeError, load_knowledge
 
+HOOKS = ["order-select", "order-sign", "patient-view"]
 GUNICORN_ARGS = ["-m", "gunicorn", "-c", "python:cds_service.gunicorn_config", "cds_service.wsgi:app"]
 
 
@@ -48,9 +52,16 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--url", help="service base URL (default: start one in-process on 127.0.0.1)")
     demo.add_argument(
         "--hook",
-        choices=["order-select", "order-sign", "patient-view"],
+        choices=HOOKS,
         default="order-select",
         help="the CDS Hooks hook to call (default: order-select)",
+    )
+    demo.add_argument("--detail", action="store_true", help="print each card's detail (markdown) as well")
+    demo.add_argument("--json", action="store_true", help="print the cards as JSON instead of text")
+    demo.add_argument(
+        "--html",
+        metavar="FILE",
+        help="also write every patient's cards on every hook as an HTML page (as an EHR shows them)",
     )
     admin.add_commands(commands)
     knowledge = commands.add_parser(
@@ -78,7 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return admin.run_report(args)
         if args.command == "knowledge":
             return _knowledge(args.format, args.output)
-        return _demo(args.url, args.hook)
+        return _demo(args.url, args.hook, detail=args.detail, as_json=args.json, html_file=args.html)
     except (SettingsError, KnowledgeError) as error:
         print(f"dn-cds: {error}", file=sys.stderr)
         return 2
@@ -141,34 +152,71 @@ def _serve(host: str | None, port: int | None) -> int:
     os.execv(sys.executable, [sys.executable, *GUNICORN_ARGS])  # noqa: S606 - fixed argv, no shell
 
 
-def _demo(url: str | None, hook: str) -> int:
+def _demo(
+    url: str | None, hook: str, *, detail: bool = False, as_json: bool = False, html_file: str | None = None
+) -> int:
     catalog = load_catalog()
-    service = next(s for s in catalog.services if s.hook == hook)
     settings = Settings.from_env()
     today = zone_clock(settings.zone)()  # "today" in DN_CDS_TIMEZONE, as the service sees it
     patients = load_demo_patients(today)
+    hooks = HOOKS if html_file else [hook]
     mismatches = 0
+    results: dict[tuple[str, str], HookCards] = {}
+    report: list[dict[str, Any]] = []
     with embedded_service(settings, today) if url is None else _given(url) as base_url:
-        endpoint = f"{base_url.rstrip('/')}/cds-services/{service.id}"
-        print(f"Service: {endpoint}\n")
         with requests.Session() as session:
-            for patient in patients:
-                body = build_hook_request(patient, service)
-                headers = sign_service_request(endpoint, data_dir=settings.data_dir)
-                response = session.post(endpoint, json=body, headers=headers, timeout=10)
-                cards = response.json().get("cards", []) if response.ok else []
-                codes = sorted(card["source"]["topic"]["code"] for card in cards)
-                expected = sorted(patient.expected_findings) if hook == "order-select" else codes
-                verdict = "as expected" if codes == expected else f"EXPECTED {expected}"
-                mismatches += codes != expected
-                print(f"== {patient.title} [{patient.slug}]  HTTP {response.status_code}, {verdict}")
-                print(textwrap.indent(_render_cards(cards, response), "   "))
-                if response.status_code == 401:
-                    print(
-                        _UNAUTHORIZED_HINT.format(url=base_url, data_dir=settings.data_dir), file=sys.stderr
+            for current in hooks:
+                service = next(s for s in catalog.services if s.hook == current)
+                endpoint = f"{base_url.rstrip('/')}/cds-services/{service.id}"
+                shown = current == hook and not as_json
+                if shown:
+                    print(f"Service: {endpoint}\n")
+                for patient in patients:
+                    body = build_hook_request(patient, service)
+                    headers = sign_service_request(endpoint, data_dir=settings.data_dir)
+                    response = session.post(endpoint, json=body, headers=headers, timeout=10)
+                    cards = response.json().get("cards", []) if response.ok else []
+                    error = None if response.ok else f"HTTP {response.status_code}"
+                    results[(patient.slug, current)] = HookCards(current, tuple(cards), error)
+                    if response.status_code == 401:
+                        print(
+                            _UNAUTHORIZED_HINT.format(url=base_url, data_dir=settings.data_dir),
+                            file=sys.stderr,
+                        )
+                        return 1
+                    if current != hook:
+                        continue
+                    codes = sorted(card["source"]["topic"]["code"] for card in cards)
+                    expected = sorted(patient.expected_findings) if hook == "order-select" else codes
+                    mismatches += codes != expected
+                    verdict = "as expected" if codes == expected else f"EXPECTED {expected}"
+                    report.append(
+                        {"patient": patient.slug, "title": patient.title, "status": response.status_code}
+                        | {"verdict": verdict, "cards": cards}
                     )
-                    return 1
-    print(f"{len(patients)} patients, {mismatches} differing from the expected findings.")
+                    if shown:
+                        print(f"== {patient.title} [{patient.slug}]  HTTP {response.status_code}, {verdict}")
+                        print(textwrap.indent(_render_cards(cards, response, detail), "   "))
+    if as_json:
+        print(json.dumps({"hook": hook, "patients": report}, indent=1, ensure_ascii=False))
+    else:
+        print(f"{len(patients)} patients, {mismatches} differing from the expected findings.")
+    if html_file:
+        page = render_preview_html(
+            [
+                PatientCards(p.slug, p.title, p.description, tuple(results[(p.slug, h)] for h in hooks))
+                for p in patients
+            ],
+            title=PREVIEW_TITLE,
+            intro=f"Cards returned by {base_url} on {today.isoformat()} for the bundled synthetic demo "
+            "patients, on every hook.",
+        )
+        try:
+            Path(html_file).write_text(page, encoding="utf-8")
+        except OSError as error:
+            print(f"dn-cds: cannot write {html_file}: {error.strerror}", file=sys.stderr)
+            return 2
+        print(f"dn-cds: wrote the cards of every demo patient on every hook to {html_file}", file=sys.stderr)
     return 1 if mismatches else 0
 
 
@@ -203,7 +251,7 @@ def _given(url: str) -> Iterator[str]:
     yield url
 
 
-def _render_cards(cards: list[dict[str, Any]], response: requests.Response) -> str:
+def _render_cards(cards: list[dict[str, Any]], response: requests.Response, detail: bool = False) -> str:
     if not response.ok:
         return f"error: {response.text[:300]}"
     if not cards:
@@ -213,8 +261,12 @@ def _render_cards(cards: list[dict[str, Any]], response: requests.Response) -> s
         lines.append(
             f"[{card['indicator'].upper():8}] {card['summary']}  <{card['source']['topic']['code']}>"
         )
+        if detail:
+            lines.append(textwrap.indent(card.get("detail", ""), "             "))
         for suggestion in card.get("suggestions", []):
             lines.append(f"             suggestion: {suggestion['label']}")
+        for reason in card.get("overrideReasons", []):
+            lines.append(f"             override reason: {reason['display']}")
         evidence = card.get("extension", {}).get("dn-cds.evidence")
         if evidence:
             lines.append(f"             evidence: {', '.join(evidence)}")

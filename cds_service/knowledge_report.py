@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from typing import Any, Literal
 from cards import CardWording, load_card_wording
 from cards.builder import indicator_for
 from cards.wording import DATA_DIR as CARDS_DATA_DIR
+from cards.wording import FindingWording, fill_policy, policy_names, policy_value_text
 from fhir_mappings import Knowledge, load_knowledge
 from fhir_mappings.findings import FindingKind
 from fhir_mappings.knowledge import DATA_DIR as KNOWLEDGE_DATA_DIR
@@ -30,6 +32,7 @@ from fhir_mappings.knowledge import SOURCE_EXTENSION
 
 VERIFICATION_EXTENSION = "urn:dn-cds:StructureDefinition/verification"
 ReportFormat = Literal["markdown", "html"]
+COLLAPSE_ROWS = 30  # longer tables are collapsed (<details>) on the HTML page
 
 # --- the document model -------------------------------------------------------------------------------------
 
@@ -57,7 +60,15 @@ class Table:
     rows: tuple[tuple[str, ...], ...]
 
 
-Block = Heading | Paragraph | Bullets | Table
+@dataclass(frozen=True, slots=True)
+class Collapsed:
+    """Long content a reader opens on demand (an HTML ``<details>``); Markdown shows it in full."""
+
+    summary: str
+    blocks: tuple[Heading | Paragraph | Bullets | Table, ...]
+
+
+Block = Heading | Paragraph | Bullets | Table | Collapsed
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +93,7 @@ def gather_sources(
     """Load the knowledge (as the service does, with all its checks, and the site's policy file when given)
     and read every data file."""
     knowledge = load_knowledge(knowledge_dir, policy_file=policy_file)
-    wording = load_card_wording(knowledge.findings, cards_dir)
+    wording = load_card_wording(knowledge.findings, cards_dir, policy=knowledge.policy)
     documents: dict[str, Mapping[str, Any]] = {}
     value_sets: dict[str, Mapping[str, Any]] = {}
     value_set_files: dict[str, str] = {}
@@ -137,16 +148,24 @@ def build_report(sources: KnowledgeSources) -> list[Block]:
             ),
         ),
     ]
-    blocks += _findings_part(sources)
-    blocks += _indications_part(sources)
-    blocks += _value_sets_part(sources)
-    blocks += _policy_part(sources)
-    blocks += _disclosure_part(sources)
-    blocks += _body_regions_part(sources)
-    blocks += _aliases_part(sources)
-    blocks += _verification_part(sources)
-    blocks += _files_part(sources)
-    blocks += _risk_knowledge_part(sources)
+    parts = [
+        _findings_part(sources),
+        _policy_part(sources),
+        _disclosure_part(sources),
+        _indications_part(sources),
+        _risk_knowledge_part(sources),
+        _body_regions_part(sources),
+        _value_sets_part(sources),
+        _aliases_part(sources),
+        _verification_part(sources),
+        _files_part(sources),
+    ]
+    for number, part in enumerate(parts, start=1):  # parts are numbered in reading order
+        first = part[0]
+        if not isinstance(first, Heading):
+            raise TypeError("a report part must start with its heading")
+        blocks.append(Heading(2, f"{number}. {first.text}", first.anchor))
+        blocks += part[1:]
     return blocks
 
 
@@ -159,10 +178,11 @@ def _findings_part(sources: KnowledgeSources) -> list[Block]:
         for c in doc.get("concept") or []
     }
     blocks: list[Block] = [
-        Heading(2, "1. Finding codes and their rules", "findings"),
+        Heading(2, "Finding codes and their rules", "findings"),
         Paragraph(
             f"Each card carries one finding code (CodeSystem `{knowledge.finding_system}`) in "
-            "`source.topic`: the stable machine contract. The card's indicator follows from the kind."
+            "`source.topic`: the stable machine contract. The card's indicator follows from the kind. Every "
+            "number a rule uses is shown with the rule, as in effect (with the site policy file, if any)."
         ),
         Table(
             ("Code", "Kind", "Card indicator", "Display", "Rule"),
@@ -172,7 +192,7 @@ def _findings_part(sources: KnowledgeSources) -> list[Block]:
                     finding.kind,
                     indicator_for(FindingKind(finding.kind)),
                     finding.display,
-                    str(concepts.get(code, {}).get("definition", "")),
+                    _rule_text(concepts.get(code, {}), sources),
                 )
                 for code, finding in knowledge.findings.items()
             ),
@@ -182,26 +202,68 @@ def _findings_part(sources: KnowledgeSources) -> list[Block]:
         text = sources.wording.findings.get(code)
         blocks.append(Heading(3, f"{code} ({finding.kind})", f"finding-{code}"))
         if code in concepts and concepts[code].get("definition"):
-            blocks.append(Paragraph(f"**Rule.** {concepts[code]['definition']}"))
+            blocks.append(Paragraph(f"**Rule.** {_rule_text(concepts[code], sources)}"))
         if text is None:
             blocks.append(Paragraph("No card wording."))
             continue
-        blocks.append(
-            Table(
-                ("Card summary (first whose facts are present)", "Needs facts"),
-                tuple((s.text, ", ".join(sorted(s.requires)) or "none") for s in text.summaries),
-            )
-        )
-        blocks.append(
-            Bullets(
-                (
-                    f"**Why:** {text.why}",
-                    f"**What to do:** {text.action}",
-                    f"**Rule source:** {text.rule_source}",
-                )
-            )
-        )
+        blocks += _finding_wording_blocks(code, finding.kind, text, sources, concepts.get(code, {}))
     return blocks
+
+
+def _rule_text(concept: Mapping[str, Any], sources: KnowledgeSources) -> str:
+    return fill_policy(str(concept.get("definition", "")), sources.knowledge.policy)
+
+
+def _finding_wording_blocks(
+    code: str,
+    kind: str,
+    text: FindingWording,
+    sources: KnowledgeSources,
+    concept: Mapping[str, Any],
+) -> list[Block]:
+    """A finding's card text (on an order and, where it differs, on patient-view), the numbers it uses and
+    the override reasons it offers."""
+    raw = (sources.documents.get("cards/data/card-text.json", {}).get("findings") or {}).get(code) or {}
+    quoted = dict.fromkeys(
+        name for item in [json.dumps(raw), str(concept.get("definition", ""))] for name in policy_names(item)
+    )
+    settings = _policy_settings(sources)
+    view = text.text(with_order=False)  # what a patient-view card says: shown where it differs
+    rows = [
+        (
+            s.text,
+            "order" if view.summaries != text.summaries else "any",
+            ", ".join(sorted(s.requires)) or "none",
+        )
+        for s in text.summaries
+    ]
+    if view.summaries != text.summaries:
+        rows += [(s.text, "patient-view", ", ".join(sorted(s.requires)) or "none") for s in view.summaries]
+    items = [
+        f"**Why:** {' / '.join(t.text for t in text.why)}",
+        "**What to do:** " + (text.action or "accept the card's suggestion"),
+    ]
+    if view.why != text.why:
+        items.append(f"**Why (patient-view):** {' / '.join(t.text for t in view.why)}")
+    if view.action != text.action:
+        items.append(f"**What to do (patient-view):** {view.action}")
+    items.append(f"**Published source:** {text.rule_source}")
+    if quoted:
+        numbers = "; ".join(
+            f"{name} = {policy_value_text(getattr(sources.knowledge.policy, name))}"
+            f" {settings.get(name, {}).get('unit', '')} ({settings.get(name, {}).get('basis', 'not stated')})"
+            for name in quoted
+        )
+        items.append(f"**Numbers used:** {numbers} (see the thresholds part)")
+    reasons = sources.wording.overrides.for_finding(code, kind)
+    items.append(
+        "**Override reasons offered:** "
+        + ("; ".join(display for _, display in reasons) if reasons else "none")
+    )
+    return [
+        Table(("Card summary (first whose facts are present)", "Hook", "Needs facts"), tuple(rows)),
+        Bullets(tuple(items)),
+    ]
 
 
 def _indications_part(sources: KnowledgeSources) -> list[Block]:
@@ -221,7 +283,7 @@ def _indications_part(sources: KnowledgeSources) -> list[Block]:
             )
         )
     return [
-        Heading(2, "2. Indications", "indications"),
+        Heading(2, "Indications", "indications"),
         Paragraph(
             "The order's reasonCode/reasonReference first, then the active problem list, are matched against "
             "these value sets (every coding, by system and code); a code in several sets counts for the most "
@@ -233,7 +295,7 @@ def _indications_part(sources: KnowledgeSources) -> list[Block]:
 
 def _value_sets_part(sources: KnowledgeSources) -> list[Block]:
     blocks: list[Block] = [
-        Heading(2, "3. Value sets", "value-sets"),
+        Heading(2, "Value sets", "value-sets"),
         Paragraph(
             "Every ValueSet the service loads, with its compose as written (ICD-10-CM `is-a` filters match "
             "the code and all its descendants after removing the dot; an exclusion wins over an inclusion) "
@@ -252,16 +314,18 @@ def _value_sets_part(sources: KnowledgeSources) -> list[Block]:
         if resource.get("purpose"):
             facts.append(f"**Purpose:** {resource['purpose']}")
         facts += [f"**Source:** {source}" for source in _sources_of(resource)]
-        blocks.append(Bullets(tuple(facts)))
         rows = [
             row
             for part in ("include", "exclude")
             for row in _compose_rows(part, (resource.get("compose") or {}).get(part) or [])
         ]
+        headers = ("Part", "System", "Version", "Match", "Code", "Display", "Verification")
+        inner: tuple[Bullets | Table, ...] = (Bullets(tuple(facts)),)
         if rows:
-            blocks.append(
-                Table(("Part", "System", "Version", "Match", "Code", "Display", "Verification"), tuple(rows))
-            )
+            inner += (Table(headers, tuple(rows)),)
+        blocks.append(
+            Collapsed(f"Compose of {vs_id}: {len(rows)} rows, {_expansion_summary(resource)}", inner)
+        )
     return blocks
 
 
@@ -319,7 +383,7 @@ def _policy_part(sources: KnowledgeSources) -> list[Block]:
         )
     document = sources.documents.get("fhir_mappings/data/policy.json", {})
     return [
-        Heading(2, "4. Thresholds, windows and statuses (policy)", "policy"),
+        Heading(2, "Thresholds, windows and statuses (policy)", "policy"),
         Paragraph(
             f"From `fhir_mappings/data/policy.json` (version {document.get('version', 'none')}). Basis: "
             "'guideline' = a named guideline or code-system rule, 'source-doc' = the seed document, "
@@ -370,20 +434,34 @@ def _disclosure_part(sources: KnowledgeSources) -> list[Block]:
         for r in document.get("risks") or []
     )
     aftercare = tuple(
-        (str(a.get("id", "")), str(a.get("text", "")), str(a.get("source", "")))
+        (str(a.get("id", "")), str(a.get("text", "")), str(a.get("brief", "")), str(a.get("source", "")))
         for a in document.get("aftercare") or []
     )
-    reasons = tuple((code, display) for code, display in sources.wording.override_reasons)
+    overrides = sources.wording.overrides
+    offered_by: dict[str, list[str]] = {code: [] for code in overrides.displays}
+    for code, finding in sources.knowledge.findings.items():
+        for reason, _ in overrides.for_finding(code, finding.kind):
+            offered_by[reason].append(code)
+    reasons = tuple(
+        (code, display, ", ".join(offered_by[code]) or "no finding")
+        for code, display in overrides.displays.items()
+    )
+    defaults = "; ".join(f"{kind}: {', '.join(codes) or 'none'}" for kind, codes in overrides.by_kind.items())
     return [
-        Heading(2, "5. Risk disclosure, aftercare and override reasons", "disclosure"),
+        Heading(2, "Risk disclosure, aftercare and override reasons", "disclosure"),
         Paragraph(
-            "Shown on every risk-disclosure card, copied into the order's patient instructions, and printed "
-            "on the patient handout (`GET /handouts/dry-needling`)."
+            "The card shows each risk's brief text and the brief aftercare; the order's patient instructions "
+            "and the printable patient handout (`GET /handouts/dry-needling`) carry the full text. The "
+            "'Published' column compares the information sheet's figures with dry-needling surveys; it is "
+            "shown here only, not to patients or on cards."
         ),
         Table(("Id", "Risk", "Rate (as the source states it)", "Source", "Published", "Status"), risks),
-        Table(("Id", "Aftercare advice", "Source"), aftercare),
-        Paragraph(f"Override reasons offered on critical cards (`{sources.wording.override_system}`):"),
-        Table(("Code", "Display"), reasons),
+        Table(("Id", "Aftercare advice", "On the card", "Source"), aftercare),
+        Paragraph(
+            f"Override reasons (CodeSystem `{overrides.system}`) and the findings whose cards offer them. "
+            f"A finding not listed in the per-finding choice gets its kind's default ({defaults})."
+        ),
+        Table(("Code", "Display", "Offered on"), reasons),
     ]
 
 
@@ -391,7 +469,7 @@ def _body_regions_part(sources: KnowledgeSources) -> list[Block]:
     document = sources.documents.get("fhir_mappings/data/body-regions.json", {})
     regions = document.get("regions") or {}
     blocks: list[Block] = [
-        Heading(2, "6. Body regions and sides (local infection)", "body-regions"),
+        Heading(2, "Body regions and sides (local infection)", "body-regions"),
         Bullets(tuple(f"**Source:** {s}" for s in document.get("sources") or [])),
         Table(
             ("Region", "Display", "Paired (has sides)", "SNOMED CT anchors"),
@@ -415,33 +493,39 @@ def _body_regions_part(sources: KnowledgeSources) -> list[Block]:
     }
     if sided:
         blocks.append(
-            Table(
-                ("SNOMED CT site", "Display", "Region", "Side", "Verification", "Source"),
-                tuple(
-                    (
-                        code,
-                        str(e.get("display", "")),
-                        str(e.get("region", "")),
-                        str(e.get("side", "")),
-                        str(e.get("verification", "")),
-                        str(e.get("source", "")),
-                    )
-                    for code, e in sided.items()
+            _collapsed(
+                f"SNOMED CT body sites with a side: {len(sided)}",
+                Table(
+                    ("SNOMED CT site", "Display", "Region", "Side", "Verification", "Source"),
+                    tuple(
+                        (
+                            code,
+                            str(e.get("display", "")),
+                            str(e.get("region", "")),
+                            str(e.get("side", "")),
+                            str(e.get("verification", "")),
+                            str(e.get("source", "")),
+                        )
+                        for code, e in sided.items()
+                    ),
                 ),
             )
         )
     icd_sites = document.get("icd_site_codes") or []
     if icd_sites:
         blocks.append(
-            Table(
-                ("ICD-10-CM codes (site in the code)", "Regions", "Side"),
-                tuple(
-                    (
-                        ", ".join(entry.get("codes") or []),
-                        ", ".join(entry.get("regions") or []),
-                        str(entry.get("side", "from the code or unknown")),
-                    )
-                    for entry in icd_sites
+            _collapsed(
+                f"ICD-10-CM codes with the site in the code: {len(icd_sites)} groups",
+                Table(
+                    ("ICD-10-CM codes (site in the code)", "Regions", "Side"),
+                    tuple(
+                        (
+                            ", ".join(entry.get("codes") or []),
+                            ", ".join(entry.get("regions") or []),
+                            str(entry.get("side", "from the code or unknown")),
+                        )
+                        for entry in icd_sites
+                    ),
                 ),
             )
         )
@@ -460,7 +544,7 @@ def _aliases_part(sources: KnowledgeSources) -> list[Block]:
     document = sources.documents.get("fhir_mappings/data/code-systems.json", {})
     systems = document.get("systems") or {}
     return [
-        Heading(2, "7. Code systems and the aliases EHRs send", "code-systems"),
+        Heading(2, "Code systems and the aliases EHRs send", "code-systems"),
         Paragraph(str(document.get("_comment", ""))),
         Table(
             ("Canonical system", "Also accepted"),
@@ -497,15 +581,18 @@ def _verification_part(sources: KnowledgeSources) -> list[Block]:
         for item in entry.get("concept") or []
     )
     return [
-        Heading(2, "8. Verification status of codes", "verification"),
+        Heading(2, "Verification status of codes", "verification"),
         Paragraph(
             "Exact codes by verification status: "
             + (", ".join(f"{status} {count}" for status, count in sorted(statuses.items())) or "none")
-            + ". ICD-10-CM entries were checked against the FY2026 release (clinical-knowledge.md "
-            "section 0). Codes below are not verified: check them on a terminology server before clinical "
-            "use."
+            + ". ICD-10-CM entries were checked against the CMS ICD-10-CM FY2026 tabular list (with the "
+            "April 2026 update). Codes below are not verified: check them on a terminology server before "
+            "clinical use."
         ),
-        Table(("Where", "System", "Code", "Status"), tuple(unverified))
+        Collapsed(
+            f"Codes not verified: {len(unverified)}",
+            (Table(("Where", "System", "Code", "Status"), tuple(unverified)),),
+        )
         if unverified
         else Paragraph("No code is marked unverified."),
     ]
@@ -522,15 +609,14 @@ def _files_part(sources: KnowledgeSources) -> list[Block]:
         )
         value_sets = [vs_id for vs_id, file in sources.value_set_files.items() if file == name]
         if value_sets:
-            notes = (
-                f"{len(value_sets)} ValueSets ({', '.join(value_sets)}), each naming its sources (section 3)"
-            )
+            names = ", ".join(value_sets)
+            notes = f"{len(value_sets)} ValueSets ({names}), each naming its sources (see value sets)"
         version = document.get("version") or ", ".join(
             sorted({str(sources.value_sets[v].get("version", "")) for v in value_sets})
         )
         rows.append((name, str(version), notes))
     return [
-        Heading(2, "9. Knowledge files", "files"),
+        Heading(2, "Knowledge files", "files"),
         Paragraph("Every data file the service and its cards read, with its version and stated sources."),
         Table(("File", "Version", "Sources / notes"), tuple(rows)),
     ]
@@ -571,7 +657,7 @@ def _risk_knowledge_part(sources: KnowledgeSources) -> list[Block]:
         for risk in knowledge.site_risks
     )
     return [
-        Heading(2, "10. Antithrombotic drugs, laboratory units and site risks", "bleeding-and-sites"),
+        Heading(2, "Antithrombotic drugs, laboratory units and site risks", "bleeding-and-sites"),
         Paragraph(
             "Antithrombotic therapy also counts the long-term-use codes in "
             f"`{knowledge.antithrombotics.condition_value_set}`. A drug with none of the listed codes is "
@@ -585,6 +671,11 @@ def _risk_knowledge_part(sources: KnowledgeSources) -> list[Block]:
         Table(("Test", "Value set", "Canonical unit", "Accepted units (x factor)"), units),
         Table(("Site risk", "Order regions", "Words in the site text"), risks),
     ]
+
+
+def _collapsed(summary: str, table: Table) -> Block:
+    """A table collapsed behind ``summary`` when it is long (more rows than fit a screen)."""
+    return Collapsed(summary, (table,)) if len(table.rows) > COLLAPSE_ROWS else table
 
 
 def _sources_of(resource: Mapping[str, Any]) -> list[str]:
@@ -668,23 +759,40 @@ def render(blocks: Sequence[Block], report_format: ReportFormat) -> str:
 
 
 def render_markdown(blocks: Sequence[Block]) -> str:
-    """GitHub-flavoured Markdown; table cells have pipes escaped and line breaks flattened."""
+    """GitHub-flavoured Markdown with a table of contents; table cells have pipes escaped and line breaks
+    flattened; collapsed content is shown in full under its summary."""
     out: list[str] = []
-    for block in blocks:
-        if isinstance(block, Heading):
-            out.append(f"{'#' * block.level} {_one_line(block.text)}")
-        elif isinstance(block, Paragraph):
-            out.append(block.text)
-        elif isinstance(block, Bullets):
-            out.append("\n".join(f"- {_one_line(item)}" for item in block.items))
-        else:
-            lines = [
-                "| " + " | ".join(_cell(h) for h in block.headers) + " |",
-                "|" + "|".join("---" for _ in block.headers) + "|",
-            ]
-            lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in block.rows]
-            out.append("\n".join(lines))
+    contents = _contents(blocks)
+    for index, block in enumerate(blocks):
+        out += _markdown_block(block)
+        if index == 0 and contents:
+            out.append("**Contents:** " + " · ".join(f"[{text}](#{anchor})" for anchor, text in contents))
     return "\n\n".join(out) + "\n"
+
+
+def _markdown_block(block: Block) -> list[str]:
+    if isinstance(block, Heading):
+        heading = f"{'#' * block.level} {_one_line(block.text)}"
+        return [f'<a id="{block.anchor}"></a>\n{heading}' if block.anchor else heading]
+    if isinstance(block, Paragraph):
+        return [block.text]
+    if isinstance(block, Bullets):
+        return ["\n".join(f"- {_one_line(item)}" for item in block.items)]
+    if isinstance(block, Collapsed):
+        return [f"**{_one_line(block.summary)}**"] + [
+            line for inner in block.blocks for line in _markdown_block(inner)
+        ]
+    lines = [
+        "| " + " | ".join(_cell(h) for h in block.headers) + " |",
+        "|" + "|".join("---" for _ in block.headers) + "|",
+    ]
+    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in block.rows]
+    return ["\n".join(lines)]
+
+
+def _contents(blocks: Sequence[Block]) -> list[tuple[str, str]]:
+    """(anchor, text) of every second-level heading: the table of contents."""
+    return [(b.anchor, b.text) for b in blocks if isinstance(b, Heading) and b.level == 2 and b.anchor]
 
 
 def _one_line(text: str) -> str:
@@ -700,40 +808,61 @@ _CSS = (
     "table{border-collapse:collapse;margin:.5rem 0 1rem;font-size:.9rem}"
     "th,td{border:1px solid #999;padding:.25rem .5rem;vertical-align:top;text-align:left}"
     "th{background:#eee}h2{margin-top:2.5rem;border-bottom:2px solid #333}"
+    "code{background:#f1f1f1;padding:0 .2rem;border-radius:.2rem}"
+    "details{margin:.5rem 0 1rem}summary{cursor:pointer;font-weight:600}"
+    "nav ul{columns:2;list-style:none;padding-left:0}"
     "@media print{body{margin:0}h2,h3{break-after:avoid}tr{break-inside:avoid}}"
 )
 
 
 def render_html(blocks: Sequence[Block]) -> str:
-    """A standalone HTML page (no external assets); every text from the data files is escaped."""
+    """A standalone HTML page (no external assets) with a table of contents; every text from the data files
+    is escaped; long tables are collapsed."""
     e = html.escape
     title = next((b.text for b in blocks if isinstance(b, Heading)), "Rule base")
     out = [
         "<!DOCTYPE html>",
         '<html lang="en">',
-        f'<head><meta charset="utf-8"><title>{e(title)}</title><style>{_CSS}</style></head>',
+        '<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{e(title)}</title><style>{_CSS}</style></head>",
         "<body>",
     ]
-    for block in blocks:
-        if isinstance(block, Heading):
-            anchor = f' id="{e(block.anchor)}"' if block.anchor else ""
-            out.append(f"<h{block.level}{anchor}>{e(block.text)}</h{block.level}>")
-        elif isinstance(block, Paragraph):
-            out.append(f"<p>{_inline_html(block.text)}</p>")
-        elif isinstance(block, Bullets):
-            out.append("<ul>" + "".join(f"<li>{_inline_html(i)}</li>" for i in block.items) + "</ul>")
-        else:
-            head = "".join(f"<th>{e(h)}</th>" for h in block.headers)
-            body = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in block.rows)
-            out.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+    contents = _contents(blocks)
+    for index, block in enumerate(blocks):
+        out.append(_html_block(block))
+        if index == 0 and contents:
+            items = "".join(f'<li><a href="#{e(anchor)}">{e(text)}</a></li>' for anchor, text in contents)
+            out.append(f'<nav aria-label="Contents"><h2 id="contents">Contents</h2><ul>{items}</ul></nav>')
     out += ["</body>", "</html>", ""]
     return "\n".join(out)
 
 
+def _html_block(block: Block) -> str:
+    e = html.escape
+    if isinstance(block, Heading):
+        anchor = f' id="{e(block.anchor)}"' if block.anchor else ""
+        return f"<h{block.level}{anchor}>{e(block.text)}</h{block.level}>"
+    if isinstance(block, Paragraph):
+        return f"<p>{_inline_html(block.text)}</p>"
+    if isinstance(block, Bullets):
+        return "<ul>" + "".join(f"<li>{_inline_html(i)}</li>" for i in block.items) + "</ul>"
+    if isinstance(block, Collapsed):
+        inner = "".join(_html_block(b) for b in block.blocks)
+        return f"<details><summary>{e(block.summary)}</summary>{inner}</details>"
+    head = "".join(f"<th>{e(h)}</th>" for h in block.headers)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{_inline_html(c)}</td>" for c in row) + "</tr>" for row in block.rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+_CODE_SPAN = re.compile(r"`([^`]+)`")
+_BOLD_SPAN = re.compile(r"\*\*(.+?)\*\*")
+
+
 def _inline_html(text: str) -> str:
-    """Escaped text; the report's own ``**label:**`` prefix becomes bold (applied after escaping)."""
+    """Escaped text with the report's own markdown: ``code`` spans and ``**bold**`` (applied after
+    escaping, so nothing from the data files becomes a tag)."""
     escaped = html.escape(text)
-    if escaped.startswith("**") and "**" in escaped[2:]:
-        label, rest = escaped[2:].split("**", 1)
-        return f"<strong>{label}</strong>{rest}"
-    return escaped
+    with_code = _CODE_SPAN.sub(lambda m: f"<code>{m.group(1)}</code>", escaped)
+    return _BOLD_SPAN.sub(lambda m: f"<strong>{m.group(1)}</strong>", with_code)

@@ -49,6 +49,7 @@ class Settings:
     cors_origins: tuple[str, ...] = ()
     max_string_chars: int = 262_144
     max_array_items: int = 10_000
+    handout_contact: str = ""  # the clinic's name and phone number, printed on the patient handout
 
     @property
     def zone(self) -> tzinfo:
@@ -121,10 +122,20 @@ class Settings:
             values["fhir_max_response_bytes"] = _integer(
                 "FHIR_MAX_RESPONSE_BYTES", size, 1024, 512 * 1024 * 1024
             )
+        if (contact := env.get(PREFIX + "HANDOUT_CONTACT")) is not None and contact.strip():
+            values["handout_contact"] = _one_line("HANDOUT_CONTACT", contact, 200)
         if (policy := env.get(PREFIX + "POLICY_FILE")) is not None and policy.strip():
             values["policy_file"] = _existing_file("POLICY_FILE", policy.strip())
         values.update(_security_values(env))
         return cls(**values)  # type: ignore[arg-type]
+
+
+def _one_line(name: str, value: str, limit: int) -> str:
+    """``value`` as one line of text (inner whitespace collapsed), at most ``limit`` characters."""
+    text = " ".join(value.split())
+    if len(text) > limit:
+        raise SettingsError(f"{PREFIX}{name} must be at most {limit} characters")
+    return text
 
 
 def bracketed(host: str) -> str:

@@ -1,10 +1,10 @@
 """Pregnancy state and gestational age (GA) from every way FHIR R4 carries them.
 
-Sources read (clinical-knowledge.md 2a): pregnancy-status Observations (LOINC 82810-3, SNOMED or LOINC
-answers), estimated-due-date, gestational-age and LMP Observations, and pregnancy, possible-pregnancy and
-ended-pregnancy Conditions (including Z3A weeks of gestation). Pregnancy intent is never read as status.
+Sources read (docs/clinical-basis.md section 2a): pregnancy-status Observations (LOINC 82810-3, SNOMED or
+LOINC answers), estimated-due-date, gestational-age and LMP Observations, and pregnancy, possible-pregnancy
+and ended-pregnancy Conditions (including Z3A weeks of gestation). Pregnancy intent is never read as status.
 
-Rules (architecture.md section 4; numbers from ``policy.json``):
+Rules (docs/clinical-basis.md section 6; numbers from ``policy.json``):
 - evidence recorded before the latest "not pregnant" status or ended-pregnancy event does not count. What a
   negation cancels is judged by when the pregnancy was *recorded* (a pregnancy problem's onset is often the
   LMP); an ended-pregnancy record cancels only from a real event date (onset, abatement, or the encounter

@@ -1,6 +1,6 @@
 """Reproductive potential: female sex for clinical use, age within the policy range, and a uterus.
 
-architecture.md section 4: a person of reproductive potential (female, 12-55, no hysterectomy) with no
+docs/clinical-basis.md section 6: a person of reproductive potential (female, 12-55, no hysterectomy) with no
 pregnancy status in the last 30 days, or status "unknown", gets a missing-data finding. Sex is read, most
 specific first, from the sex-parameter-for-clinical-use extension, US Core birth sex, then
 ``Patient.gender``; when none of them says female or male (gender ``other``/``unknown`` or absent) the

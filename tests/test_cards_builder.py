@@ -28,8 +28,10 @@ from cards.builder import (
     EXTENSION_EVIDENCE,
     EXTENSION_INDICATIONS,
     choose_summary,
+    date_in_words,
     markdown_text,
     patient_instruction_text,
+    unnest_brackets,
 )
 from cards.wording import DATA_DIR as WORDING_DIR
 from fhir_mappings import Evidence, Finding, FindingKind, IndicationMatch, Knowledge
@@ -322,28 +324,36 @@ def test_uuids_are_unique_within_a_response(
 # --- summaries ------------------------------------------------------------------------------------------
 
 
-def _summary_templates() -> list[tuple[str, int]]:
+def _summary_templates() -> list[tuple[str, bool, int]]:
     texts = json.loads((WORDING_DIR / "card-text.json").read_text(encoding="utf-8"))["findings"]
-    return [(code, i) for code, entry in sorted(texts.items()) for i in range(len(entry["summaries"]))]
+    found = []
+    for code, entry in sorted(texts.items()):
+        found += [(code, True, i) for i in range(len(entry["summaries"]))]
+        view = entry.get("patient_view", {}).get("summaries", [])
+        found += [(code, False, i) for i in range(len(view))]
+    return found
 
 
 SUMMARY_TEMPLATES = _summary_templates()
 
 
 @pytest.mark.parametrize(
-    ("code", "index"), SUMMARY_TEMPLATES, ids=[f"{code}-{index}" for code, index in SUMMARY_TEMPLATES]
+    ("code", "with_order", "index"),
+    SUMMARY_TEMPLATES,
+    ids=[f"{code}-{'order' if with_order else 'patient'}-{i}" for code, with_order, i in SUMMARY_TEMPLATES],
 )
 def test_every_summary_template_stays_under_140_characters(
-    code: str, index: int, wording: CardWording
+    code: str, with_order: bool, index: int, wording: CardWording
 ) -> None:
-    finding_wording = wording.findings[code]
-    template = finding_wording.summaries[index]
+    text = wording.findings[code].text(with_order)
+    template = text.summaries[index]
     facts = {name: LONG_FACTS.get(name, "x" * 80) for name in template.requires}
-    only_this = dataclasses.replace(finding_wording, summaries=(template,))
+    only_this = dataclasses.replace(text, summaries=(template,))
     summary = choose_summary(only_this, facts)
     assert 0 < len(summary) < 140, summary
     # Realistic long facts fit whole: the conclusion ("... contraindicated") is never cut off.
-    assert summary == template.text.format_map(facts)
+    words = {name: date_in_words(value) for name, value in facts.items()}
+    assert summary == unnest_brackets(template.text.format_map(words))
 
 
 def test_an_overlong_summary_is_cut_below_140_characters(knowledge: Knowledge, wording: CardWording) -> None:
@@ -357,15 +367,15 @@ def test_an_overlong_summary_is_cut_below_140_characters(knowledge: Knowledge, w
 @pytest.mark.parametrize(
     ("facts", "expected"),
     [
-        ({"ga": "9w2d"}, "First-trimester pregnancy (GA 9w2d): dry needling contraindicated"),
+        ({"ga": "9w2d"}, "Contraindicated: first-trimester pregnancy, GA 9w2d"),
         (
             {"reason": "possible, not confirmed"},
-            "Pregnancy (possible, not confirmed), first trimester not excluded: dry needling contraindicated",
+            "Contraindicated: pregnancy, first trimester not excluded (possible, not confirmed)",
         ),
-        ({}, "Pregnancy, first trimester not excluded: dry needling contraindicated"),
+        ({}, "Contraindicated: pregnancy, first trimester not excluded"),
         (
             {"dating": "last menstrual period"},
-            "Pregnancy, first trimester not excluded: dry needling contraindicated",
+            "Contraindicated: pregnancy, first trimester not excluded",
         ),
     ],
     ids=["ga", "reason", "no-facts", "unused-fact"],
@@ -384,7 +394,7 @@ def test_contraindication_card_offers_removal_of_every_order(
 ) -> None:
     [card] = build_cards([_pregnancy(LUMBAR_ORDER, KNEE_ORDER)], orders, context, wording)
     assert card["indicator"] == "critical"
-    assert card["summary"] == "First-trimester pregnancy (GA 9w2d): dry needling contraindicated"
+    assert card["summary"] == "Contraindicated: first-trimester pregnancy, GA 9w2d"
     assert card["selectionBehavior"] == "at-most-one"
     [suggestion] = card["suggestions"]
     assert suggestion["isRecommended"] is True
@@ -407,10 +417,11 @@ def test_contraindication_card_has_coded_override_reasons(
         assert reason["system"] == "urn:dn-cds:CodeSystem/override-reason"
         assert reason["code"] and reason["display"]
     assert len({r["code"] for r in reasons}) == len(reasons)
+    assert "site-away-from-risk" not in {r["code"] for r in reasons}  # a bleeding disorder is not local
     [action] = card["suggestions"][0]["actions"]
     assert action == {
         "type": "delete",
-        "description": f"Remove the dry-needling order {KNEE_ORDER}",
+        "description": "Remove the draft dry-needling order",
         "resourceId": KNEE_ORDER,
     }
 
@@ -422,10 +433,7 @@ def test_patient_view_contraindication_has_no_suggestions(
     assert card["indicator"] == "critical"
     assert "suggestions" not in card
     assert "selectionBehavior" not in card
-    assert (
-        card["summary"]
-        == "Bleeding disorder (Hereditary factor VIII deficiency): dry needling contraindicated"
-    )
+    assert card["summary"] == "Contraindicated: bleeding disorder on file, Hereditary factor VIII deficiency"
 
 
 @pytest.mark.parametrize(
@@ -499,10 +507,12 @@ def test_disclosure_detail_has_every_seed_figure_and_the_pneumothorax_signs(
 ) -> None:
     [card] = build_cards([_disclosure(LUMBAR_ORDER)], orders, context, wording)
     detail = card["detail"]
-    missing = [text for text in SEED_FIGURES + PNEUMOTHORAX_SYMPTOMS if text not in detail]
+    missing = [text for text in SEED_FIGURES if text not in detail]
     assert missing == []
-    assert "do not drive" in detail
-    assert "**Risks to disclose.**" in detail and "**Aftercare advice.**" in detail
+    assert "no driving" in detail and "breathlessness or chest pain" in detail
+    assert "**Aftercare:**" in detail
+    assert len(detail) < 700, len(detail)  # one screen; the handout has the rest
+    assert "published" not in detail.casefold()  # comparisons with surveys are on the rule-base page
 
 
 def test_patient_instruction_text_has_the_figures_and_the_warning_signs(wording: CardWording) -> None:
@@ -559,9 +569,9 @@ def test_every_card_has_the_contract_fields(
 ) -> None:
     for card in build_cards(_order_sign_findings(), orders, context, wording):
         assert {"uuid", "summary", "indicator", "detail", "source"} <= card.keys()
-        assert "**Why.**" in card["detail"]
-        assert "**What to do.**" in card["detail"]
-        assert "**Rule source.**" in card["detail"]
+        assert "**Source:**" in card["detail"]
+        if card["source"]["topic"]["code"] != "risk-disclosure":  # its action is the suggestion
+            assert "**What to do:**" in card["detail"]
 
 
 def test_evidence_references_are_in_the_card_extension(
@@ -578,7 +588,8 @@ def test_evidence_references_are_in_the_card_extension(
     [card] = build_cards([finding], orders, context, wording)
     assert card["extension"][EXTENSION_EVIDENCE] == ["Observation/obs-edd-301", "Condition/cond-preg-302"]
     assert "Patient reports a positive home pregnancy test" in card["detail"]
-    assert "(Observation/obs-edd-301)" in card["detail"]
+    assert "Estimated due date, amended" in card["detail"]
+    assert "Observation/" not in card["detail"]  # ids are for machines: the extension has them
 
 
 def test_card_without_evidence_references_has_no_evidence_extension(
@@ -639,25 +650,25 @@ def test_shipped_wording_covers_every_finding_code(knowledge: Knowledge, wording
             "inr-critical",
             FindingKind.CONTRAINDICATION,
             {"result": "4.8 {INR}", "value": "4.8", "date": "2026-11-25"},
-            "INR 4.8 (2026-11-25): dry needling contraindicated",
+            "Contraindicated: INR 4.8 on 25 Nov 2026",
         ),
         (
             "inr-elevated",
             FindingKind.PRECAUTION,
             {"result": "3.4 {INR}", "value": "3.4", "date": "2026-11-23"},
-            "Elevated INR 3.4 (2026-11-23): needle with bleeding precautions",
+            "Precaution: elevated INR 3.4 on 23 Nov 2026: needle with bleeding precautions",
         ),
         (
             "severe-thrombocytopenia",
             FindingKind.CONTRAINDICATION,
             {"result": "18000 /uL", "value": "18 x10^9/L", "date": "2026-11-25"},
-            "Platelets 18 x10^9/L (2026-11-25): severe thrombocytopenia, dry needling contraindicated",
+            "Contraindicated: platelets 18 x10^9/L on 25 Nov 2026, severe thrombocytopenia",
         ),
         (
             "low-platelet-count",
             FindingKind.PRECAUTION,
             {"result": "42 10*3/uL", "value": "42 x10^9/L", "date": "2026-11-20"},
-            "Low platelets 42 x10^9/L (2026-11-20): needle with bleeding precautions",
+            "Precaution: low platelets 42 x10^9/L on 20 Nov 2026: needle with bleeding precautions",
         ),
     ],
     ids=["inr-critical", "inr-elevated", "severe-thrombocytopenia", "low-platelet-count"],
@@ -681,8 +692,11 @@ def test_lab_summaries_give_the_value_in_the_rule_unit_not_the_ucum_code_as_sent
 @pytest.mark.parametrize(
     ("order_site", "expected"),
     [
-        ("both sides, neck", "Needling the head or neck (both sides, neck): fainting risk, treat lying down"),
-        ("right neck", "Needling the head or neck (right neck): fainting risk, treat lying down"),
+        (
+            "both sides, neck",
+            "Precaution: needling the head or neck, both sides, neck: fainting risk, treat lying down",
+        ),
+        ("right neck", "Precaution: needling the head or neck, right neck: fainting risk, treat lying down"),
     ],
 )
 def test_fainting_summary_names_the_site_in_a_sentence(

@@ -404,7 +404,7 @@ def test_demo_command_runs_every_patient_through_the_service(capsys: pytest.Capt
     for entry in INDEX["patients"]:
         assert f"== {entry['title']} [{entry['slug']}]  HTTP 200, as expected" in output
     assert "12 patients, 0 differing from the expected findings." in output
-    assert "[CRITICAL] First-trimester pregnancy (GA 9w0d): dry needling contraindicated" in output
+    assert "[CRITICAL] Contraindicated: first-trimester pregnancy, GA 9w0d" in output
     assert "(no cards)" in output  # the acupuncture order
 
 

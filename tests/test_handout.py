@@ -7,6 +7,7 @@ import json
 import re
 import shutil
 from collections.abc import Iterator
+from html import escape
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -112,6 +113,33 @@ def test_unknown_aftercare_id_in_the_frame_stops_loading(tmp_path: Path) -> None
     (data / "handout.json").write_text(json.dumps(frame), encoding="utf-8")
     with pytest.raises(WordingError, match="no-such-item"):
         load_handout(data)
+
+
+def test_handout_prints_the_clinic_contact_or_the_fallback() -> None:
+    handout = load_handout()
+    with_contact = render_handout_html(handout, "Riverside PT <front desk>, 555-0100")
+    urgent = with_contact.split('class="urgent"', 1)[1].split("</section>", 1)[0]
+    assert "Your clinic: Riverside PT &lt;front desk&gt;, 555-0100" in urgent
+    without = render_handout_html(handout)
+    assert escape(FRAME["contact_fallback"]) in without
+    assert "Your clinic:" not in without
+
+
+def test_handout_states_the_unit_of_every_rate_and_the_aftercare_a_patient_needs(page: str) -> None:
+    disclosure = json.loads((DATA_DIR / "risk-disclosure.json").read_text(encoding="utf-8"))
+    for risk in disclosure["risks"]:
+        rate = risk.get("rate", "")
+        if any(ch.isdigit() for ch in rate):
+            assert rate.split("(")[0].strip().endswith(("treatments", "patients")), rate
+    text = page.casefold()
+    for advice in ("soreness", "bruis", "infection", "do not drive", "emergency", "collapsed lung"):
+        assert advice in text, advice
+
+
+def test_served_handout_carries_the_contact_setting(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, handout_contact="Riverside PT, 555-0100")
+    with create_app(settings, today=lambda: TODAY).test_client() as client:
+        assert "Your clinic: Riverside PT, 555-0100" in client.get(PATH).get_data(as_text=True)
 
 
 def test_handout_response_forbids_external_content(app: Flask) -> None:

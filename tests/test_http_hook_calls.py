@@ -155,7 +155,7 @@ def test_first_trimester_card_states_the_computed_gestational_age(cds: CdsClient
     cards = cds.call(SERVICES["order-select"].id, request_for(patient, "order-select")).get_json()["cards"]
 
     pregnancy = next(c for c in cards if c["source"]["topic"]["code"] == "pregnancy-first-trimester")
-    assert pregnancy["summary"] == "First-trimester pregnancy (GA 9w0d): dry needling contraindicated"
+    assert pregnancy["summary"] == "Contraindicated: first-trimester pregnancy, GA 9w0d"
     assert "estimated due date" in pregnancy["detail"]
     assert cards[0] is pregnancy  # critical first
 

@@ -14,6 +14,7 @@ import pytest
 from cards.wording import DATA_DIR as CARDS_DATA_DIR
 from cds_service.cli import main
 from cds_service.knowledge_report import (
+    COLLAPSE_ROWS,
     KnowledgeSources,
     build_report,
     gather_sources,
@@ -52,7 +53,8 @@ def test_every_finding_code_has_its_rule_and_wording(
         assert f'<h3 id="finding-{code}">' in page
         wording = sources.wording.findings[code]
         assert wording.rule_source in markdown
-        assert html.escape(wording.why) in page
+        for why in wording.why:
+            assert html.escape(why.text) in page
 
 
 def test_every_value_set_is_listed_with_its_compose_and_size(
@@ -85,7 +87,7 @@ def test_every_policy_setting_appears_with_source_and_basis(markdown: str) -> No
 
 
 def test_unverified_codes_are_listed_for_checking(sources: KnowledgeSources, markdown: str) -> None:
-    section = markdown.split("## 8. Verification status of codes", 1)[1]
+    section = markdown.split("## 9. Verification status of codes", 1)[1]
     for vs_id, resource in sources.value_sets.items():
         for include in resource.get("compose", {}).get("include", []):
             for concept in include.get("concept", []):
@@ -107,8 +109,48 @@ def test_report_is_deterministic(sources: KnowledgeSources) -> None:
 def test_html_is_a_standalone_page(page: str) -> None:
     assert page.startswith("<!DOCTYPE html>")
     assert '<html lang="en">' in page and '<meta charset="utf-8">' in page
-    for external in ("<script", "<link", "src=", "href="):
+    for external in ("<script", "<link", "src="):
         assert external not in page
+    targets = set(re.findall(r'href="([^"]*)"', page))
+    assert targets, "a table of contents links to the parts"
+    assert all(target.startswith("#") for target in targets)  # in-page links only
+    ids = set(re.findall(r' id="([^"]+)"', page))
+    assert {target[1:] for target in targets} <= ids  # no broken in-page link
+
+
+def test_html_page_has_a_table_of_contents_and_collapses_long_tables(page: str) -> None:
+    contents = page.split('<nav aria-label="Contents">', 1)[1].split("</nav>", 1)[0]
+    for anchor in ("findings", "policy", "disclosure", "value-sets", "files"):
+        assert f'href="#{anchor}"' in contents
+    # Thresholds come before the long code tables, and the code tables are collapsed.
+    assert page.index('id="policy"') < page.index('id="value-sets"')
+    assert "<details><summary>Compose of " in page.split('id="value-sets"', 1)[1]
+    for table in re.findall(r"<table>.*?</table>", page, flags=re.S):
+        rows = table.count("<tr>") - 1
+        if rows > COLLAPSE_ROWS:
+            before = page[: page.index(table)]
+            assert before.rfind("<details>") > before.rfind("</details>"), table[:200]
+
+
+def test_html_page_shows_no_raw_markdown(page: str) -> None:
+    text = re.sub(r"<[^>]+>", "", page.split("<body>", 1)[1])
+    assert "`" not in text
+    assert "**" not in text
+
+
+def test_rules_state_their_numbers(sources: KnowledgeSources, markdown: str) -> None:
+    policy = sources.knowledge.policy
+    section = markdown.split("### severe-thrombocytopenia (contraindication)", 1)[1].split("\n### ", 1)[0]
+    assert f"**Rule.** Platelet count below {policy.platelet_contraindication_below:g}" in section
+    findings = markdown.split("## 2. ", 1)[0]
+    assert "{policy:" not in findings
+
+
+@pytest.mark.parametrize(
+    "outside", ["../shared", "shared/design", "architecture.md", "clinical-knowledge.md"]
+)
+def test_the_report_cites_nothing_outside_the_repository(markdown: str, outside: str) -> None:
+    assert outside not in markdown
 
 
 def test_html_escapes_and_markdown_tables_survive_hostile_text(tmp_path: Path) -> None:
@@ -206,7 +248,7 @@ def test_cli_writes_the_report_to_a_file(
 def test_cli_prints_markdown_by_default(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["knowledge"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("# Dry-needling CDS") and "## 3. Value sets" in out
+    assert out.startswith("# Dry-needling CDS") and "## 7. Value sets" in out
 
 
 def test_cli_reports_an_unwritable_output(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -232,7 +274,7 @@ def _copy_data(tmp_path: Path) -> tuple[Path, Path]:
 
 
 def test_antithrombotic_names_lab_units_and_site_risks_are_listed(markdown: str) -> None:
-    part = markdown.split("## 10. Antithrombotic drugs, laboratory units and site risks", 1)[1]
+    part = markdown.split("## 5. Antithrombotic drugs, laboratory units and site risks", 1)[1]
     assert (
         "| warfarin | anticoagulant | `antithrombotic-warfarin` | warfarin, coumadin, jantoven | yes |"
         in part
@@ -270,3 +312,58 @@ def test_a_site_policy_file_is_shown_beside_the_shipped_values(
     )
     assert "| aspirin | antiplatelet |" in text and "no (policy: antithrombotic_excluded_ingredients)" in text
     assert "+site.clinic-4" in text
+
+
+OUTSIDE_REFERENCES = re.compile(
+    r"\.\./shared|shared/(?:design|seed|reference)|architecture\.md|clinical-knowledge\.md|"
+    r"patient-information\.txt"
+)
+
+
+def _shipped_text_files() -> list[Path]:
+    root = KNOWLEDGE_DATA_DIR.parent.parent
+    files = [*KNOWLEDGE_DATA_DIR.rglob("*.json"), *CARDS_DATA_DIR.glob("*.json")]
+    files += [*(root / "cds_service" / "data").glob("*.json"), root / "README.md", root / "SECURITY.md"]
+    return sorted(files)
+
+
+@pytest.mark.parametrize("path", _shipped_text_files(), ids=lambda path: path.name)
+def test_no_shipped_file_cites_a_document_outside_the_repository(path: Path) -> None:
+    """A reader of the repository alone can follow every reference (docs/clinical-basis.md summarises the
+    design notes with their published references)."""
+    found = OUTSIDE_REFERENCES.findall(path.read_text(encoding="utf-8"))
+    assert found == []
+
+
+def test_the_cited_clinical_basis_has_every_cited_section() -> None:
+    root = KNOWLEDGE_DATA_DIR.parent.parent
+    basis = (root / "docs" / "clinical-basis.md").read_text(encoding="utf-8")
+    headings = set(re.findall(r"^#{2,3} (\d[a-z]?)\.", basis, flags=re.M))
+    cited = {
+        section
+        for path in _shipped_text_files()
+        for match in re.finditer(
+            r"clinical-basis\.md sections? (\d[a-z]?)(?: and (\d[a-z]?))?", path.read_text()
+        )
+        for section in match.groups()
+        if section
+    }
+    assert cited and cited <= headings, cited - headings
+
+
+def test_the_citation_rewrite_points_inside_the_repository() -> None:
+    import importlib.util
+
+    script = KNOWLEDGE_DATA_DIR.parent.parent / "scripts" / "cite_in_repo.py"
+    spec = importlib.util.spec_from_file_location("cite_in_repo", script)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert (
+        module.rewrite("see shared/design/clinical-knowledge.md section 2b and architecture.md section 4")
+        == "see docs/clinical-basis.md section 2b and docs/clinical-basis.md section 6"
+    )
+    assert module.rewrite("seed: dry-needling-patient-information.txt (x)") == (
+        "seed: the dry-needling patient information sheet (docs/clinical-basis.md section 0) (x)"
+    )
+    assert module.rewrite("docs/clinical-basis.md section 6") == "docs/clinical-basis.md section 6"

@@ -470,7 +470,8 @@ def test_indication_card_names_a_doubly_coded_condition_once(knowledge: Knowledg
     )
     cards = build_cards(findings, {}, context, load_card_wording(knowledge.findings))
     [card] = [c for c in cards if c["source"]["topic"]["code"] == "indication-found"]
-    assert card["detail"].count("Condition/neck") == 1
+    assert card["detail"].count("Cervicalgia (ICD-10-CM M54.2), from the problem list") == 1
+    assert "Condition/neck" not in card["detail"]  # the reference is in the extension
     extension = card["extension"]
     assert [(i["key"], i["reference"]) for i in extension[EXTENSION_INDICATIONS]] == [
         ("neck-pain", "Condition/neck")

@@ -96,8 +96,8 @@ def test_site_risk_findings_name_the_site_and_the_disclosure_carries_site_lines(
     )
     cards = build_cards(findings, {"ServiceRequest/dn-1": order}, context, wording)
     card = next(c for c in cards if c["source"]["topic"]["code"] == "risk-disclosure")
-    assert "**For this site.**" in card["detail"]
-    assert "collapsed lung" in card["detail"] and "treated lying down" in card["detail"]
+    assert "**For this site:**" in card["detail"]
+    assert "Near the lung" in card["detail"] and "treat lying down" in card["detail"]
     instruction = card["suggestions"][0]["actions"][0]["resource"]["patientInstruction"]
     assert "close to the lung" in instruction and "do not drive" in instruction
     pneumo_card = next(c for c in cards if c["source"]["topic"]["code"] == PNEUMO)

@@ -179,13 +179,20 @@ def test_local_order_codes(value: str, expected: frozenset[tuple[str, str]]) -> 
         ("DN_CDS_TIMEZONE", "../../etc/passwd"),
         ("DN_CDS_TIMEZONE", "/etc/localtime"),
         ("DN_CDS_TIMEZONE", "zone.tab"),
+        ("DN_CDS_HANDOUT_CONTACT", "x" * 201),
     ],
-    ids=lambda value: value or "empty",
+    ids=lambda value: (value[:20] + "...") if len(value) > 40 else (value or "empty"),
 )
 def test_invalid_values_raise_naming_the_variable(variable: str, value: str) -> None:
     with pytest.raises(SettingsError) as raised:
         Settings.from_env({variable: value})
     assert variable in str(raised.value)
+
+
+def test_handout_contact_is_one_line() -> None:
+    settings = Settings.from_env({"DN_CDS_HANDOUT_CONTACT": "  Riverside PT,\n 555-0100  "})
+    assert settings.handout_contact == "Riverside PT, 555-0100"
+    assert Settings.from_env({"DN_CDS_HANDOUT_CONTACT": "  "}).handout_contact == ""
 
 
 def test_settings_error_is_a_value_error() -> None:
