@@ -25,6 +25,7 @@ from cds_service.handout import install_handout
 from cds_service.incomplete_data import load_key_coverage
 from cds_service.knowledge_page import blueprint as knowledge_page_blueprint
 from cds_service.knowledge_page import install_knowledge_page
+from cds_service.metrics import service_metrics
 from cds_service.openapi import blueprint as openapi_blueprint
 from cds_service.patient_data import PatientDataFetcher
 from cds_service.readiness import StoreProbe
@@ -110,6 +111,7 @@ def create_app(
     )
     app.extensions[AUDIT_TRAIL] = AuditTrail(store, knowledge.version, now, known)
     app.extensions[READINESS] = StoreProbe(store.engine, settings.readiness_timeout_seconds)
+    service_metrics()  # registered now, before any request (under gunicorn: in the master, before forking)
     app.register_blueprint(blueprint)
     install_handout(app.extensions, render_handout_html(handout))
     app.register_blueprint(handout_blueprint)

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from functools import cache
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -50,10 +50,23 @@ class ServiceMetrics:
     readiness_failures: Counter
 
 
-@cache
+_lock = threading.Lock()
+_metrics: list[ServiceMetrics] = []  # at most one: registering a metric twice is an error
+
+
 def service_metrics() -> ServiceMetrics:
-    """This process's metrics, registered with prometheus_client's default registry on first use."""
-    from prometheus_client import Counter, Histogram
+    """This process's metrics, registered with prometheus_client's default registry on first use (once,
+    however many threads ask at the same moment)."""
+    if _metrics:
+        return _metrics[0]
+    with _lock:
+        if not _metrics:
+            _metrics.append(_build())
+        return _metrics[0]
+
+
+def _build() -> ServiceMetrics:
+    from prometheus_client import Counter, Histogram  # imported here: see the module docstring
 
     return ServiceMetrics(
         hook_calls=Counter(
