@@ -103,6 +103,7 @@ def test_sigterm_lets_the_call_in_flight_finish(held_fhir: HeldFhirServer, tmp_p
             "DN_CDS_FHIR_SERVER_ALLOWLIST": fhir_base,
             "DN_CDS_FHIR_TIME_BUDGET_SECONDS": "15",
             "DN_CDS_FHIR_READ_TIMEOUT_SECONDS": "15",
+            "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
         }
     )
     process = subprocess.Popen(
