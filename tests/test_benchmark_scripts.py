@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from local_fhir import LocalFhirServer
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,10 +36,10 @@ def test_hook_latency_benchmark_runs_in_process(tmp_path: Path) -> None:
     assert "order-select calls over" in output and "median" in output
 
 
-def test_fetch_benchmark_runs_against_the_local_fhir_server(
-    fhir_server: LocalFhirServer, tmp_path: Path
-) -> None:
-    output = _run("benchmark_fetch.py", "--fhir-server", fhir_server.base, "--rounds", "1", tmp_path=tmp_path)
+def test_fetch_benchmark_runs_against_the_local_fhir_server(tmp_path: Path) -> None:
+    """The script starts its own local FHIR server: it loads the demo patients dated for the real today, which
+    must not overwrite the session server's patients, dated for TODAY (test_fhir_server_integration)."""
+    output = _run("benchmark_fetch.py", "--rounds", "1", tmp_path=tmp_path)
     for mode in ("full prefetch", "partial prefetch", "no prefetch"):
         assert mode in output
 
