@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 KUBERNETES_VERSION="${DN_CDS_KUBERNETES_VERSION:-1.31.0}"
-VENV=.venv-deploy
+VENV="${DN_CDS_DEPLOY_VENV:-.venv-deploy}"
 OUT="$(mktemp -d)"
 trap 'rm -rf "$OUT"' EXIT
 
@@ -34,6 +34,13 @@ echo "rendered: base $(grep -c '^kind:' "$OUT/base.yaml") objects, example overl
 echo "== schema (Kubernetes $KUBERNETES_VERSION, strict)"
 "$VENV/bin/python" scripts/validate_manifests.py --kubernetes-version "$KUBERNETES_VERSION" \
     "$OUT/base.yaml" "$OUT/example.yaml"
+# The check can fail: a Deployment with a misspelt field must be refused.
+sed 's/^  replicas: 2/  replicas: 2\n  replicaz: 2/' "$OUT/base.yaml" >"$OUT/misspelt.yaml"
+if "$VENV/bin/python" scripts/validate_manifests.py --kubernetes-version "$KUBERNETES_VERSION" \
+    "$OUT/misspelt.yaml" >/dev/null; then
+    echo "check-deploy: the schema check accepted a misspelt field" >&2
+    exit 1
+fi
 
 echo "== policy (checkov)"
 # --skip-download: checkov asks no server for guidelines (offline; the built-in checks are all used).
