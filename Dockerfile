@@ -21,7 +21,9 @@ COPY cds_service ./cds_service
 COPY cards ./cards
 COPY fhir_mappings ./fhir_mappings
 RUN pip install --no-deps .
-# The SQLite audit/feedback store and the pseudonym key live here: mount a volume (or set DN_CDS_DATABASE_URL).
+# The SQLite audit/feedback store, the pseudonym key and the local demo client's key live here: mount a volume
+# (docker run -v dn-cds-data:/home/dncds/data, as the README's example does), or set DN_CDS_DATABASE_URL and
+# DN_CDS_PSEUDONYM_KEY. With a read-only root filesystem, /tmp must be writable (gunicorn's metrics files).
 RUN mkdir -p /home/dncds/data && chown dncds:dncds /home/dncds/data
 VOLUME ["/home/dncds/data"]
 

@@ -15,7 +15,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from cards import load_card_wording
 from cards.handout import load_handout, render_handout_html
 from cds_service.advice import Advisor
-from cds_service.audit_trail import AuditedFetcher, AuditTrail
+from cds_service.audit_trail import AuditedFetcher, AuditTrail, KnownLabels
 from cds_service.auth import TokenReplayGuard
 from cds_service.catalog import load_catalog, with_status_filters
 from cds_service.errors import CdsServiceError, operation_outcome
@@ -25,11 +25,13 @@ from cds_service.handout import install_handout
 from cds_service.incomplete_data import load_key_coverage
 from cds_service.knowledge_page import blueprint as knowledge_page_blueprint
 from cds_service.knowledge_page import install_knowledge_page
+from cds_service.metrics import service_metrics
 from cds_service.openapi import blueprint as openapi_blueprint
 from cds_service.patient_data import PatientDataFetcher
 from cds_service.preview import blueprint as preview_blueprint
 from cds_service.preview import install_preview
-from cds_service.routes import AUDIT_TRAIL, ServiceState, blueprint
+from cds_service.readiness import StoreProbe
+from cds_service.routes import AUDIT_TRAIL, READINESS, ServiceState, blueprint
 from cds_service.security import build_verifier, install_security
 from cds_service.settings import Settings
 from cds_service.store import Pseudonymizer, Store, open_store
@@ -104,7 +106,14 @@ def create_app(
         },
     )
     app.extensions["dn_cds"] = ServiceState(settings, catalog, advisor, today)
-    app.extensions[AUDIT_TRAIL] = AuditTrail(store, knowledge.version, now)
+    known = KnownLabels(
+        services=frozenset(service.id for service in base_catalog.services),
+        hooks=frozenset(service.hook for service in base_catalog.services),
+        findings=frozenset(knowledge.findings),
+    )
+    app.extensions[AUDIT_TRAIL] = AuditTrail(store, knowledge.version, now, known)
+    app.extensions[READINESS] = StoreProbe(store.engine, settings.readiness_timeout_seconds)
+    service_metrics()  # registered now, before any request (under gunicorn: in the master, before forking)
     app.register_blueprint(blueprint)
     install_handout(app.extensions, render_handout_html(handout, settings.handout_contact))
     app.register_blueprint(handout_blueprint)

@@ -24,9 +24,11 @@ from werkzeug.exceptions import HTTPException
 from cards.builder import EXTENSION_EVIDENCE
 from cds_service.catalog import ServiceDefinition
 from cds_service.errors import CdsServiceError
+from cds_service.fhir_client import FhirError
 from cds_service.hook_request import HookRequest
+from cds_service.metrics import ServiceMetrics, bounded, service_metrics, slug
 from cds_service.patient_data import FetchResult, MissingReason, PatientDataFetcher, read_prefetch
-from cds_service.store import AuditedCard, HookCallRecord, Store
+from cds_service.store import AuditedCard, HookCallRecord, Store, StoreUnavailable
 
 
 @dataclass(slots=True)
@@ -46,6 +48,7 @@ class AuditTrail:
     store: Store
     knowledge_version: str
     now: Callable[[], datetime]
+    known: KnownLabels = field(default_factory=lambda: KnownLabels())
 
     @contextmanager
     def hook_call(self, service_id: str, started: float) -> Iterator[CallDraft]:
@@ -54,15 +57,30 @@ class AuditTrail:
         try:
             yield draft
         except CdsServiceError as error:
-            self.store.audit.record(self.record(draft, error.status, started))
+            self._write(self.record(draft, error.status, started), started)
             raise
         except HTTPException as error:  # e.g. 413, a body over DN_CDS_MAX_BODY_BYTES
-            self.store.audit.record(self.record(draft, error.code or 500, started))
+            self._write(self.record(draft, error.code or 500, started), started)
             raise
         except Exception:
-            self.store.audit.record(self.record(draft, 500, started))
+            self._write(self.record(draft, 500, started), started)
             raise
-        self.store.audit.record(self.record(draft, 200, started))
+        self._write(self.record(draft, 200, started), started)
+
+    def _write(self, record: HookCallRecord, started: float) -> None:
+        """Store ``record``, timing the write, and count the call with the status it is answered with."""
+        metrics = service_metrics()
+        written = time.perf_counter()
+        status = record.status
+        try:
+            self.store.audit.record(record)
+        except StoreUnavailable as error:
+            status = error.status
+            raise
+        finally:
+            finished = time.perf_counter()
+            metrics.audit_write_seconds.observe(finished - written)
+            observe_call(metrics, record, status, finished - started, self.known)
 
     def record(self, draft: CallDraft, status: int, started: float) -> HookCallRecord:
         """The audit record of ``draft`` answered with ``status``."""
@@ -79,6 +97,34 @@ class AuditTrail:
             cards=[audited_card(card) for card in draft.cards],
             data_completeness=data_completeness(request, draft.service),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class KnownLabels:
+    """The closed sets metric labels are drawn from (anything else is counted as ``other``)."""
+
+    services: frozenset[str] = frozenset()
+    hooks: frozenset[str] = frozenset()
+    findings: frozenset[str] = frozenset()
+    indicators: frozenset[str] = frozenset({"info", "warning", "critical"})
+
+
+def observe_call(
+    metrics: ServiceMetrics, record: HookCallRecord, status: int, seconds: float, known: KnownLabels
+) -> None:
+    """Count one answered hook call (``seconds`` from arrival to audit written) and its cards."""
+    service = bounded(record.service_id, known.services)
+    metrics.hook_calls.labels(
+        service=service, hook=bounded(record.hook, known.hooks), status=str(status)
+    ).inc()
+    metrics.hook_call_seconds.labels(service=service).observe(seconds)
+    if status != 200:
+        return
+    for card in record.cards:
+        metrics.cards.labels(
+            finding=bounded(card.finding_code, known.findings),
+            indicator=bounded(card.indicator, known.indicators),
+        ).inc()
 
 
 def audited_card(card: Mapping[str, Any]) -> AuditedCard:
@@ -121,20 +167,50 @@ class AuditedFetcher:
         self, request: HookRequest, service: ServiceDefinition, missing: Mapping[str, MissingReason]
     ) -> FetchResult:
         """``inner.fetch``, its outcome per key kept for this request's audit record."""
+        metrics = service_metrics()
         try:
-            result = self.inner.fetch(request, service, missing)
+            with metrics.fhir_fetch_seconds.time():
+                result = self.inner.fetch(request, service, missing)
         except CdsServiceError:
             _note_fetch({key: "not fetchable" for key in missing})
+            metrics.fhir_fallback.labels(outcome="not-fetchable").inc(len(missing))
             raise
-        _note_fetch(
-            {
-                key: "read"
-                if key in result.resources and key not in result.failures
-                else result.failures.get(key, "not fetched")
-                for key in missing
-            }
-        )
+        outcomes = {
+            key: "read"
+            if key in result.resources and key not in result.failures
+            else result.failures.get(key, "not fetched")
+            for key in missing
+        }
+        _note_fetch(outcomes)
+        for outcome in outcomes.values():
+            metrics.fhir_fallback.labels(outcome=fallback_outcome(outcome)).inc()
         return result
+
+
+def _error_classes(base: type[FhirError]) -> Iterator[type[FhirError]]:
+    for subclass in base.__subclasses__():
+        yield subclass
+        yield from _error_classes(subclass)
+
+
+_FALLBACK_OUTCOMES = {
+    "read": "read",
+    "not fetched": "not-fetched",
+    "the FHIR query failed unexpectedly": "unexpected-error",
+} | {cls.default_reason: slug(cls.__name__).removeprefix("fhir-") for cls in _error_classes(FhirError)}
+
+
+def fallback_outcome(reason: str) -> str:
+    """A FHIR fallback outcome as a metric label: ``read``, the FHIR error's kind, or ``other``."""
+    if reason.startswith("no answer within the time budget"):
+        return "time-budget"
+    if reason.startswith("the FHIR search has more than"):
+        return "too-many-pages"
+    if reason.startswith(("the FHIR server's answer to a", "the FHIR server's Bundle")):
+        return "bad-response"
+    if reason.startswith("the prefetch template has a token"):
+        return "template"
+    return _FALLBACK_OUTCOMES.get(reason, "other")
 
 
 def _note_fetch(outcomes: Mapping[str, str]) -> None:

@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from gunicorn.glogging import Logger as GunicornLogger
+
 _STANDARD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
 
 
@@ -52,3 +54,37 @@ def configure_logging(level: str) -> None:
         handler.setFormatter(JsonFormatter())
         logger.addHandler(handler)
         logger.propagate = False
+
+
+class GunicornJsonLogger(GunicornLogger):  # type: ignore[misc]  # gunicorn is untyped
+    """gunicorn's own log (``gunicorn.error``: start, workers booting and exiting, timeouts) and, when it is
+    turned on, its access log, as the same JSON lines as the service's. The access line keeps the method, the
+    path without its query string, the status and the latency: never headers or bodies."""
+
+    def setup(self, cfg: Any) -> None:
+        """gunicorn's handlers, each with :class:`JsonFormatter`."""
+        super().setup(cfg)
+        for log in (self.error_log, self.access_log):
+            for handler in log.handlers:
+                handler.setFormatter(JsonFormatter())
+
+    def access(self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any) -> None:
+        """One JSON line per request (only when gunicorn's access log is configured)."""
+        if not self.access_log.handlers:
+            return
+        path = str(environ.get("PATH_INFO", ""))[:200]
+        method = str(environ.get("REQUEST_METHOD", ""))
+        status = getattr(resp, "status_code", None) or str(getattr(resp, "status", "")).split(" ")[0]
+        self.access_log.info(
+            "%s %s %s",
+            method,
+            path,
+            status,
+            extra={
+                "event": "gunicorn-access",
+                "method": method,
+                "path": path,
+                "status": status,
+                "latency_ms": round(request_time.total_seconds() * 1000, 1),
+            },
+        )

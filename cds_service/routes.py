@@ -16,15 +16,18 @@ from cds_service.advice import Advisor
 from cds_service.audit_trail import AuditTrail
 from cds_service.catalog import ServiceCatalog
 from cds_service.errors import BadRequest, UnknownService
-from cds_service.feedback import parse_feedback
+from cds_service.feedback import FeedbackEntry, parse_feedback
 from cds_service.handout import handout_url
 from cds_service.hook_request import parse_hook_request
 from cds_service.knowledge_page import knowledge_url
 from cds_service.limits import check_sizes
+from cds_service.metrics import service_metrics
+from cds_service.readiness import StoreProbe
 from cds_service.settings import Settings
 
 blueprint = Blueprint("cds", __name__)
 AUDIT_TRAIL = "dn_cds.audit"
+READINESS = "dn_cds.readiness"
 _JSON_TYPES = frozenset({"application/json", "application/fhir+json"})
 
 
@@ -90,7 +93,8 @@ def feedback(service_id: str) -> Response:
         raise UnknownService(f"No CDS service with id '{service_id}'.")
     entries = parse_feedback(_json_body())
     trail = audit_trail()
-    trail.store.feedback.save(service_id, entries, trail.now())
+    new = trail.store.feedback.save(service_id, entries, trail.now())
+    count_feedback(entries, new)
     return jsonify({"received": len(entries)})
 
 
@@ -98,6 +102,30 @@ def feedback(service_id: str) -> Response:
 def health() -> Response:
     """Liveness for load balancers and container health checks (no patient data)."""
     return jsonify({"status": "ok"})
+
+
+@blueprint.get("/readyz")
+def readiness() -> tuple[Response, int]:
+    """Readiness: 200 when the knowledge is loaded (it is, once the app exists) and the store answers a
+    trivial query within ``DN_CDS_READINESS_TIMEOUT_SECONDS``; else 503 with the cause as a fixed word."""
+    probe: StoreProbe = current_app.extensions[READINESS]
+    outcome = probe.check()
+    body = {"status": "ready" if outcome.ready else "not-ready", "knowledge": "loaded"}
+    if outcome.ready:
+        return jsonify(body), 200
+    service_metrics().readiness_failures.labels(cause=outcome.cause or "unknown").inc()
+    response = jsonify({**body, "store": outcome.cause})
+    response.headers["Cache-Control"] = "no-store"
+    return response, 503
+
+
+def count_feedback(entries: list[FeedbackEntry], new: int) -> None:
+    """Count acknowledged feedback entries by card outcome (``accepted`` or ``overridden``, already checked),
+    and how many of the body's entries were resubmissions of stored ones."""
+    metrics = service_metrics()
+    for entry in entries:
+        metrics.feedback_entries.labels(outcome=entry.outcome).inc()
+    metrics.feedback_resubmitted.inc(len(entries) - new)
 
 
 class _NotStrictJson(ValueError):

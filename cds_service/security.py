@@ -26,6 +26,7 @@ from cds_service.cors import CorsPolicy
 from cds_service.errors import operation_outcome
 from cds_service.jwks import JwksCache, JwksError, KeySource
 from cds_service.local_client import LOCAL_ISSUER, local_issuer_trust
+from cds_service.metrics import service_metrics, word
 from cds_service.settings import Settings, SettingsError
 from cds_service.trust import IssuerTrust
 
@@ -118,6 +119,7 @@ def install_security(app: Flask, settings: Settings, verifier: TokenVerifier | N
                 error.reason,
                 extra={"event": "auth-refused", "reason": error.reason, "iss": error.issuer},
             )
+            service_metrics().token_refusals.labels(reason=word(error.reason)).inc()
             return unauthorized()
         g.token_issuer = token.issuer
         g.tenant = token.tenant

@@ -50,6 +50,8 @@ class Settings:
     max_string_chars: int = 262_144
     max_array_items: int = 10_000
     handout_contact: str = ""  # the clinic's name and phone number, printed on the patient handout
+    metrics_port: int = 0  # 0: no metrics listener; else the gunicorn master serves /metrics on this port
+    readiness_timeout_seconds: float = 1.0
 
     @property
     def zone(self) -> tzinfo:
@@ -127,6 +129,7 @@ class Settings:
         if (policy := env.get(PREFIX + "POLICY_FILE")) is not None and policy.strip():
             values["policy_file"] = _existing_file("POLICY_FILE", policy.strip())
         values.update(_security_values(env))
+        values.update(_operations_values(env))
         return cls(**values)  # type: ignore[arg-type]
 
 
@@ -256,6 +259,22 @@ def _security_values(env: Mapping[str, str]) -> dict[str, object]:
         values["max_string_chars"] = _integer("MAX_STRING_CHARS", chars, 1024, 100 * 1024 * 1024)
     if (items := env.get(PREFIX + "MAX_ARRAY_ITEMS")) is not None:
         values["max_array_items"] = _integer("MAX_ARRAY_ITEMS", items, 10, 10_000_000)
+    return values
+
+
+def _operations_values(env: Mapping[str, str]) -> dict[str, object]:
+    """Metrics and readiness settings."""
+    values: dict[str, object] = {}
+    if (port := env.get(PREFIX + "METRICS_PORT")) is not None and port.strip():
+        values["metrics_port"] = _integer("METRICS_PORT", port.strip(), 0, 65535)
+        if values["metrics_port"] and values["metrics_port"] == _integer(
+            "PORT", env.get(PREFIX + "PORT", "8080"), 1, 65535
+        ):
+            raise SettingsError(
+                f"{PREFIX}METRICS_PORT must differ from {PREFIX}PORT: metrics have their own port"
+            )
+    if (seconds := env.get(PREFIX + "READINESS_TIMEOUT_SECONDS")) is not None:
+        values["readiness_timeout_seconds"] = _seconds("READINESS_TIMEOUT_SECONDS", seconds, 0.05, 30.0)
     return values
 
 

@@ -56,6 +56,8 @@ class PostgresServer:
     process: subprocess.Popen[bytes]
     log_path: Path
     databases: list[str] = field(default_factory=list)
+    command: list[str] = field(default_factory=list)  # how it was started, to start it again (restart)
+    environment: dict[str, str] = field(default_factory=dict)
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql+psycopg://{USER}@127.0.0.1:{self.port}/{database}"
@@ -69,8 +71,8 @@ class PostgresServer:
         self.databases.append(name)
         return self.url(name)
 
-    def stop(self) -> None:
-        """Fast shutdown (SIGINT), then delete the cluster's files."""
+    def shut_down(self) -> None:
+        """Fast shutdown (SIGINT); the cluster's files stay, for :meth:`start_again`."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGINT)
             try:
@@ -78,6 +80,18 @@ class PostgresServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+    def start_again(self) -> None:
+        """Start the shut-down server again on the same port and files; return once it accepts connections."""
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                self.command, stdout=log, stderr=subprocess.STDOUT, env=self.environment, cwd=self.directory
+            )
+        wait_until_accepting(self)
+
+    def stop(self) -> None:
+        """Fast shutdown (SIGINT), then delete the cluster's files."""
+        self.shut_down()
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
@@ -109,25 +123,33 @@ def start_server(bindir: Path, *, durable: bool = False) -> PostgresServer:
     ]
     if not durable:
         options += ["-c", "fsync=off", "-c", "full_page_writes=off"]
+    command = [*prefix, str(bindir / "postgres"), "-D", str(data), "-p", str(port), *options]
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [*prefix, str(bindir / "postgres"), "-D", str(data), "-p", str(port), *options],
-            stdout=log, stderr=subprocess.STDOUT, env=environment, cwd=directory,
-        )  # fmt: skip
-    server = PostgresServer(directory, port, process, log_path)
+            command, stdout=log, stderr=subprocess.STDOUT, env=environment, cwd=directory
+        )
+    server = PostgresServer(directory, port, process, log_path, command=command, environment=environment)
+    try:
+        wait_until_accepting(server)
+    except RuntimeError:
+        server.stop()
+        raise
+    return server
+
+
+def wait_until_accepting(server: PostgresServer) -> None:
+    """Return once the server accepts connections; :class:`RuntimeError` if it exits or takes over 60 s."""
     deadline = time.monotonic() + 60
     while True:
-        if process.poll() is not None:
-            text = log_path.read_text(errors="replace")
-            shutil.rmtree(directory, ignore_errors=True)
+        if server.process.poll() is not None:
+            text = server.log_path.read_text(errors="replace")
             raise RuntimeError(f"PostgreSQL exited at start-up:\n{text}")
         try:
             psycopg.connect(
-                f"host=127.0.0.1 port={port} user={USER} dbname=postgres", connect_timeout=2
+                f"host=127.0.0.1 port={server.port} user={USER} dbname=postgres", connect_timeout=2
             ).close()
-            return server
+            return
         except psycopg.OperationalError:
             if time.monotonic() > deadline:
-                server.stop()
                 raise RuntimeError("PostgreSQL did not accept connections within 60 s") from None
             time.sleep(0.1)

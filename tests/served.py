@@ -45,6 +45,8 @@ def serving(
     )
     if settings.database_url:
         env["DN_CDS_DATABASE_URL"] = settings.database_url
+    # gunicorn's metrics files beside the log (pytest removes them), also when a test SIGKILLs the server
+    env["PROMETHEUS_MULTIPROC_DIR"] = str(log_path.with_name(f"{log_path.stem}-metrics"))
     env.update(env_overrides or {})
     with log_path.open("ab") as log:
         process = subprocess.Popen(

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from sqlalchemy.exc import SQLAlchemyError
 
 from cds_service.errors import CdsServiceError
+from cds_service.metrics import service_metrics, word
 
 error_log = logging.getLogger("dn_cds.error")
 
@@ -37,6 +38,9 @@ def store_errors(action: str) -> Iterator[None]:
         original = getattr(error, "orig", None)
         cause = type(original).__name__ if original is not None else ""
         error_log.error("store unavailable while %s: %s %s", action, type(error).__name__, cause)
+        service_metrics().store_errors.labels(
+            operation=word(action.removeprefix("the ").replace(" ", "-"))
+        ).inc()
         raise StoreUnavailable(
             f"The audit store is unavailable; {action} was not recorded. Retry later."
         ) from None
