@@ -152,34 +152,37 @@ class _Watch:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._connection: urllib3.connection.HTTPConnection | None = None
+        self._socket: socket.socket | None = None
         self._done = False
         self.fired = False
 
     def attach(self, connection: urllib3.connection.HTTPConnection) -> None:
         with self._lock:
             self._connection = connection
+            self._socket = getattr(connection, "sock", None) or self._socket
             if self.fired:
-                _shut(connection)
+                self._shut()
 
     def fire(self) -> None:
         with self._lock:
             if self._done:
                 return
             self.fired = True
-            if self._connection is not None:
-                _shut(self._connection)
+            self._shut()
 
     def finish(self) -> None:
         with self._lock:
             self._done = True
             self._connection = None
+            self._socket = None
 
-
-def _shut(connection: urllib3.connection.HTTPConnection) -> None:
-    sock = getattr(connection, "sock", None)
-    if sock is not None:
-        with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)
+    def _shut(self) -> None:
+        """Shut the connection's socket; or the one it had, which a response that closes the connection
+        (HTTP/1.0, ``Connection: close``) reads after the connection has let go of it."""
+        sock = getattr(self._connection, "sock", None) or self._socket
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
 
 _current = threading.local()  # the _Watch of the GET running on this thread, if any
@@ -195,12 +198,14 @@ class _WatchedHTTPConnection(urllib3.connection.HTTPConnection):
     def request(self, *args: Any, **kwargs: Any) -> None:
         _watched(self)
         super().request(*args, **kwargs)
+        _watched(self)  # now connected: remember the socket itself
 
 
 class _WatchedHTTPSConnection(urllib3.connection.HTTPSConnection):
     def request(self, *args: Any, **kwargs: Any) -> None:
         _watched(self)
         super().request(*args, **kwargs)
+        _watched(self)
 
 
 class _WatchedHTTPPool(urllib3.HTTPConnectionPool):
@@ -245,6 +250,19 @@ def _deadline_watch(deadline: float) -> Iterator[_Watch]:
         watch.finish()
         timer.cancel()
         _current.watch = None
+
+
+deadline_watch = _deadline_watch  # public: the JWKS fetch (cds_service.jwks) uses the same watchdog
+
+
+def watched_session() -> requests.Session:
+    """A session whose connections a :func:`deadline_watch` can cut (no cookies, no retries)."""
+    session = requests.Session()
+    session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
+    adapter = _WatchedAdapter(max_retries=0)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
 
 
 class FhirClient:

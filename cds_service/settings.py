@@ -47,6 +47,7 @@ class Settings:
     auth: str = "required"  # "required" | "off" (local development only; loudly logged)
     trusted_issuers: tuple[IssuerTrust, ...] = ()  # empty: trust only the local key in data_dir (demo)
     cors_origins: tuple[str, ...] = ()
+    jwks_fetch_deadline_seconds: float = 5.0
     max_string_chars: int = 262_144
     max_array_items: int = 10_000
 
@@ -239,6 +240,8 @@ def _security_values(env: Mapping[str, str]) -> dict[str, object]:
             values["trusted_issuers"] = parse_trusted_issuers(issuers)
         except TrustConfigError as error:
             raise SettingsError(f"{PREFIX}TRUSTED_ISSUERS: {error}") from None
+    if (deadline := env.get(PREFIX + "JWKS_FETCH_DEADLINE_SECONDS")) is not None:
+        values["jwks_fetch_deadline_seconds"] = _seconds("JWKS_FETCH_DEADLINE_SECONDS", deadline, 0.1, 20.0)
     if (origins := env.get(PREFIX + "CORS_ORIGINS")) is not None:
         values["cors_origins"] = _origins("CORS_ORIGINS", origins)
     if (chars := env.get(PREFIX + "MAX_STRING_CHARS")) is not None:
