@@ -23,7 +23,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, ClassVar
 from urllib.parse import urljoin, urlsplit
 
@@ -298,14 +298,21 @@ class FhirClient:
                 self._session, self._pid = session, os.getpid()
             return self._session
 
-    def get_json(self, url: str, token: str | None, deadline: float) -> Mapping[str, Any]:
+    def get_json(
+        self,
+        url: str,
+        token: str | None,
+        deadline: float,
+        allowed: Callable[[str], bool] | None = None,
+    ) -> Mapping[str, Any]:
         """The JSON object at ``url``; raises a :class:`FhirError` subclass. ``deadline`` is a
-        ``time.monotonic()`` instant after which no request is started or waited for."""
+        ``time.monotonic()`` instant after which no request is started or waited for; a redirect is
+        followed only on the same origin and, when ``allowed`` is given, to a URL it allows."""
         auth = _Bearer(token)
         for _ in range(MAX_REDIRECTS + 1):
             with _deadline_watch(deadline) as watch:
                 try:
-                    target = self._exchange(url, auth, deadline)
+                    target = self._exchange(url, auth, deadline, allowed)
                 except Exception:
                     if watch.fired:  # the watchdog cut the connection: that is the time budget
                         raise FhirTimeout() from None
@@ -318,7 +325,9 @@ class FhirClient:
             return target
         raise FhirRedirectRefused("the FHIR server redirected too many times")
 
-    def _exchange(self, url: str, auth: _Bearer, deadline: float) -> Mapping[str, Any] | str:
+    def _exchange(
+        self, url: str, auth: _Bearer, deadline: float, allowed: Callable[[str], bool] | None
+    ) -> Mapping[str, Any] | str:
         """One GET: the JSON object, or the same-origin URL it redirects to."""
         response = self._get(url, auth, deadline)
         with response:  # closes (never pools) a connection whose body was not read to the end
@@ -327,6 +336,8 @@ class FhirClient:
                 target = urljoin(url, location)
                 if not location or origin(target) != origin(url):
                     raise FhirRedirectRefused()
+                if allowed is not None and not allowed(target):
+                    raise FhirRedirectRefused("the FHIR server redirected outside its allowed base (refused)")
                 return target
             _check_status(response.status_code)
             return _json_object(self._read_body(response, deadline))

@@ -39,6 +39,7 @@ from cds_service.fhir_client import (
 from cds_service.hook_request import HookRequest
 from cds_service.patient_data import FetchResult, MissingReason, Resources, next_page_url, page_problem
 from cds_service.settings import Settings
+from cds_service.trust import normalised_path, path_under
 from fhir_mappings.fhir_json import bundle_resources
 
 log = logging.getLogger("dn_cds.fhir")
@@ -52,26 +53,30 @@ _USER_TOKEN_TYPES = {
 
 class ServerAllowlist:
     """FHIR base URL prefixes: same scheme, host and port, and a path that starts with the prefix's path at a
-    segment boundary (``https://h/fhir`` allows ``https://h/fhir/R4``, not ``https://h/fhirx``)."""
+    segment boundary (``https://h/fhir`` allows ``https://h/fhir/R4``, not ``https://h/fhirx``).
+
+    Paths are compared as the server will resolve them (:func:`cds_service.trust.normalised_path`), and a
+    URL whose path holds a dot segment in any spelling, an encoded slash or a double encoding is never
+    allowed: ``https://h/fhir/../admin`` is not under ``https://h/fhir``.
+    """
 
     def __init__(self, prefixes: tuple[str, ...]) -> None:
         self.prefixes = prefixes
-        self._entries = [(origin(p), _path(p)) for p in prefixes]
+        self._entries = [(origin(p), normalised_path(urlsplit(p).path) or "") for p in prefixes]
 
     def allows(self, url: str) -> bool:
-        """True when ``url`` is under an allowlisted prefix (and carries no credentials)."""
-        parts = urlsplit(url)
-        if parts.username is not None or parts.password is not None:
+        """True when ``url`` is under an allowlisted prefix (and carries no credentials or fragment)."""
+        try:
+            parts = urlsplit(url)
+        except ValueError:
             return False
-        where, path = origin(url), _path(url)
-        return any(
-            where == entry and (path == prefix or path.startswith(prefix + "/") or not prefix)
-            for entry, prefix in self._entries
-        )
-
-
-def _path(url: str) -> str:
-    return urlsplit(url).path.rstrip("/")
+        if parts.username is not None or parts.password is not None or parts.fragment or "#" in url:
+            return False
+        path = normalised_path(parts.path)
+        if path is None:
+            return False
+        where = origin(url)
+        return any(where == entry and path_under(path, prefix) for entry, prefix in self._entries)
 
 
 class FhirFetcher:
@@ -150,10 +155,12 @@ class FhirFetcher:
         assert request.fhir_server is not None  # noqa: S101 - checked by fetch()
         query = fill_template(template, request)
         url = f"{request.fhir_server}/{query}"
+        if not self.allowlist.allows(url):  # e.g. a patient id ".." would make Patient/.. a dot segment
+            raise FhirOriginRefused("the FHIR query's URL is not under the allowed server (refused)")
         read = read_target(query)
         resources: Resources = []
         for _ in range(self.max_pages):
-            body = self.client.get_json(url, request.access_token, deadline)
+            body = self.client.get_json(url, request.access_token, deadline, allowed=self.allowlist.allows)
             if body.get("resourceType") == "OperationOutcome":
                 raise FhirQueryFailed()
             if read is not None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,14 +58,16 @@ def url_under_prefix(url: str, prefix: str) -> bool:
     """``url`` has the prefix's scheme, host and port exactly, and its path starts at a segment boundary.
 
     A plain string prefix test would let ``https://ehr.example.org.evil.net/`` pass for
-    ``https://ehr.example.org``; this one does not, and it ignores query strings and fragments in neither.
+    ``https://ehr.example.org``; this one does not. Paths are compared after :func:`normalised_path`, and a
+    path it refuses (dot segments in any spelling, encoded slashes...) is never under any prefix; so is a
+    URL with a query, a fragment or credentials.
     """
     try:
         target, allowed = urlsplit(url), urlsplit(prefix)
         target_port, allowed_port = target.port, allowed.port
     except ValueError:
         return False
-    if target.query or target.fragment or target.username or target.password:
+    if target.query or target.fragment or target.username or target.password or "#" in url:
         return False
     if (target.scheme.lower(), (target.hostname or ""), target_port) != (
         allowed.scheme.lower(),
@@ -72,14 +75,47 @@ def url_under_prefix(url: str, prefix: str) -> bool:
         allowed_port,
     ):
         return False
-    if ".." in target.path.split("/") or any(
-        part in target.path.lower() for part in ("%2e", "%2f", "%5c", "\\")
-    ):
-        return False  # dot segments, also percent-encoded, and backslashes: a server may resolve them
-    base = allowed.path or "/"
-    return target.path == base.rstrip("/") or target.path.startswith(
-        base if base.endswith("/") else base + "/"
-    )
+    path, base = normalised_path(target.path), normalised_path(allowed.path or "/")
+    if path is None or base is None:
+        return False
+    return path_under(path, base)
+
+
+def path_under(path: str, base: str) -> bool:
+    """``path`` is ``base`` or lies under it at a segment boundary (both normalised)."""
+    base = base.rstrip("/")
+    return path.rstrip("/") == base or path.startswith(base + "/")
+
+
+_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+_PERCENT = re.compile(r"%([0-9A-Fa-f]{2})")
+_ALLOWED_PATH_CHARS = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=:@/%]*")
+
+
+def normalised_path(path: str) -> str | None:
+    """The URL path as a server will resolve it, or ``None`` when it is unsafe to compare at all.
+
+    Percent-encoded unreserved characters are decoded (RFC 3986 6.2.2.2: ``%2e`` is ``.``, ``%41`` is
+    ``A``), other escapes upper-cased. Refused (``None``): a dot segment ``.`` or ``..`` in any spelling
+    (plain, percent-encoded, or with ``;`` parameters such as ``..;`` that some servers strip), since
+    servers and HTTP libraries resolve them (RFC 3986 remove_dot_segments) after the check; an encoded
+    ``/``, backslash, ``%`` (double encoding) or control character; a malformed escape; and any character
+    outside RFC 3986's path characters (backslashes, spaces, non-ASCII such as fullwidth dots, which some
+    servers fold into ``.``).
+    """
+    if not _ALLOWED_PATH_CHARS.fullmatch(path) or "%" in _PERCENT.sub("", path):
+        return None
+
+    def decode(match: re.Match[str]) -> str:
+        char = chr(int(match.group(1), 16))
+        return char if char in _UNRESERVED else "%" + match.group(1).upper()
+
+    decoded = _PERCENT.sub(decode, path)
+    if any(code in decoded for code in ("%2F", "%5C", "%25", "%7F")) or re.search("%[01][0-9A-F]", decoded):
+        return None
+    if any(segment.split(";", 1)[0] in {".", ".."} for segment in decoded.split("/")):
+        return None
+    return decoded
 
 
 def is_loopback_host(host: str | None) -> bool:
