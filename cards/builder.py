@@ -1,7 +1,8 @@
 """Findings -> CDS Hooks cards, per the card contract (architecture.md section 5). Pure.
 
-Card uuids are derived from the hookInstance and the finding (uuid5), so the same call always yields the same
-uuids and feedback can be linked back to the card without storing anything here.
+Card uuids are derived (uuid5) from the context's ``uuid_seed``, the hookInstance and the finding: the same
+call always yields the same uuids, and with a secret seed per caller (cds_service.routes.card_uuid_seed)
+nobody else can predict them.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ class CardContext:
     knowledge_version: str
     handout_link: tuple[str, str] | None = None  # (label, absolute URL) of the printable patient handout
     source_url: str | None = None  # absolute URL of the rule-base page; a card links to #finding-<code> on it
+    uuid_seed: str = ""  # a secret per caller and call: card uuids cannot be guessed from the hookInstance
 
 
 def build_cards(
@@ -90,6 +92,7 @@ def _card(
     finding_wording = wording.findings[finding.code]
     indicator = _INDICATOR[finding.kind]
     card_id = _uuid(
+        context.uuid_seed,
         context.hook_instance,
         "card",
         finding.code,

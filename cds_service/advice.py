@@ -51,10 +51,12 @@ class Advisor:
         *,
         handout_url: str | None = None,
         source_url: str | None = None,
+        uuid_seed: str = "",
     ) -> list[dict[str, Any]]:
         """The cards for a validated request. No dry-needling order on an order hook -> no cards and no
         patient data needed. ``handout_url`` (absolute) is linked from the disclosure card; ``source_url``
-        (absolute, the rule-base page) is every card's ``source.url``."""
+        (absolute, the rule-base page) is every card's ``source.url``; ``uuid_seed`` (a secret per caller and
+        call) makes the card uuids unguessable."""
         if request.hook == "patient-view":
             data = gather_patient_data(request, service, self.fetcher)
             findings = evaluate_patient(data.record, self.knowledge, today)
@@ -82,5 +84,6 @@ class Advisor:
             knowledge_version=self.knowledge.version,
             handout_link=(self.handout_label, handout_url) if handout_url else None,
             source_url=source_url,
+            uuid_seed=uuid_seed,
         )
         return build_cards(findings, orders, context, self.wording)

@@ -77,9 +77,18 @@ def call_service(service_id: str) -> Response:
             current.today(),
             handout_url=handout_url(current.settings.public_base_url),
             source_url=knowledge_url(current.settings.public_base_url),
+            uuid_seed=card_uuid_seed(hook_request.hook_instance),
         )
         audit.cards = cards
     return jsonify({"cards": cards})
+
+
+def card_uuid_seed(hook_instance: str) -> str:
+    """The secret part of this call's card uuids: a keyed hash (the store's pseudonym key) of the caller
+    (issuer, tenant) and the hookInstance. A retried call gets the same uuids; another caller reusing the
+    hookInstance, or anyone without the key, cannot predict them."""
+    caller = json.dumps(["card-uuid", g.get("token_issuer"), g.get("tenant"), hook_instance])
+    return audit_trail().store.pseudonymizer.pseudonym(caller)
 
 
 @blueprint.post("/cds-services/<service_id>/feedback")
@@ -90,7 +99,9 @@ def feedback(service_id: str) -> Response:
         raise UnknownService(f"No CDS service with id '{service_id}'.")
     entries = parse_feedback(_json_body())
     trail = audit_trail()
-    trail.store.feedback.save(service_id, entries, trail.now())
+    trail.store.feedback.save(
+        service_id, entries, trail.now(), issuer=g.get("token_issuer"), tenant=g.get("tenant")
+    )
     return jsonify({"received": len(entries)})
 
 
