@@ -20,7 +20,7 @@ from cds_service.feedback import parse_feedback
 from cds_service.handout import handout_url
 from cds_service.hook_request import parse_hook_request
 from cds_service.knowledge_page import knowledge_url
-from cds_service.limits import check_sizes
+from cds_service.limits import check_sizes, check_text
 from cds_service.settings import Settings
 
 blueprint = Blueprint("cds", __name__)
@@ -150,6 +150,7 @@ def _json_body() -> Any:
         raise BadRequest(f"The request body is nested more than {MAX_JSON_DEPTH} levels deep.")
     settings = state().settings
     check_sizes(body, settings.max_string_chars, settings.max_array_items)
+    check_text(body)
     return body
 
 
