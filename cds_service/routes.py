@@ -11,6 +11,7 @@ from datetime import date
 from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from cds_service.advice import Advisor
 from cds_service.audit_trail import AuditTrail
@@ -111,6 +112,43 @@ def health() -> Response:
     return jsonify({"status": "ok"})
 
 
+class _DuplicateKey(ValueError):
+    """An object names a key twice: RFC 8259 leaves the meaning open, so a CDS service refuses it."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key[:64]
+
+
+def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(key)
+            seen.add(key)
+    return found
+
+
+def _body_text(raw: bytes) -> str:
+    """The body as text: UTF-8 only (RFC 8259 8.1), a leading UTF-8 byte order mark ignored; UTF-16 and
+    UTF-32 (which Python's json would guess) are refused. A streamed (chunked) body longer than
+    ``DN_CDS_MAX_BODY_BYTES`` is a 413, never silently cut at the limit."""
+    limit = request.max_content_length
+    if limit is not None and request.content_length is None and len(raw) >= limit:
+        if request.environ["wsgi.input"].read(1):  # more than the limit was sent
+            raise RequestEntityTooLarge()
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")) or raw[:4].count(0) >= 1:
+        raise BadRequest(
+            "The request body must be UTF-8 JSON (RFC 8259); UTF-16 and UTF-32 are not accepted."
+        )
+    try:
+        return raw.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError:
+        raise BadRequest("The request body is not valid UTF-8.") from None
+
+
 class _NotStrictJson(ValueError):
     """NaN, Infinity or a number out of range: Python's json accepts them, RFC 8259 does not."""
 
@@ -133,9 +171,18 @@ def _json_body() -> Any:
         raise BadRequest(
             f"Content-Type must be application/json, got '{mimetype or 'none'}'.",
         )
-    raw = request.get_data(cache=False)
+    text = _body_text(request.get_data(cache=False))
     try:
-        body = json.loads(raw, parse_constant=_reject_constant, parse_float=_finite_float)
+        body = json.loads(
+            text,
+            parse_constant=_reject_constant,
+            parse_float=_finite_float,
+            object_pairs_hook=_object_without_duplicates,
+        )
+    except _DuplicateKey as error:
+        raise BadRequest(
+            f"The request body has a duplicate key {error.key!r} in one object; each key may appear once."
+        ) from None
     except json.JSONDecodeError as error:
         raise BadRequest(f"The request body is not valid JSON at position {error.pos}.") from None
     except _NotStrictJson:
@@ -144,7 +191,7 @@ def _json_body() -> Any:
         ) from None
     except RecursionError:
         raise BadRequest("The request body is nested too deeply.") from None
-    except ValueError:  # not UTF-8, or an integer with more digits than Python converts
+    except ValueError:  # an integer with more digits than Python converts
         raise BadRequest("The request body is not valid JSON.") from None
     if _nesting_depth(body) > MAX_JSON_DEPTH:
         raise BadRequest(f"The request body is nested more than {MAX_JSON_DEPTH} levels deep.")
