@@ -16,7 +16,11 @@ from cds_service.incomplete_data import (
     drop_unsupported_negatives,
     incomplete_data_finding,
 )
-from cds_service.patient_data import PatientDataFetcher, gather_patient_data
+from cds_service.patient_data import (
+    DEFAULT_MAX_RESOURCES_PER_KEY,
+    PatientDataFetcher,
+    gather_patient_data,
+)
 from fhir_mappings import (
     Knowledge,
     evaluate_orders,
@@ -35,6 +39,7 @@ class Advisor:
     local_order_codes: frozenset[tuple[str, str]] = frozenset()
     key_coverage: Mapping[str, KeyCoverage] = field(default_factory=dict)
     handout_label: str = "Patient handout"
+    max_resources_per_key: int = DEFAULT_MAX_RESOURCES_PER_KEY
     finding_displays: Mapping[str, str] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -58,7 +63,7 @@ class Advisor:
         (absolute, the rule-base page) is every card's ``source.url``; ``uuid_seed`` (a secret per caller and
         call) makes the card uuids unguessable."""
         if request.hook == "patient-view":
-            data = gather_patient_data(request, service, self.fetcher)
+            data = gather_patient_data(request, service, self.fetcher, self.max_resources_per_key)
             findings = evaluate_patient(data.record, self.knowledge, today)
             orders = {}
             references: tuple[str, ...] = ()
@@ -68,7 +73,7 @@ class Advisor:
             )
             if not dn_orders:
                 return []
-            data = gather_patient_data(request, service, self.fetcher)
+            data = gather_patient_data(request, service, self.fetcher, self.max_resources_per_key)
             findings = evaluate_orders(dn_orders, data.record, self.knowledge, today, request.draft_orders)
             orders = {order.reference: order.resource for order in dn_orders if order.has_id}
             references = tuple(order.reference for order in dn_orders)

@@ -265,6 +265,24 @@ def watched_session() -> requests.Session:
     return session
 
 
+class ByteBudget:
+    """Decoded bytes one hook call may still read from ``fhirServer``, shared by its concurrent reads."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._left = limit
+        self._lock = threading.Lock()
+
+    def take(self, count: int) -> bool:
+        """Spend ``count`` bytes; False (and nothing spent) once the budget would be exceeded."""
+        with self._lock:
+            if count > self._left:
+                self._left = 0
+                return False
+            self._left -= count
+            return True
+
+
 class FhirClient:
     """GETs FHIR JSON with a bearer token. Thread-safe: one pooled session per process (made after a fork)."""
 
@@ -304,15 +322,17 @@ class FhirClient:
         token: str | None,
         deadline: float,
         allowed: Callable[[str], bool] | None = None,
+        budget: ByteBudget | None = None,
     ) -> Mapping[str, Any]:
         """The JSON object at ``url``; raises a :class:`FhirError` subclass. ``deadline`` is a
         ``time.monotonic()`` instant after which no request is started or waited for; a redirect is
-        followed only on the same origin and, when ``allowed`` is given, to a URL it allows."""
+        followed only on the same origin and, when ``allowed`` is given, to a URL it allows. ``budget``
+        (shared by the reads of one hook call) bounds the decoded bytes of all their answers together."""
         auth = _Bearer(token)
         for _ in range(MAX_REDIRECTS + 1):
             with _deadline_watch(deadline) as watch:
                 try:
-                    target = self._exchange(url, auth, deadline, allowed)
+                    target = self._exchange(url, auth, deadline, allowed, budget)
                 except Exception:
                     if watch.fired:  # the watchdog cut the connection: that is the time budget
                         raise FhirTimeout() from None
@@ -326,7 +346,12 @@ class FhirClient:
         raise FhirRedirectRefused("the FHIR server redirected too many times")
 
     def _exchange(
-        self, url: str, auth: _Bearer, deadline: float, allowed: Callable[[str], bool] | None
+        self,
+        url: str,
+        auth: _Bearer,
+        deadline: float,
+        allowed: Callable[[str], bool] | None,
+        budget: ByteBudget | None = None,
     ) -> Mapping[str, Any] | str:
         """One GET: the JSON object, or the same-origin URL it redirects to."""
         response = self._get(url, auth, deadline)
@@ -340,7 +365,7 @@ class FhirClient:
                     raise FhirRedirectRefused("the FHIR server redirected outside its allowed base (refused)")
                 return target
             _check_status(response.status_code)
-            return _json_object(self._read_body(response, deadline))
+            return _json_object(self._read_body(response, deadline, budget))
 
     def _get(self, url: str, auth: _Bearer, deadline: float) -> requests.Response:
         remaining = deadline - time.monotonic()
@@ -356,7 +381,9 @@ class FhirClient:
         except requests.RequestException:
             raise FhirUnreachable("the FHIR request could not be sent") from None
 
-    def _read_body(self, response: requests.Response, deadline: float) -> bytes:
+    def _read_body(
+        self, response: requests.Response, deadline: float, budget: ByteBudget | None = None
+    ) -> bytes:
         """The (decoded) body, read in chunks; stops past ``max_response_bytes`` or at the deadline."""
         limit = self.max_response_bytes
         too_large = FhirResponseTooLarge(
@@ -378,6 +405,11 @@ class FhirClient:
                 size += len(chunk)
                 if size > limit:
                     raise too_large
+                if budget is not None and not budget.take(len(chunk)):
+                    raise FhirResponseTooLarge(
+                        f"the FHIR answers to this call are larger than {_size(budget.limit)} in all, more"
+                        " than this service reads"
+                    )
                 chunks.append(chunk)
         except FhirError:
             raise

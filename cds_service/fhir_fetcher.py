@@ -28,6 +28,7 @@ from urllib.parse import quote, unquote, urlsplit
 from cds_service.catalog import TOKEN_RE, ServiceDefinition
 from cds_service.errors import PreconditionFailed
 from cds_service.fhir_client import (
+    ByteBudget,
     FhirBadResponse,
     FhirClient,
     FhirError,
@@ -37,7 +38,14 @@ from cds_service.fhir_client import (
     origin,
 )
 from cds_service.hook_request import HookRequest
-from cds_service.patient_data import FetchResult, MissingReason, Resources, next_page_url, page_problem
+from cds_service.patient_data import (
+    FetchResult,
+    MissingReason,
+    Resources,
+    next_page_url,
+    page_problem,
+    too_many_resources,
+)
 from cds_service.settings import Settings
 from cds_service.trust import normalised_path, path_under
 from fhir_mappings.fhir_json import bundle_resources
@@ -86,6 +94,8 @@ class FhirFetcher:
         self.allowlist = ServerAllowlist(settings.fhir_server_allowlist)
         self.budget = settings.fhir_time_budget_seconds
         self.max_pages = settings.fhir_max_pages
+        self.max_call_bytes = settings.fhir_max_call_bytes
+        self.max_resources = settings.max_resources_per_key
         self.client = client or FhirClient(
             settings.fhir_connect_timeout_seconds,
             settings.fhir_read_timeout_seconds,
@@ -117,8 +127,10 @@ class FhirFetcher:
         started = time.monotonic()
         deadline = started + self.budget
         executor = self._pool()
+        budget = ByteBudget(self.max_call_bytes)
         futures: dict[str, Future[Resources]] = {
-            key: executor.submit(self._read_key, request, service.prefetch[key], deadline) for key in missing
+            key: executor.submit(self._read_key, request, service.prefetch[key], deadline, budget)
+            for key in missing
         }
         wait(futures.values(), timeout=max(0.0, deadline - time.monotonic()))
         result = FetchResult()
@@ -150,7 +162,9 @@ class FhirFetcher:
                 self._pid = os.getpid()
             return self._executor
 
-    def _read_key(self, request: HookRequest, template: str, deadline: float) -> Resources:
+    def _read_key(
+        self, request: HookRequest, template: str, deadline: float, budget: ByteBudget | None = None
+    ) -> Resources:
         """All resources the template's query returns, following ``next`` pages on the same server."""
         assert request.fhir_server is not None  # noqa: S101 - checked by fetch()
         query = fill_template(template, request)
@@ -160,7 +174,9 @@ class FhirFetcher:
         read = read_target(query)
         resources: Resources = []
         for _ in range(self.max_pages):
-            body = self.client.get_json(url, request.access_token, deadline, allowed=self.allowlist.allows)
+            body = self.client.get_json(
+                url, request.access_token, deadline, allowed=self.allowlist.allows, budget=budget
+            )
             if body.get("resourceType") == "OperationOutcome":
                 raise FhirQueryFailed()
             if read is not None:
@@ -175,6 +191,8 @@ class FhirFetcher:
             if problem is not None:
                 raise FhirBadResponse("the FHIR server's Bundle is not readable")
             resources.extend(r for r in bundle_resources(body) if r.get("resourceType") != "OperationOutcome")
+            if len(resources) > self.max_resources:  # not evaluated anyway: read no further pages
+                raise FhirError(too_many_resources(self.max_resources))
             next_url = next_page_url(body)
             if next_url is None:
                 return resources

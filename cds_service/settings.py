@@ -43,6 +43,8 @@ class Settings:
     fhir_read_timeout_seconds: float = 2.0
     fhir_max_pages: int = 5
     fhir_max_response_bytes: int = 10 * 1024 * 1024
+    fhir_max_call_bytes: int = 20 * 1024 * 1024
+    max_resources_per_key: int = 5000
     policy_file: Path | None = None
     auth: str = "required"  # "required" | "off" (local development only; loudly logged)
     trusted_issuers: tuple[IssuerTrust, ...] = ()  # empty: trust only the local key in data_dir (demo)
@@ -122,6 +124,12 @@ class Settings:
             values["fhir_max_response_bytes"] = _integer(
                 "FHIR_MAX_RESPONSE_BYTES", size, 1024, 512 * 1024 * 1024
             )
+        if (total := env.get(PREFIX + "FHIR_MAX_CALL_BYTES")) is not None:
+            values["fhir_max_call_bytes"] = _integer(
+                "FHIR_MAX_CALL_BYTES", total, 1024, 2 * 1024 * 1024 * 1024
+            )
+        if (count := env.get(PREFIX + "MAX_RESOURCES_PER_KEY")) is not None:
+            values["max_resources_per_key"] = _integer("MAX_RESOURCES_PER_KEY", count, 10, 1_000_000)
         if (policy := env.get(PREFIX + "POLICY_FILE")) is not None and policy.strip():
             values["policy_file"] = _existing_file("POLICY_FILE", policy.strip())
         values.update(_security_values(env))
