@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import re
+import unicodedata
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -33,8 +34,12 @@ EXTENSION_ORDERS = "dn-cds.orders"
 EXTENSION_KNOWLEDGE = "dn-cds.knowledgeVersion"
 # Characters that make markdown or HTML in GFM: a value copied from the EHR's data is escaped, so a code's
 # text such as "[Details](https://...)" or "<img ...>" is shown as written, never as a link, image or tag.
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|~])")
-_AUTOLINK = re.compile(r"(?i)\b(https?|ftp)://|\b(www)\.")
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|~@])")  # "@": no e-mail or mailto: autolinks either
+_AUTOLINK = re.compile(r"(?i)\b(https?|ftp|mailto|xmpp)(:)|\b(www)\.")
+MAX_SHOWN_CHARS = 240  # one value from the EHR's data, as shown in a card's detail
+MAX_DETAIL_CHARS = 20_000
+# References (Type/id, FHIR R4 id syntax) as the card's extension may carry them; anything else is left out.
+_REFERENCE = re.compile(r"[A-Z][A-Za-z]{0,63}/[A-Za-z0-9\-.]{1,64}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +78,7 @@ def choose_summary(finding_wording: FindingWording, facts: Mapping[str, str]) ->
     candidate ends with its placeholder and no other template with facts fits. A summary whose conclusion
     follows the facts ("...: not checked") is never cut; a shorter template is used instead.
     """
+    facts = {name: plain_text(value) for name, value in facts.items()}  # the EHR's text, made visible
     candidates = [s for s in finding_wording.summaries if s.requires <= facts.keys()]
     first = candidates[0]
     for template in candidates:
@@ -166,17 +172,34 @@ def _detail(finding: Finding, finding_wording: FindingWording, wording: CardWord
         parts.append("**Not recognised (no usable code, please code them).**\n" + "\n".join(lines))
     if finding.kind is FindingKind.DISCLOSURE:
         parts.append(_disclosure_markdown(wording, finding.site_risks))
-    parts.append(f"**What to do.** {finding_wording.action}")
-    parts.append(f"**Rule source.** {finding_wording.rule_source}")
-    return "\n\n".join(parts)
+    closing = [f"**What to do.** {finding_wording.action}", f"**Rule source.** {finding_wording.rule_source}"]
+    return "\n\n".join(_within(parts, MAX_DETAIL_CHARS - sum(len(p) + 2 for p in closing)) + closing)
+
+
+def _within(parts: list[str], budget: int) -> list[str]:
+    """``parts`` cut (at a line) to ``budget`` characters: the EHR's data cannot make a detail unbounded."""
+    text = "\n\n".join(parts)
+    if len(text) <= budget:
+        return parts
+    kept = text[: max(0, budget - 40)].rsplit("\n", 1)[0]
+    return [kept + "\n- \u2026 (more not shown)"]
 
 
 def markdown_text(text: str) -> str:
-    """``text`` (from the EHR's data) as literal GFM text on one line: markdown and HTML characters escaped,
-    URLs not turned into links."""
+    """``text`` (from the EHR's data) as literal GFM text on one line: control, format and bidi characters
+    dropped (:func:`plain_text`), at most :data:`MAX_SHOWN_CHARS` characters, markdown and HTML characters
+    escaped, URLs and e-mail addresses not turned into links."""
+    escaped = _MARKDOWN_SPECIAL.sub(r"\\\1", plain_text(text))
+    return _AUTOLINK.sub(lambda m: f"{m.group(1)}\\:" if m.group(1) else f"{m.group(3)}\\.", escaped)
+
+
+def plain_text(text: str, limit: int = MAX_SHOWN_CHARS) -> str:
+    """``text`` on one line, without characters a person cannot see but a terminal or renderer obeys (C0/C1
+    controls such as NUL, format characters such as U+202E RIGHT-TO-LEFT OVERRIDE or zero-width spaces,
+    surrogates, private use), cut to ``limit`` characters with an ellipsis."""
     one_line = " ".join(text.split())
-    escaped = _MARKDOWN_SPECIAL.sub(r"\\\1", one_line)
-    return _AUTOLINK.sub(lambda m: f"{m.group(1)}\\://" if m.group(1) else f"{m.group(2)}\\.", escaped)
+    visible = "".join(char for char in one_line if unicodedata.category(char)[0] != "C")
+    return visible if len(visible) <= limit else visible[: limit - 1].rstrip() + "\u2026"
 
 
 def fact_label(wording: CardWording, name: str) -> str:
@@ -269,7 +292,7 @@ def without_empty_values(value: Any) -> Any:
 
 def _extension(finding: Finding, context: CardContext) -> dict[str, Any]:
     extension: dict[str, Any] = {}
-    evidence = [e.reference for e in finding.evidence if e.reference]
+    evidence = [e.reference for e in finding.evidence if e.reference and _REFERENCE.fullmatch(e.reference)]
     if evidence:
         extension[EXTENSION_EVIDENCE] = list(dict.fromkeys(evidence))
     if finding.indications:
@@ -280,16 +303,17 @@ def _extension(finding: Finding, context: CardContext) -> dict[str, Any]:
                     ("key", m.key),
                     ("system", m.system),
                     ("code", m.code),
-                    ("display", m.display),
+                    ("display", plain_text(m.display) if m.display else m.display),
                     ("origin", m.origin),
-                    ("reference", m.reference),
+                    ("reference", m.reference if m.reference and _REFERENCE.fullmatch(m.reference) else None),
                 )
                 if value
             }
             for m in finding.indications
         ]
-    if finding.order_references:
-        extension[EXTENSION_ORDERS] = list(finding.order_references)
+    orders = [ref for ref in finding.order_references if _REFERENCE.fullmatch(ref)]
+    if orders:
+        extension[EXTENSION_ORDERS] = orders
     extension[EXTENSION_KNOWLEDGE] = context.knowledge_version
     return extension
 
