@@ -36,7 +36,7 @@ EXTENSION_KNOWLEDGE = "dn-cds.knowledgeVersion"
 # text such as "[Details](https://...)" or "<img ...>" is shown as written, never as a link, image or tag.
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|~@])")  # "@": no e-mail or mailto: autolinks either
 _AUTOLINK = re.compile(r"(?i)\b(https?|ftp|mailto|xmpp)(:)|\b(www)\.")
-MAX_SHOWN_CHARS = 240  # one value from the EHR's data, as shown in a card's detail
+MAX_SHOWN_CHARS = 1000  # one value (a fact, an evidence line) as shown in a card's detail
 MAX_DETAIL_CHARS = 20_000
 # References (Type/id, FHIR R4 id syntax) as the card's extension may carry them; anything else is left out.
 _REFERENCE = re.compile(r"[A-Z][A-Za-z]{0,63}/[A-Za-z0-9\-.]{1,64}")
