@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import contextlib
 import http.cookiejar
+import ipaddress
 import json
 import os
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import urljoin, urlsplit
 
@@ -194,7 +196,57 @@ def _watched(connection: urllib3.connection.HTTPConnection) -> None:
         watch.attach(connection)
 
 
+@dataclass(frozen=True, slots=True)
+class AddressPolicy:
+    """Which addresses a ``fhirServer`` connection may reach. Public (global) addresses always; a private,
+    link-local, loopback or otherwise non-global one only when it is explicitly listed: in ``networks``
+    (``DN_CDS_FHIR_PRIVATE_NETWORKS``), or written as that very address (or ``localhost`` for loopback) in
+    the URL, which the allowlist had to name. Checked on the connected socket's peer address, so a name that
+    resolves (or is rebound) to an internal address is caught whatever DNS said before."""
+
+    networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+
+    def allows(self, host: str, peer: str) -> bool:
+        """True when a connection for URL host ``host`` may stay connected to address ``peer``."""
+        address = ipaddress.ip_address(peer.split("%", 1)[0])
+        if address.is_global:
+            return True
+        if any(address in network for network in self.networks):
+            return True
+        literal = host.strip("[]").lower()
+        if address.is_loopback and literal == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(literal) == address
+        except ValueError:
+            return False
+
+
+class FhirAddressRefused(FhirError):
+    default_reason = "the FHIR server's address is private or link-local and not allowed (refused)"
+
+
+def _check_peer(connection: urllib3.connection.HTTPConnection) -> None:
+    """Close a fresh connection whose peer the GET's :class:`AddressPolicy` does not allow."""
+    policy: AddressPolicy | None = getattr(_current, "policy", None)
+    sock = getattr(connection, "sock", None)
+    if policy is None or sock is None:
+        return
+    try:
+        peer = str(sock.getpeername()[0])
+    except (OSError, IndexError):
+        return
+    if not policy.allows(str(connection.host), peer):
+        _current.refused = True
+        sock.close()
+        raise ConnectionRefusedError("address not allowed")
+
+
 class _WatchedHTTPConnection(urllib3.connection.HTTPConnection):
+    def connect(self) -> None:
+        super().connect()
+        _check_peer(self)
+
     def request(self, *args: Any, **kwargs: Any) -> None:
         _watched(self)
         super().request(*args, **kwargs)
@@ -202,6 +254,10 @@ class _WatchedHTTPConnection(urllib3.connection.HTTPConnection):
 
 
 class _WatchedHTTPSConnection(urllib3.connection.HTTPSConnection):
+    def connect(self) -> None:
+        super().connect()
+        _check_peer(self)
+
     def request(self, *args: Any, **kwargs: Any) -> None:
         _watched(self)
         super().request(*args, **kwargs)
@@ -292,7 +348,9 @@ class FhirClient:
         read_timeout: float = 2.0,
         pool_size: int = 16,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        address_policy: AddressPolicy | None = None,
     ) -> None:
+        self.address_policy = address_policy or AddressPolicy()
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self.pool_size = pool_size
@@ -372,14 +430,19 @@ class FhirClient:
         if remaining <= 0:
             raise FhirTimeout()
         timeout = (min(self.connect_timeout, remaining), min(self.read_timeout, remaining))
+        _current.policy, _current.refused = self.address_policy, False
         try:
             return self.session().get(url, auth=auth, timeout=timeout, allow_redirects=False, stream=True)
         except requests.Timeout:
             raise FhirTimeout() from None
         except requests.ConnectionError:
+            if getattr(_current, "refused", False):
+                raise FhirAddressRefused() from None
             raise FhirUnreachable() from None
         except requests.RequestException:
             raise FhirUnreachable("the FHIR request could not be sent") from None
+        finally:
+            _current.policy = None
 
     def _read_body(
         self, response: requests.Response, deadline: float, budget: ByteBudget | None = None

@@ -2,7 +2,9 @@
 
 - The query is the service's own prefetch template with its tokens substituted: prefetch and fallback share
   one text and cannot drift.
-- Only a ``fhirServer`` on ``DN_CDS_FHIR_SERVER_ALLOWLIST`` is ever called; any other -> 412, no request.
+- Only a ``fhirServer`` on the caller's allowlist is ever called: the ``fhir_servers`` of the token's
+  issuer (or ``tenant_fhir_servers`` of its tenant) in ``DN_CDS_TRUSTED_ISSUERS``, else
+  ``DN_CDS_FHIR_SERVER_ALLOWLIST``; any other -> 412, no request.
 - The keys of one hook call are read concurrently (a small per-process thread pool), within one overall time
   budget (``DN_CDS_FHIR_TIME_BUDGET_SECONDS``); searchsets are paged via ``next`` links that must stay on the
   server's origin and allowlist, up to ``DN_CDS_FHIR_MAX_PAGES`` pages. A read template
@@ -15,6 +17,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import re
@@ -25,9 +28,12 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
+from flask import g, has_request_context
+
 from cds_service.catalog import TOKEN_RE, ServiceDefinition
 from cds_service.errors import PreconditionFailed
 from cds_service.fhir_client import (
+    AddressPolicy,
     ByteBudget,
     FhirBadResponse,
     FhirClient,
@@ -92,6 +98,10 @@ class FhirFetcher:
 
     def __init__(self, settings: Settings, client: FhirClient | None = None, max_workers: int = 8) -> None:
         self.allowlist = ServerAllowlist(settings.fhir_server_allowlist)
+        self.issuers = {trust.issuer: trust for trust in settings.trusted_issuers}
+        self._allowlists: dict[tuple[str, ...], ServerAllowlist] = {
+            settings.fhir_server_allowlist: self.allowlist
+        }
         self.budget = settings.fhir_time_budget_seconds
         self.max_pages = settings.fhir_max_pages
         self.max_call_bytes = settings.fhir_max_call_bytes
@@ -101,6 +111,9 @@ class FhirFetcher:
             settings.fhir_read_timeout_seconds,
             pool_size=max_workers * 2,
             max_response_bytes=settings.fhir_max_response_bytes,
+            address_policy=AddressPolicy(
+                tuple(ipaddress.ip_network(network) for network in settings.fhir_private_networks)
+            ),
         )
         self.max_workers = max_workers
         self._lock = threading.Lock()
@@ -118,10 +131,12 @@ class FhirFetcher:
                 f"Required prefetch data not usable: {keys}; the request has no fhirServer to fetch it from.",
                 expression="prefetch",
             )
-        if not self.allowlist.allows(request.fhir_server):
+        allowlist = self.allowlist_for(*caller())
+        if not allowlist.allows(request.fhir_server):
             raise PreconditionFailed(
                 f"Required prefetch data not usable: {keys}; fhirServer is not allowed: it is not on this"
-                " service's DN_CDS_FHIR_SERVER_ALLOWLIST, so no request was made to it.",
+                " service's allowlist for the caller (the issuer's fhir_servers in DN_CDS_TRUSTED_ISSUERS,"
+                " else DN_CDS_FHIR_SERVER_ALLOWLIST), so no request was made to it.",
                 expression="fhirServer",
             )
         started = time.monotonic()
@@ -129,7 +144,7 @@ class FhirFetcher:
         executor = self._pool()
         budget = ByteBudget(self.max_call_bytes)
         futures: dict[str, Future[Resources]] = {
-            key: executor.submit(self._read_key, request, service.prefetch[key], deadline, budget)
+            key: executor.submit(self._read_key, request, service.prefetch[key], deadline, budget, allowlist)
             for key in missing
         }
         wait(futures.values(), timeout=max(0.0, deadline - time.monotonic()))
@@ -162,20 +177,40 @@ class FhirFetcher:
                 self._pid = os.getpid()
             return self._executor
 
+    def allowlist_for(self, issuer: str | None, tenant: str | None) -> ServerAllowlist:
+        """The allowlist for a call by ``issuer`` (and ``tenant``): its own, else the global one."""
+        trust = self.issuers.get(issuer) if issuer is not None else None
+        prefixes = (
+            self.allowlist.prefixes
+            if trust is None
+            else trust.fhir_allowlist(tenant, self.allowlist.prefixes)
+        )
+        with self._lock:
+            found = self._allowlists.get(prefixes)
+            if found is None:
+                found = self._allowlists[prefixes] = ServerAllowlist(prefixes)
+            return found
+
     def _read_key(
-        self, request: HookRequest, template: str, deadline: float, budget: ByteBudget | None = None
+        self,
+        request: HookRequest,
+        template: str,
+        deadline: float,
+        budget: ByteBudget | None = None,
+        allowlist: ServerAllowlist | None = None,
     ) -> Resources:
         """All resources the template's query returns, following ``next`` pages on the same server."""
         assert request.fhir_server is not None  # noqa: S101 - checked by fetch()
+        allowlist = allowlist or self.allowlist
         query = fill_template(template, request)
         url = f"{request.fhir_server}/{query}"
-        if not self.allowlist.allows(url):  # e.g. a patient id ".." would make Patient/.. a dot segment
+        if not allowlist.allows(url):  # e.g. a patient id ".." would make Patient/.. a dot segment
             raise FhirOriginRefused("the FHIR query's URL is not under the allowed server (refused)")
         read = read_target(query)
         resources: Resources = []
         for _ in range(self.max_pages):
             body = self.client.get_json(
-                url, request.access_token, deadline, allowed=self.allowlist.allows, budget=budget
+                url, request.access_token, deadline, allowed=allowlist.allows, budget=budget
             )
             if body.get("resourceType") == "OperationOutcome":
                 raise FhirQueryFailed()
@@ -197,13 +232,19 @@ class FhirFetcher:
             if next_url is None:
                 return resources
             if not (
-                next_url
-                and origin(next_url) == origin(request.fhir_server)
-                and self.allowlist.allows(next_url)
+                next_url and origin(next_url) == origin(request.fhir_server) and allowlist.allows(next_url)
             ):
                 raise FhirOriginRefused()
             url = next_url
         raise FhirTooManyPages(f"the FHIR search has more than {self.max_pages} pages (read as incomplete)")
+
+
+def caller() -> tuple[str | None, str | None]:
+    """The verified issuer and tenant of the hook call being answered (``None`` outside a request, or
+    without authentication)."""
+    if not has_request_context():
+        return None, None
+    return g.get("token_issuer"), g.get("tenant")
 
 
 def read_target(query: str) -> tuple[str, str] | None:

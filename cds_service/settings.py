@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -44,6 +45,7 @@ class Settings:
     fhir_max_pages: int = 5
     fhir_max_response_bytes: int = 10 * 1024 * 1024
     fhir_max_call_bytes: int = 20 * 1024 * 1024
+    fhir_private_networks: tuple[str, ...] = ()
     max_resources_per_key: int = 5000
     policy_file: Path | None = None
     auth: str = "required"  # "required" | "off" (local development only; loudly logged)
@@ -128,6 +130,8 @@ class Settings:
             values["fhir_max_call_bytes"] = _integer(
                 "FHIR_MAX_CALL_BYTES", total, 1024, 2 * 1024 * 1024 * 1024
             )
+        if (networks := env.get(PREFIX + "FHIR_PRIVATE_NETWORKS")) is not None:
+            values["fhir_private_networks"] = _networks("FHIR_PRIVATE_NETWORKS", networks)
         if (count := env.get(PREFIX + "MAX_RESOURCES_PER_KEY")) is not None:
             values["max_resources_per_key"] = _integer("MAX_RESOURCES_PER_KEY", count, 10, 1_000_000)
         if (policy := env.get(PREFIX + "POLICY_FILE")) is not None and policy.strip():
@@ -224,6 +228,17 @@ def fhir_server_allowlist(raw: str) -> tuple[str, ...]:
             )
         entries.append(item.rstrip("/"))
     return tuple(entries)
+
+
+def _networks(name: str, raw: str) -> tuple[str, ...]:
+    """Comma-separated networks in CIDR notation (``10.20.0.0/16,fd00::/8``)."""
+    found: list[str] = []
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        try:
+            found.append(str(ipaddress.ip_network(item, strict=False)))
+        except ValueError:
+            raise SettingsError(f"{PREFIX}{name}: {item!r} is not a network such as 10.20.0.0/16") from None
+    return tuple(found)
 
 
 def _seconds(name: str, raw: str, low: float, high: float) -> float:
