@@ -197,7 +197,7 @@ def _json_body() -> Any:
         raise BadRequest(f"The request body is nested more than {MAX_JSON_DEPTH} levels deep.")
     settings = state().settings
     check_sizes(body, settings.max_string_chars, settings.max_array_items)
-    check_text(body)
+    check_text(body, text)
     return body
 
 
