@@ -93,7 +93,10 @@ def private_database_file(database: Path) -> None:
             mode,
             extra={"event": "data-dir-open", "mode": f"{mode:04o}"},
         )
-    os.close(os.open(database, os.O_RDWR | os.O_CREAT, 0o600))
+    # Created exclusively, never opened when it exists: closing any descriptor of a file drops this process's
+    # POSIX locks on it, SQLite's included (another engine in this process may hold the database open).
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     for path in (
         database,
         *(database.with_name(database.name + suffix) for suffix in ("-wal", "-shm", ".migrate-lock")),
