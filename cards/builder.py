@@ -6,14 +6,16 @@ A card reads as a clinician's note: the summary starts with its kind in words fo
 the patient only (patient-view) uses the wording written for "if dry needling is considered" and never shows
 facts about an order.
 
-Card uuids are derived from the hookInstance and the finding (uuid5), so the same call always yields the same
-uuids and feedback can be linked back to the card without storing anything here.
+Card uuids are derived (uuid5) from the context's ``uuid_seed``, the hookInstance and the finding: the same
+call always yields the same uuids, and with a secret seed per caller (cds_service.routes.card_uuid_seed)
+nobody else can predict them.
 """
 
 from __future__ import annotations
 
 import copy
 import re
+import unicodedata
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -38,8 +40,6 @@ EXTENSION_ORDERS = "dn-cds.orders"
 EXTENSION_KNOWLEDGE = "dn-cds.knowledgeVersion"
 # Characters that make markdown or HTML in GFM: a value copied from the EHR's data is escaped, so a code's
 # text such as "[Details](https://...)" or "<img ...>" is shown as written, never as a link, image or tag.
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|~])")
-_AUTOLINK = re.compile(r"(?i)\b(https?|ftp)://|\b(www)\.")
 _ISO_DATE = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})(?:T[0-9:.]+(?:Z|[+-]\d{2}:\d{2})?)?\b")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _INNER_BRACKETS = re.compile(r"\(([^()]*)\(([^()]*)\)([^()]*)\)")
@@ -47,6 +47,12 @@ _SYSTEM_NAMES = {
     "http://hl7.org/fhir/sid/icd-10-cm": "ICD-10-CM",
     "http://snomed.info/sct": "SNOMED CT",
 }
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|~@])")  # "@": no e-mail or mailto: autolinks either
+_AUTOLINK = re.compile(r"(?i)\b(https?|ftp|mailto|xmpp)(:)|\b(www)\.")
+MAX_SHOWN_CHARS = 1000  # one value (a fact, an evidence line) as shown in a card's detail
+MAX_DETAIL_CHARS = 20_000
+# References (Type/id, FHIR R4 id syntax) as the card's extension may carry them; anything else is left out.
+_REFERENCE = re.compile(r"[A-Z][A-Za-z]{0,63}/[A-Za-z0-9\-.]{1,64}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +65,7 @@ class CardContext:
     knowledge_version: str
     handout_link: tuple[str, str] | None = None  # (label, absolute URL) of the printable patient handout
     source_url: str | None = None  # absolute URL of the rule-base page; a card links to #finding-<code> on it
+    uuid_seed: str = ""  # a secret per caller and call: card uuids cannot be guessed from the hookInstance
 
 
 def build_cards(
@@ -85,7 +92,7 @@ def choose_summary(finding_wording: HookText, facts: Mapping[str, str]) -> str:
     follows the facts ("...: not checked") is never cut; a shorter template is used instead. Brackets are
     never nested: a fact's own "(mild)" inside the template's brackets becomes ", mild".
     """
-    facts = {name: date_in_words(value) for name, value in facts.items()}
+    facts = {name: date_in_words(plain_text(value)) for name, value in facts.items()}  # the EHR text, visible
     candidates = [s for s in finding_wording.summaries if s.requires <= facts.keys()]
     first = candidates[0]
     for template in candidates:
@@ -133,6 +140,7 @@ def _card(
     finding_wording = wording.findings[finding.code].text(with_order)
     indicator = _INDICATOR[finding.kind]
     card_id = _uuid(
+        context.uuid_seed,
         context.hook_instance,
         "card",
         finding.code,
@@ -192,8 +200,17 @@ def _detail(finding: Finding, text: HookText, rule_source: str, wording: CardWor
     if finding.unrecognised:
         lines = [f"- {markdown_text(item)}" for item in finding.unrecognised]
         parts.append("**Not recognised (no usable code; please code them):**\n" + "\n".join(lines))
-    parts.append(f"**Source:** {rule_source}")
-    return "\n\n".join(parts)
+    closing = [f"**Source:** {rule_source}"]
+    return "\n\n".join(_within(parts, MAX_DETAIL_CHARS - sum(len(p) + 2 for p in closing)) + closing)
+
+
+def _within(parts: list[str], budget: int) -> list[str]:
+    """``parts`` cut (at a line) to ``budget`` characters: the EHR's data cannot make a detail unbounded."""
+    text = "\n\n".join(parts)
+    if len(text) <= budget:
+        return parts
+    kept = text[: max(0, budget - 40)].rsplit("\n", 1)[0]
+    return [kept + "\n- \u2026 (more not shown)"]
 
 
 def _shown_facts(finding: Finding, wording: CardWording) -> dict[str, str]:
@@ -240,11 +257,20 @@ def indication_text(match: IndicationMatch) -> str:
 
 
 def markdown_text(text: str) -> str:
-    """``text`` (from the EHR's data) as literal GFM text on one line: markdown and HTML characters escaped,
-    URLs not turned into links."""
+    """``text`` (from the EHR's data) as literal GFM text on one line: control, format and bidi characters
+    dropped (:func:`plain_text`), at most :data:`MAX_SHOWN_CHARS` characters, markdown and HTML characters
+    escaped, URLs and e-mail addresses not turned into links."""
+    escaped = _MARKDOWN_SPECIAL.sub(r"\\\1", plain_text(text))
+    return _AUTOLINK.sub(lambda m: f"{m.group(1)}\\:" if m.group(1) else f"{m.group(3)}\\.", escaped)
+
+
+def plain_text(text: str, limit: int = MAX_SHOWN_CHARS) -> str:
+    """``text`` on one line, without characters a person cannot see but a terminal or renderer obeys (C0/C1
+    controls such as NUL, format characters such as U+202E RIGHT-TO-LEFT OVERRIDE or zero-width spaces,
+    surrogates, private use), cut to ``limit`` characters with an ellipsis."""
     one_line = " ".join(text.split())
-    escaped = _MARKDOWN_SPECIAL.sub(r"\\\1", one_line)
-    return _AUTOLINK.sub(lambda m: f"{m.group(1)}\\://" if m.group(1) else f"{m.group(2)}\\.", escaped)
+    visible = "".join(char for char in one_line if unicodedata.category(char)[0] != "C")
+    return visible if len(visible) <= limit else visible[: limit - 1].rstrip() + "\u2026"
 
 
 def fact_label(wording: CardWording, name: str) -> str:
@@ -332,7 +358,7 @@ def without_empty_values(value: Any) -> Any:
 
 def _extension(finding: Finding, context: CardContext) -> dict[str, Any]:
     extension: dict[str, Any] = {}
-    evidence = [e.reference for e in finding.evidence if e.reference]
+    evidence = [e.reference for e in finding.evidence if e.reference and _REFERENCE.fullmatch(e.reference)]
     if evidence:
         extension[EXTENSION_EVIDENCE] = list(dict.fromkeys(evidence))
     if finding.indications:
@@ -343,16 +369,17 @@ def _extension(finding: Finding, context: CardContext) -> dict[str, Any]:
                     ("key", m.key),
                     ("system", m.system),
                     ("code", m.code),
-                    ("display", m.display),
+                    ("display", plain_text(m.display) if m.display else m.display),
                     ("origin", m.origin),
-                    ("reference", m.reference),
+                    ("reference", m.reference if m.reference and _REFERENCE.fullmatch(m.reference) else None),
                 )
                 if value
             }
             for m in finding.indications
         ]
-    if finding.order_references:
-        extension[EXTENSION_ORDERS] = list(finding.order_references)
+    orders = [ref for ref in finding.order_references if _REFERENCE.fullmatch(ref)]
+    if orders:
+        extension[EXTENSION_ORDERS] = orders
     extension[EXTENSION_KNOWLEDGE] = context.knowledge_version
     return extension
 

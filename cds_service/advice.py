@@ -16,7 +16,11 @@ from cds_service.incomplete_data import (
     drop_unsupported_negatives,
     incomplete_data_finding,
 )
-from cds_service.patient_data import PatientDataFetcher, gather_patient_data
+from cds_service.patient_data import (
+    DEFAULT_MAX_RESOURCES_PER_KEY,
+    PatientDataFetcher,
+    gather_patient_data,
+)
 from fhir_mappings import (
     Knowledge,
     evaluate_orders,
@@ -35,6 +39,7 @@ class Advisor:
     local_order_codes: frozenset[tuple[str, str]] = frozenset()
     key_coverage: Mapping[str, KeyCoverage] = field(default_factory=dict)
     handout_label: str = "Patient handout"
+    max_resources_per_key: int = DEFAULT_MAX_RESOURCES_PER_KEY
     finding_displays: Mapping[str, str] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -51,12 +56,14 @@ class Advisor:
         *,
         handout_url: str | None = None,
         source_url: str | None = None,
+        uuid_seed: str = "",
     ) -> list[dict[str, Any]]:
         """The cards for a validated request. No dry-needling order on an order hook -> no cards and no
         patient data needed. ``handout_url`` (absolute) is linked from the disclosure card; ``source_url``
-        (absolute, the rule-base page) is every card's ``source.url``."""
+        (absolute, the rule-base page) is every card's ``source.url``; ``uuid_seed`` (a secret per caller and
+        call) makes the card uuids unguessable."""
         if request.hook == "patient-view":
-            data = gather_patient_data(request, service, self.fetcher)
+            data = gather_patient_data(request, service, self.fetcher, self.max_resources_per_key)
             findings = evaluate_patient(data.record, self.knowledge, today)
             orders = {}
             references: tuple[str, ...] = ()
@@ -66,7 +73,7 @@ class Advisor:
             )
             if not dn_orders:
                 return []
-            data = gather_patient_data(request, service, self.fetcher)
+            data = gather_patient_data(request, service, self.fetcher, self.max_resources_per_key)
             findings = evaluate_orders(dn_orders, data.record, self.knowledge, today, request.draft_orders)
             orders = {order.reference: order.resource for order in dn_orders if order.has_id}
             references = tuple(order.reference for order in dn_orders)
@@ -82,5 +89,6 @@ class Advisor:
             knowledge_version=self.knowledge.version,
             handout_link=(self.handout_label, handout_url) if handout_url else None,
             source_url=source_url,
+            uuid_seed=uuid_seed,
         )
         return build_cards(findings, orders, context, self.wording)

@@ -92,6 +92,7 @@ def create_app(
         settings.local_order_codes,
         coverage,
         handout_label=handout.link_label,
+        max_resources_per_key=settings.max_resources_per_key,
     )
     app = Flask(__name__)
     app.json.sort_keys = False  # type: ignore[attr-defined]  # CDS Hooks 3.0 D9: keep key order

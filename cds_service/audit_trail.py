@@ -1,6 +1,7 @@
 """The edge's side of the audit: one :class:`HookCallRecord` per hook call, written before the answer leaves.
 
-What is kept: time, service, hook, hookInstance, the patient's keyed pseudonym, finding codes, card uuids,
+What is kept: time, service, hook, hookInstance, the patient's keyed pseudonym, finding codes, card uuids
+(with the suggestion uuids each offered, and the token's issuer and tenant: who may give feedback on it),
 evidence references (``Type/id``), knowledge version, which prefetch keys were unusable and why (and whether
 they could be read from ``fhirServer`` instead), the status and the latency. Never the access token, the JWT,
 the patient id or any resource.
@@ -96,6 +97,8 @@ class AuditTrail:
             knowledge_version=self.knowledge_version,
             cards=[audited_card(card) for card in draft.cards],
             data_completeness=data_completeness(request, draft.service),
+            issuer=g.get("token_issuer") if has_request_context() else None,
+            tenant=g.get("tenant") if has_request_context() else None,
         )
 
 
@@ -135,6 +138,7 @@ def audited_card(card: Mapping[str, Any]) -> AuditedCard:
         finding_code=card["source"]["topic"]["code"],
         indicator=card["indicator"],
         evidence=tuple(evidence),
+        suggestions=tuple(suggestion["uuid"] for suggestion in card.get("suggestions", [])),
     )
 
 

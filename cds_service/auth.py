@@ -4,8 +4,8 @@ Checks, in the order of the CDS Hooks best practices (cheap refusals first, the 
 remembered): the token's shape and size -> header (``alg`` asymmetric and pinned, ``kid`` present, ``typ``
 JWT) -> ``iss`` on the trust list -> ``aud`` equal to the called endpoint's URL -> ``exp``/``iat``/``nbf``
 with a small leeway and a bounded lifetime -> ``tenant`` allowed -> ``jti`` present -> the key: from the
-issuer's configured JWK Set, or from the ``jku`` header only when it is on the issuer's allowlist -> the
-signature -> ``jti`` not seen before (replay).
+issuer's configured JWK Set whatever the ``jku`` header says, else from the ``jku`` URL only when it is on the
+issuer's allowlist -> the signature -> ``jti`` not seen before (replay).
 
 Every refusal is an :class:`AuthError` whose ``reason`` is a fixed word for the log; the HTTP answer says only
 "unauthorized". Neither the token nor any part of it is logged or kept (the replay guard keeps
@@ -101,7 +101,11 @@ class InMemoryReplayGuard:
 class KeyLookup(Protocol):
     """Finds a verification key by source and ``kid`` (:class:`cds_service.jwks.JwksCache`)."""
 
-    def key(self, source: KeySource, kid: str) -> SigningKey | None: ...
+    def key(
+        self, source: KeySource, kid: str, *, issuer: str = "", rotate: bool = True
+    ) -> SigningKey | None: ...
+
+    def verified(self, source: KeySource) -> None: ...
 
 
 def bearer_token(authorization: str | None) -> str:
@@ -120,7 +124,7 @@ def same_url(claimed: str, expected: str) -> bool:
 
 
 def key_source(trust: IssuerTrust) -> KeySource | None:
-    """The issuer's configured JWK Set (used when a token has no ``jku``)."""
+    """The issuer's configured JWK Set (``jwks_url``, ``jwks_file`` or inline ``jwks``), if any."""
     if trust.jwks_url is not None:
         return KeySource("url", trust.jwks_url)
     if trust.jwks_file is not None:
@@ -162,8 +166,9 @@ class TokenVerifier:
         trust = self.issuers[issuer]
         try:
             expires_at = self._check_claims(claims, trust, audience)
-            key = self._key(header, trust)
+            key, source = self._key(header, trust)
             _check_signature(token, key, header["alg"])
+            self.keys.verified(source)
             if not self.replay_guard.first_use(issuer, claims["jti"], expires_at):
                 raise AuthError("replayed")
         except AuthError as error:
@@ -197,22 +202,38 @@ class TokenVerifier:
             raise AuthError("jti")
         return datetime.fromtimestamp(exp + self.leeway, UTC)
 
-    def _key(self, header: Mapping[str, Any], trust: IssuerTrust) -> SigningKey:
-        jku = header.get("jku")
-        if jku is not None:
-            if not isinstance(jku, str) or not trust.jku_allowed(jku):
-                raise AuthError("jku")
-            source: KeySource | None = KeySource("url", jku)
-        else:
-            source = key_source(trust)
-        if source is None:
-            raise AuthError("no-key-source")
-        key = self.keys.key(source, header["kid"])
+    def _key(self, header: Mapping[str, Any], trust: IssuerTrust) -> tuple[SigningKey, KeySource]:
+        """The key named by ``kid``, and the set it came from.
+
+        A key in the issuer's configured set (file, inline or URL) is used whatever the token's ``jku``
+        says: the operator chose those keys. Otherwise the ``jku`` set is fetched, only when it is on the
+        issuer's allowlist; with no ``jku``, the configured set is refetched once for a rotated key.
+        """
+        kid, jku = header["kid"], header.get("jku")
+        if jku is not None and not isinstance(jku, str):
+            raise AuthError("jku")
+        configured = key_source(trust)
+        if configured is not None:
+            key = self.keys.key(configured, kid, issuer=trust.issuer, rotate=jku is None)
+            if key is not None:
+                return _fitting(key, header["alg"]), configured
+        if jku is None:
+            if configured is None:
+                raise AuthError("no-key-source")
+            raise AuthError("unknown-kid")
+        if not trust.jku_allowed(jku):
+            raise AuthError("jku")
+        source = KeySource("url", jku)
+        key = self.keys.key(source, kid, issuer=trust.issuer)
         if key is None:
             raise AuthError("unknown-kid")
-        if not _key_fits(key, header["alg"]):
-            raise AuthError("key-algorithm")
-        return key
+        return _fitting(key, header["alg"]), source
+
+
+def _fitting(key: SigningKey, alg: str) -> SigningKey:
+    if not _key_fits(key, alg):
+        raise AuthError("key-algorithm")
+    return key
 
 
 def _header(token: str) -> dict[str, Any]:

@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import contextlib
 import http.cookiejar
+import ipaddress
 import json
 import os
 import socket
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import urljoin, urlsplit
 
@@ -152,34 +154,37 @@ class _Watch:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._connection: urllib3.connection.HTTPConnection | None = None
+        self._socket: socket.socket | None = None
         self._done = False
         self.fired = False
 
     def attach(self, connection: urllib3.connection.HTTPConnection) -> None:
         with self._lock:
             self._connection = connection
+            self._socket = getattr(connection, "sock", None) or self._socket
             if self.fired:
-                _shut(connection)
+                self._shut()
 
     def fire(self) -> None:
         with self._lock:
             if self._done:
                 return
             self.fired = True
-            if self._connection is not None:
-                _shut(self._connection)
+            self._shut()
 
     def finish(self) -> None:
         with self._lock:
             self._done = True
             self._connection = None
+            self._socket = None
 
-
-def _shut(connection: urllib3.connection.HTTPConnection) -> None:
-    sock = getattr(connection, "sock", None)
-    if sock is not None:
-        with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)
+    def _shut(self) -> None:
+        """Shut the connection's socket; or the one it had, which a response that closes the connection
+        (HTTP/1.0, ``Connection: close``) reads after the connection has let go of it."""
+        sock = getattr(self._connection, "sock", None) or self._socket
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
 
 _current = threading.local()  # the _Watch of the GET running on this thread, if any
@@ -191,16 +196,72 @@ def _watched(connection: urllib3.connection.HTTPConnection) -> None:
         watch.attach(connection)
 
 
+@dataclass(frozen=True, slots=True)
+class AddressPolicy:
+    """Which addresses a ``fhirServer`` connection may reach. Public (global) addresses always; a private,
+    link-local, loopback or otherwise non-global one only when it is explicitly listed: in ``networks``
+    (``DN_CDS_FHIR_PRIVATE_NETWORKS``), or written as that very address (or ``localhost`` for loopback) in
+    the URL, which the allowlist had to name. Checked on the connected socket's peer address, so a name that
+    resolves (or is rebound) to an internal address is caught whatever DNS said before."""
+
+    networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+
+    def allows(self, host: str, peer: str) -> bool:
+        """True when a connection for URL host ``host`` may stay connected to address ``peer``."""
+        address = ipaddress.ip_address(peer.split("%", 1)[0])
+        if address.is_global:
+            return True
+        if any(address in network for network in self.networks):
+            return True
+        literal = host.strip("[]").lower()
+        if address.is_loopback and literal == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(literal) == address
+        except ValueError:
+            return False
+
+
+class FhirAddressRefused(FhirError):
+    default_reason = "the FHIR server's address is private or link-local and not allowed (refused)"
+
+
+def _check_peer(connection: urllib3.connection.HTTPConnection) -> None:
+    """Close a fresh connection whose peer the GET's :class:`AddressPolicy` does not allow."""
+    policy: AddressPolicy | None = getattr(_current, "policy", None)
+    sock = getattr(connection, "sock", None)
+    if policy is None or sock is None:
+        return
+    try:
+        peer = str(sock.getpeername()[0])
+    except (OSError, IndexError):
+        return
+    if not policy.allows(str(connection.host), peer):
+        _current.refused = True
+        sock.close()
+        raise ConnectionRefusedError("address not allowed")
+
+
 class _WatchedHTTPConnection(urllib3.connection.HTTPConnection):
+    def connect(self) -> None:
+        super().connect()
+        _check_peer(self)
+
     def request(self, *args: Any, **kwargs: Any) -> None:
         _watched(self)
         super().request(*args, **kwargs)
+        _watched(self)  # now connected: remember the socket itself
 
 
 class _WatchedHTTPSConnection(urllib3.connection.HTTPSConnection):
+    def connect(self) -> None:
+        super().connect()
+        _check_peer(self)
+
     def request(self, *args: Any, **kwargs: Any) -> None:
         _watched(self)
         super().request(*args, **kwargs)
+        _watched(self)
 
 
 class _WatchedHTTPPool(urllib3.HTTPConnectionPool):
@@ -247,6 +308,37 @@ def _deadline_watch(deadline: float) -> Iterator[_Watch]:
         _current.watch = None
 
 
+deadline_watch = _deadline_watch  # public: the JWKS fetch (cds_service.jwks) uses the same watchdog
+
+
+def watched_session() -> requests.Session:
+    """A session whose connections a :func:`deadline_watch` can cut (no cookies, no retries)."""
+    session = requests.Session()
+    session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
+    adapter = _WatchedAdapter(max_retries=0)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
+
+
+class ByteBudget:
+    """Decoded bytes one hook call may still read from ``fhirServer``, shared by its concurrent reads."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._left = limit
+        self._lock = threading.Lock()
+
+    def take(self, count: int) -> bool:
+        """Spend ``count`` bytes; False (and nothing spent) once the budget would be exceeded."""
+        with self._lock:
+            if count > self._left:
+                self._left = 0
+                return False
+            self._left -= count
+            return True
+
+
 class FhirClient:
     """GETs FHIR JSON with a bearer token. Thread-safe: one pooled session per process (made after a fork)."""
 
@@ -256,7 +348,9 @@ class FhirClient:
         read_timeout: float = 2.0,
         pool_size: int = 16,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        address_policy: AddressPolicy | None = None,
     ) -> None:
+        self.address_policy = address_policy or AddressPolicy()
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self.pool_size = pool_size
@@ -280,14 +374,23 @@ class FhirClient:
                 self._session, self._pid = session, os.getpid()
             return self._session
 
-    def get_json(self, url: str, token: str | None, deadline: float) -> Mapping[str, Any]:
+    def get_json(
+        self,
+        url: str,
+        token: str | None,
+        deadline: float,
+        allowed: Callable[[str], bool] | None = None,
+        budget: ByteBudget | None = None,
+    ) -> Mapping[str, Any]:
         """The JSON object at ``url``; raises a :class:`FhirError` subclass. ``deadline`` is a
-        ``time.monotonic()`` instant after which no request is started or waited for."""
+        ``time.monotonic()`` instant after which no request is started or waited for; a redirect is
+        followed only on the same origin and, when ``allowed`` is given, to a URL it allows. ``budget``
+        (shared by the reads of one hook call) bounds the decoded bytes of all their answers together."""
         auth = _Bearer(token)
         for _ in range(MAX_REDIRECTS + 1):
             with _deadline_watch(deadline) as watch:
                 try:
-                    target = self._exchange(url, auth, deadline)
+                    target = self._exchange(url, auth, deadline, allowed, budget)
                 except Exception:
                     if watch.fired:  # the watchdog cut the connection: that is the time budget
                         raise FhirTimeout() from None
@@ -300,7 +403,14 @@ class FhirClient:
             return target
         raise FhirRedirectRefused("the FHIR server redirected too many times")
 
-    def _exchange(self, url: str, auth: _Bearer, deadline: float) -> Mapping[str, Any] | str:
+    def _exchange(
+        self,
+        url: str,
+        auth: _Bearer,
+        deadline: float,
+        allowed: Callable[[str], bool] | None,
+        budget: ByteBudget | None = None,
+    ) -> Mapping[str, Any] | str:
         """One GET: the JSON object, or the same-origin URL it redirects to."""
         response = self._get(url, auth, deadline)
         with response:  # closes (never pools) a connection whose body was not read to the end
@@ -309,25 +419,34 @@ class FhirClient:
                 target = urljoin(url, location)
                 if not location or origin(target) != origin(url):
                     raise FhirRedirectRefused()
+                if allowed is not None and not allowed(target):
+                    raise FhirRedirectRefused("the FHIR server redirected outside its allowed base (refused)")
                 return target
             _check_status(response.status_code)
-            return _json_object(self._read_body(response, deadline))
+            return _json_object(self._read_body(response, deadline, budget))
 
     def _get(self, url: str, auth: _Bearer, deadline: float) -> requests.Response:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise FhirTimeout()
         timeout = (min(self.connect_timeout, remaining), min(self.read_timeout, remaining))
+        _current.policy, _current.refused = self.address_policy, False
         try:
             return self.session().get(url, auth=auth, timeout=timeout, allow_redirects=False, stream=True)
         except requests.Timeout:
             raise FhirTimeout() from None
         except requests.ConnectionError:
+            if getattr(_current, "refused", False):
+                raise FhirAddressRefused() from None
             raise FhirUnreachable() from None
         except requests.RequestException:
             raise FhirUnreachable("the FHIR request could not be sent") from None
+        finally:
+            _current.policy = None
 
-    def _read_body(self, response: requests.Response, deadline: float) -> bytes:
+    def _read_body(
+        self, response: requests.Response, deadline: float, budget: ByteBudget | None = None
+    ) -> bytes:
         """The (decoded) body, read in chunks; stops past ``max_response_bytes`` or at the deadline."""
         limit = self.max_response_bytes
         too_large = FhirResponseTooLarge(
@@ -349,6 +468,11 @@ class FhirClient:
                 size += len(chunk)
                 if size > limit:
                     raise too_large
+                if budget is not None and not budget.take(len(chunk)):
+                    raise FhirResponseTooLarge(
+                        f"the FHIR answers to this call are larger than {_size(budget.limit)} in all, more"
+                        " than this service reads"
+                    )
                 chunks.append(chunk)
         except FhirError:
             raise

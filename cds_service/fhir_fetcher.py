@@ -2,7 +2,9 @@
 
 - The query is the service's own prefetch template with its tokens substituted: prefetch and fallback share
   one text and cannot drift.
-- Only a ``fhirServer`` on ``DN_CDS_FHIR_SERVER_ALLOWLIST`` is ever called; any other -> 412, no request.
+- Only a ``fhirServer`` on the caller's allowlist is ever called: the ``fhir_servers`` of the token's
+  issuer (or ``tenant_fhir_servers`` of its tenant) in ``DN_CDS_TRUSTED_ISSUERS``, else
+  ``DN_CDS_FHIR_SERVER_ALLOWLIST``; any other -> 412, no request.
 - The keys of one hook call are read concurrently (a small per-process thread pool), within one overall time
   budget (``DN_CDS_FHIR_TIME_BUDGET_SECONDS``); searchsets are paged via ``next`` links that must stay on the
   server's origin and allowlist, up to ``DN_CDS_FHIR_MAX_PAGES`` pages. A read template
@@ -15,6 +17,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import re
@@ -25,9 +28,13 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
+from flask import g, has_request_context
+
 from cds_service.catalog import TOKEN_RE, ServiceDefinition
 from cds_service.errors import PreconditionFailed
 from cds_service.fhir_client import (
+    AddressPolicy,
+    ByteBudget,
     FhirBadResponse,
     FhirClient,
     FhirError,
@@ -37,8 +44,16 @@ from cds_service.fhir_client import (
     origin,
 )
 from cds_service.hook_request import HookRequest
-from cds_service.patient_data import FetchResult, MissingReason, Resources, next_page_url, page_problem
+from cds_service.patient_data import (
+    FetchResult,
+    MissingReason,
+    Resources,
+    next_page_url,
+    page_problem,
+    too_many_resources,
+)
 from cds_service.settings import Settings
+from cds_service.trust import normalised_path, path_under
 from fhir_mappings.fhir_json import bundle_resources
 
 log = logging.getLogger("dn_cds.fhir")
@@ -52,26 +67,30 @@ _USER_TOKEN_TYPES = {
 
 class ServerAllowlist:
     """FHIR base URL prefixes: same scheme, host and port, and a path that starts with the prefix's path at a
-    segment boundary (``https://h/fhir`` allows ``https://h/fhir/R4``, not ``https://h/fhirx``)."""
+    segment boundary (``https://h/fhir`` allows ``https://h/fhir/R4``, not ``https://h/fhirx``).
+
+    Paths are compared as the server will resolve them (:func:`cds_service.trust.normalised_path`), and a
+    URL whose path holds a dot segment in any spelling, an encoded slash or a double encoding is never
+    allowed: ``https://h/fhir/../admin`` is not under ``https://h/fhir``.
+    """
 
     def __init__(self, prefixes: tuple[str, ...]) -> None:
         self.prefixes = prefixes
-        self._entries = [(origin(p), _path(p)) for p in prefixes]
+        self._entries = [(origin(p), normalised_path(urlsplit(p).path) or "") for p in prefixes]
 
     def allows(self, url: str) -> bool:
-        """True when ``url`` is under an allowlisted prefix (and carries no credentials)."""
-        parts = urlsplit(url)
-        if parts.username is not None or parts.password is not None:
+        """True when ``url`` is under an allowlisted prefix (and carries no credentials or fragment)."""
+        try:
+            parts = urlsplit(url)
+        except ValueError:
             return False
-        where, path = origin(url), _path(url)
-        return any(
-            where == entry and (path == prefix or path.startswith(prefix + "/") or not prefix)
-            for entry, prefix in self._entries
-        )
-
-
-def _path(url: str) -> str:
-    return urlsplit(url).path.rstrip("/")
+        if parts.username is not None or parts.password is not None or parts.fragment or "#" in url:
+            return False
+        path = normalised_path(parts.path)
+        if path is None:
+            return False
+        where = origin(url)
+        return any(where == entry and path_under(path, prefix) for entry, prefix in self._entries)
 
 
 class FhirFetcher:
@@ -79,13 +98,22 @@ class FhirFetcher:
 
     def __init__(self, settings: Settings, client: FhirClient | None = None, max_workers: int = 8) -> None:
         self.allowlist = ServerAllowlist(settings.fhir_server_allowlist)
+        self.issuers = {trust.issuer: trust for trust in settings.trusted_issuers}
+        self._allowlists: dict[tuple[str, ...], ServerAllowlist] = {
+            settings.fhir_server_allowlist: self.allowlist
+        }
         self.budget = settings.fhir_time_budget_seconds
         self.max_pages = settings.fhir_max_pages
+        self.max_call_bytes = settings.fhir_max_call_bytes
+        self.max_resources = settings.max_resources_per_key
         self.client = client or FhirClient(
             settings.fhir_connect_timeout_seconds,
             settings.fhir_read_timeout_seconds,
             pool_size=max_workers * 2,
             max_response_bytes=settings.fhir_max_response_bytes,
+            address_policy=AddressPolicy(
+                tuple(ipaddress.ip_network(network) for network in settings.fhir_private_networks)
+            ),
         )
         self.max_workers = max_workers
         self._lock = threading.Lock()
@@ -103,17 +131,21 @@ class FhirFetcher:
                 f"Required prefetch data not usable: {keys}; the request has no fhirServer to fetch it from.",
                 expression="prefetch",
             )
-        if not self.allowlist.allows(request.fhir_server):
+        allowlist = self.allowlist_for(*caller())
+        if not allowlist.allows(request.fhir_server):
             raise PreconditionFailed(
                 f"Required prefetch data not usable: {keys}; fhirServer is not allowed: it is not on this"
-                " service's DN_CDS_FHIR_SERVER_ALLOWLIST, so no request was made to it.",
+                " service's allowlist for the caller (the issuer's fhir_servers in DN_CDS_TRUSTED_ISSUERS,"
+                " else DN_CDS_FHIR_SERVER_ALLOWLIST), so no request was made to it.",
                 expression="fhirServer",
             )
         started = time.monotonic()
         deadline = started + self.budget
         executor = self._pool()
+        budget = ByteBudget(self.max_call_bytes)
         futures: dict[str, Future[Resources]] = {
-            key: executor.submit(self._read_key, request, service.prefetch[key], deadline) for key in missing
+            key: executor.submit(self._read_key, request, service.prefetch[key], deadline, budget, allowlist)
+            for key in missing
         }
         wait(futures.values(), timeout=max(0.0, deadline - time.monotonic()))
         result = FetchResult()
@@ -145,15 +177,41 @@ class FhirFetcher:
                 self._pid = os.getpid()
             return self._executor
 
-    def _read_key(self, request: HookRequest, template: str, deadline: float) -> Resources:
+    def allowlist_for(self, issuer: str | None, tenant: str | None) -> ServerAllowlist:
+        """The allowlist for a call by ``issuer`` (and ``tenant``): its own, else the global one."""
+        trust = self.issuers.get(issuer) if issuer is not None else None
+        prefixes = (
+            self.allowlist.prefixes
+            if trust is None
+            else trust.fhir_allowlist(tenant, self.allowlist.prefixes)
+        )
+        with self._lock:
+            found = self._allowlists.get(prefixes)
+            if found is None:
+                found = self._allowlists[prefixes] = ServerAllowlist(prefixes)
+            return found
+
+    def _read_key(
+        self,
+        request: HookRequest,
+        template: str,
+        deadline: float,
+        budget: ByteBudget | None = None,
+        allowlist: ServerAllowlist | None = None,
+    ) -> Resources:
         """All resources the template's query returns, following ``next`` pages on the same server."""
         assert request.fhir_server is not None  # noqa: S101 - checked by fetch()
+        allowlist = allowlist or self.allowlist
         query = fill_template(template, request)
         url = f"{request.fhir_server}/{query}"
+        if not allowlist.allows(url):  # e.g. a patient id ".." would make Patient/.. a dot segment
+            raise FhirOriginRefused("the FHIR query's URL is not under the allowed server (refused)")
         read = read_target(query)
         resources: Resources = []
         for _ in range(self.max_pages):
-            body = self.client.get_json(url, request.access_token, deadline)
+            body = self.client.get_json(
+                url, request.access_token, deadline, allowed=allowlist.allows, budget=budget
+            )
             if body.get("resourceType") == "OperationOutcome":
                 raise FhirQueryFailed()
             if read is not None:
@@ -168,17 +226,25 @@ class FhirFetcher:
             if problem is not None:
                 raise FhirBadResponse("the FHIR server's Bundle is not readable")
             resources.extend(r for r in bundle_resources(body) if r.get("resourceType") != "OperationOutcome")
+            if len(resources) > self.max_resources:  # not evaluated anyway: read no further pages
+                raise FhirError(too_many_resources(self.max_resources))
             next_url = next_page_url(body)
             if next_url is None:
                 return resources
             if not (
-                next_url
-                and origin(next_url) == origin(request.fhir_server)
-                and self.allowlist.allows(next_url)
+                next_url and origin(next_url) == origin(request.fhir_server) and allowlist.allows(next_url)
             ):
                 raise FhirOriginRefused()
             url = next_url
         raise FhirTooManyPages(f"the FHIR search has more than {self.max_pages} pages (read as incomplete)")
+
+
+def caller() -> tuple[str | None, str | None]:
+    """The verified issuer and tenant of the hook call being answered (``None`` outside a request, or
+    without authentication)."""
+    if not has_request_context():
+        return None, None
+    return g.get("token_issuer"), g.get("tenant")
 
 
 def read_target(query: str) -> tuple[str, str] | None:

@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from cds_service.errors import BadRequest
+from cds_service.trust import normalised_path
 
 # CDS Hooks Library invariant ord-1 for userId: ^[\d\w]+\/[\d\w-.]+$ (\w includes "_").
 _USER_REFERENCE = re.compile(r"^\w+/[\w\-.]+$")
@@ -133,6 +134,12 @@ def _fhir_server(body: Mapping[str, Any]) -> str | None:
     parts = urlsplit(server)
     if parts.scheme not in {"http", "https"} or not parts.netloc:
         raise BadRequest("fhirServer must be an absolute http(s) URL.", expression="fhirServer")
+    if "#" in server or "?" in server or "@" in parts.netloc or normalised_path(parts.path) is None:
+        raise BadRequest(
+            "fhirServer must be a plain base URL: no credentials, query, fragment, dot segments ('..') or"
+            " encoded slashes.",
+            expression="fhirServer",
+        )
     return server.rstrip("/")
 
 

@@ -1,10 +1,12 @@
-"""Size limits on a decoded JSON body (``DN_CDS_MAX_STRING_CHARS``, ``DN_CDS_MAX_ARRAY_ITEMS``)."""
+"""Size limits on a decoded JSON body (``DN_CDS_MAX_STRING_CHARS``, ``DN_CDS_MAX_ARRAY_ITEMS``), and text no
+string in it may hold (NUL, lone surrogates)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from cds_service.errors import LimitExceeded
+from cds_service.errors import BadRequest, LimitExceeded
 
 
 def check_sizes(body: Any, max_chars: int, max_items: int) -> None:
@@ -53,3 +55,61 @@ def _limit_error(body: Any, max_chars: int, max_items: int) -> None:
                 )
             stack.extend((value, f"{path}[{index}]") for index, value in enumerate(item))
     raise LimitExceeded("The request body is larger than the service accepts.")  # not reached
+
+
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+# In JSON text a NUL can only be written \u0000 and a lone surrogate only as a \uD800-\uDFFF escape (raw
+# control characters are invalid JSON, and UTF-8 cannot encode a surrogate): a text without such an escape
+# needs no walk. A surrogate pair or an escaped backslash may match too; the walk then finds nothing.
+_ESCAPES = re.compile(r"\\u(?:0000|[dD][89a-fA-F][0-9a-fA-F]{2})")
+
+
+def check_text(body: Any, text: str | None = None) -> None:
+    """Refuse a body with a NUL character or a lone surrogate (JSON ``"\\ud800"``) in any string, value or
+    key: neither is valid FHIR or storable text (UTF-8 cannot encode a lone surrogate; PostgreSQL refuses
+    NUL), so either would otherwise fail deep inside evaluation or the store (a 500, or a 503 an EHR retries
+    for ever). The error names the first such field. ``text``, the JSON text ``body`` was parsed from, lets
+    the common case (no such escape in it) skip the walk."""
+    if text is not None and not _ESCAPES.search(text):
+        return
+    search = _UNSTORABLE.search
+    stack: list[Any] = [body]
+    while stack:  # the common case: nothing found, no paths built
+        item = stack.pop()
+        if isinstance(item, str):
+            if search(item):
+                _find_text_error(body)
+        elif isinstance(item, dict):
+            if any(search(key) for key in item):
+                _find_text_error(body)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+def _find_text_error(body: Any) -> None:
+    """Find (again, now tracking paths: only on the error path) the first NUL or lone surrogate and raise."""
+    stack: list[tuple[Any, str]] = [(body, "")]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, str):
+            if _UNSTORABLE.search(item):
+                _text_error(path)
+        elif isinstance(item, dict):
+            for key, value in item.items():
+                if _UNSTORABLE.search(key):
+                    _text_error(path, key_of=True)
+                stack.append((value, f"{path}.{key}"))
+        elif isinstance(item, list):
+            stack.extend((value, f"{path}[{index}]") for index, value in enumerate(item))
+
+
+def _text_error(path: str, *, key_of: bool = False) -> None:
+    where = path.lstrip(".") or "(the body)"
+    subject = f"A key in {where}" if key_of else where
+    raise BadRequest(
+        f"{subject} contains a NUL character or a lone surrogate (invalid text).",
+        expression=path.lstrip(".") or None,
+    )

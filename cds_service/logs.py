@@ -42,7 +42,9 @@ class JsonFormatter(logging.Formatter):
             frames = traceback.extract_tb(error.__traceback__)
             entry["exception"] = type(error).__name__  # never str(error): it may quote patient data
             entry["at"] = [f"{Path(frame.filename).name}:{frame.lineno}" for frame in frames[-5:]]
-        return json.dumps(entry, ensure_ascii=False, default=str)
+        # ASCII only: a caller's U+2028, U+0085 or U+202E (in an iss or a path) stays an escape, never a raw
+        # line break or a bidi override in whatever displays the log.
+        return json.dumps(entry, ensure_ascii=True, default=str)
 
 
 def configure_logging(level: str) -> None:

@@ -111,20 +111,41 @@ class PatientData:
     unavailable: dict[str, str]
 
 
+DEFAULT_MAX_RESOURCES_PER_KEY = 5000
+
+
+def too_many_resources(limit: int) -> str:
+    """Why a key with more than ``limit`` resources is not evaluated (shown on the card, logged)."""
+    return f"more than {limit} resources, more than this service evaluates"
+
+
 def gather_patient_data(
-    request: HookRequest, service: ServiceDefinition, fetcher: PatientDataFetcher
+    request: HookRequest,
+    service: ServiceDefinition,
+    fetcher: PatientDataFetcher,
+    max_resources_per_key: int = DEFAULT_MAX_RESOURCES_PER_KEY,
 ) -> PatientData:
-    """The patient's record from prefetch, missing keys fetched (or a 412 when nothing can fetch them)."""
+    """The patient's record from prefetch, missing keys fetched (or a 412 when nothing can fetch them).
+
+    A key with more than ``max_resources_per_key`` resources is not evaluated (the cost of the rules grows
+    with them) and is reported as unavailable, never read as "nothing on file"."""
     reading = read_prefetch(request, service)
-    resources = dict(reading.resources)
+    resources: dict[str, Resources] = {}
     unavailable: dict[str, str] = {}
+    for key, found in reading.resources.items():
+        if len(found) > max_resources_per_key:
+            unavailable[key] = too_many_resources(max_resources_per_key)
+        else:
+            resources[key] = found
     if reading.missing:
         fetched = fetcher.fetch(request, service, reading.missing)
         for key in reading.missing:
-            if key in fetched.resources and key not in fetched.failures:
-                resources[key] = fetched.resources[key]
-            else:
+            if key in fetched.failures or key not in fetched.resources:
                 unavailable[key] = fetched.failures.get(key, "not fetched")
+            elif len(fetched.resources[key]) > max_resources_per_key:
+                unavailable[key] = too_many_resources(max_resources_per_key)
+            else:
+                resources[key] = fetched.resources[key]
     record = build_record(request.patient_id, [r for rs in resources.values() for r in rs])
     return PatientData(record, unavailable)
 

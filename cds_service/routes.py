@@ -11,6 +11,7 @@ from datetime import date
 from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from cds_service.advice import Advisor
 from cds_service.audit_trail import AuditTrail
@@ -20,7 +21,7 @@ from cds_service.feedback import FeedbackEntry, parse_feedback
 from cds_service.handout import handout_url
 from cds_service.hook_request import parse_hook_request
 from cds_service.knowledge_page import knowledge_url
-from cds_service.limits import check_sizes
+from cds_service.limits import check_sizes, check_text
 from cds_service.metrics import service_metrics
 from cds_service.readiness import StoreProbe
 from cds_service.settings import Settings
@@ -80,9 +81,18 @@ def call_service(service_id: str) -> Response:
             current.today(),
             handout_url=handout_url(current.settings.public_base_url),
             source_url=knowledge_url(current.settings.public_base_url),
+            uuid_seed=card_uuid_seed(hook_request.hook_instance),
         )
         audit.cards = cards
     return jsonify({"cards": cards})
+
+
+def card_uuid_seed(hook_instance: str) -> str:
+    """The secret part of this call's card uuids: a keyed hash (the store's pseudonym key) of the caller
+    (issuer, tenant) and the hookInstance. A retried call gets the same uuids; another caller reusing the
+    hookInstance, or anyone without the key, cannot predict them."""
+    caller = json.dumps(["card-uuid", g.get("token_issuer"), g.get("tenant"), hook_instance])
+    return audit_trail().store.pseudonymizer.pseudonym(caller)
 
 
 @blueprint.post("/cds-services/<service_id>/feedback")
@@ -93,7 +103,9 @@ def feedback(service_id: str) -> Response:
         raise UnknownService(f"No CDS service with id '{service_id}'.")
     entries = parse_feedback(_json_body())
     trail = audit_trail()
-    new = trail.store.feedback.save(service_id, entries, trail.now())
+    new = trail.store.feedback.save(
+        service_id, entries, trail.now(), issuer=g.get("token_issuer"), tenant=g.get("tenant")
+    )
     count_feedback(entries, new)
     return jsonify({"received": len(entries)})
 
@@ -128,6 +140,43 @@ def count_feedback(entries: list[FeedbackEntry], new: int) -> None:
     metrics.feedback_resubmitted.inc(len(entries) - new)
 
 
+class _DuplicateKey(ValueError):
+    """An object names a key twice: RFC 8259 leaves the meaning open, so a CDS service refuses it."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key[:64]
+
+
+def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(key)
+            seen.add(key)
+    return found
+
+
+def _body_text(raw: bytes) -> str:
+    """The body as text: UTF-8 only (RFC 8259 8.1), a leading UTF-8 byte order mark ignored; UTF-16 and
+    UTF-32 (which Python's json would guess) are refused. A streamed (chunked) body longer than
+    ``DN_CDS_MAX_BODY_BYTES`` is a 413, never silently cut at the limit."""
+    limit = request.max_content_length
+    if limit is not None and request.content_length is None and len(raw) >= limit:
+        if request.environ["wsgi.input"].read(1):  # more than the limit was sent
+            raise RequestEntityTooLarge()
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")) or raw[:4].count(0) >= 1:
+        raise BadRequest(
+            "The request body must be UTF-8 JSON (RFC 8259); UTF-16 and UTF-32 are not accepted."
+        )
+    try:
+        return raw.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError:
+        raise BadRequest("The request body is not valid UTF-8.") from None
+
+
 class _NotStrictJson(ValueError):
     """NaN, Infinity or a number out of range: Python's json accepts them, RFC 8259 does not."""
 
@@ -150,9 +199,18 @@ def _json_body() -> Any:
         raise BadRequest(
             f"Content-Type must be application/json, got '{mimetype or 'none'}'.",
         )
-    raw = request.get_data(cache=False)
+    text = _body_text(request.get_data(cache=False))
     try:
-        body = json.loads(raw, parse_constant=_reject_constant, parse_float=_finite_float)
+        body = json.loads(
+            text,
+            parse_constant=_reject_constant,
+            parse_float=_finite_float,
+            object_pairs_hook=_object_without_duplicates,
+        )
+    except _DuplicateKey as error:
+        raise BadRequest(
+            f"The request body has a duplicate key {error.key!r} in one object; each key may appear once."
+        ) from None
     except json.JSONDecodeError as error:
         raise BadRequest(f"The request body is not valid JSON at position {error.pos}.") from None
     except _NotStrictJson:
@@ -161,12 +219,13 @@ def _json_body() -> Any:
         ) from None
     except RecursionError:
         raise BadRequest("The request body is nested too deeply.") from None
-    except ValueError:  # not UTF-8, or an integer with more digits than Python converts
+    except ValueError:  # an integer with more digits than Python converts
         raise BadRequest("The request body is not valid JSON.") from None
     if _nesting_depth(body) > MAX_JSON_DEPTH:
         raise BadRequest(f"The request body is nested more than {MAX_JSON_DEPTH} levels deep.")
     settings = state().settings
     check_sizes(body, settings.max_string_chars, settings.max_array_items)
+    check_text(body, text)
     return body
 
 

@@ -65,7 +65,7 @@ def build_verifier(
         )
         return None
     issuers = trusted_issuers(settings)
-    cache = JwksCache()
+    cache = JwksCache(fetch_deadline_seconds=settings.jwks_fetch_deadline_seconds)
     for trust in issuers:
         if trust.jwks_url is not None:
             cache.pin(KeySource("url", trust.jwks_url))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -43,10 +44,14 @@ class Settings:
     fhir_read_timeout_seconds: float = 2.0
     fhir_max_pages: int = 5
     fhir_max_response_bytes: int = 10 * 1024 * 1024
+    fhir_max_call_bytes: int = 20 * 1024 * 1024
+    fhir_private_networks: tuple[str, ...] = ()
+    max_resources_per_key: int = 5000
     policy_file: Path | None = None
     auth: str = "required"  # "required" | "off" (local development only; loudly logged)
     trusted_issuers: tuple[IssuerTrust, ...] = ()  # empty: trust only the local key in data_dir (demo)
     cors_origins: tuple[str, ...] = ()
+    jwks_fetch_deadline_seconds: float = 5.0
     max_string_chars: int = 262_144
     max_array_items: int = 10_000
     handout_contact: str = ""  # the clinic's name and phone number, printed on the patient handout
@@ -126,6 +131,14 @@ class Settings:
             )
         if (contact := env.get(PREFIX + "HANDOUT_CONTACT")) is not None and contact.strip():
             values["handout_contact"] = _one_line("HANDOUT_CONTACT", contact, 200)
+        if (total := env.get(PREFIX + "FHIR_MAX_CALL_BYTES")) is not None:
+            values["fhir_max_call_bytes"] = _integer(
+                "FHIR_MAX_CALL_BYTES", total, 1024, 2 * 1024 * 1024 * 1024
+            )
+        if (networks := env.get(PREFIX + "FHIR_PRIVATE_NETWORKS")) is not None:
+            values["fhir_private_networks"] = _networks("FHIR_PRIVATE_NETWORKS", networks)
+        if (count := env.get(PREFIX + "MAX_RESOURCES_PER_KEY")) is not None:
+            values["max_resources_per_key"] = _integer("MAX_RESOURCES_PER_KEY", count, 10, 1_000_000)
         if (policy := env.get(PREFIX + "POLICY_FILE")) is not None and policy.strip():
             values["policy_file"] = _existing_file("POLICY_FILE", policy.strip())
         values.update(_security_values(env))
@@ -231,6 +244,17 @@ def fhir_server_allowlist(raw: str) -> tuple[str, ...]:
     return tuple(entries)
 
 
+def _networks(name: str, raw: str) -> tuple[str, ...]:
+    """Comma-separated networks in CIDR notation (``10.20.0.0/16,fd00::/8``)."""
+    found: list[str] = []
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        try:
+            found.append(str(ipaddress.ip_network(item, strict=False)))
+        except ValueError:
+            raise SettingsError(f"{PREFIX}{name}: {item!r} is not a network such as 10.20.0.0/16") from None
+    return tuple(found)
+
+
 def _seconds(name: str, raw: str, low: float, high: float) -> float:
     try:
         value = float(raw)
@@ -253,6 +277,8 @@ def _security_values(env: Mapping[str, str]) -> dict[str, object]:
             values["trusted_issuers"] = parse_trusted_issuers(issuers)
         except TrustConfigError as error:
             raise SettingsError(f"{PREFIX}TRUSTED_ISSUERS: {error}") from None
+    if (deadline := env.get(PREFIX + "JWKS_FETCH_DEADLINE_SECONDS")) is not None:
+        values["jwks_fetch_deadline_seconds"] = _seconds("JWKS_FETCH_DEADLINE_SECONDS", deadline, 0.1, 20.0)
     if (origins := env.get(PREFIX + "CORS_ORIGINS")) is not None:
         values["cors_origins"] = _origins("CORS_ORIGINS", origins)
     if (chars := env.get(PREFIX + "MAX_STRING_CHARS")) is not None:

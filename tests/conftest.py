@@ -30,7 +30,7 @@ from conformance import (  # noqa: E402
 )
 from flask import Flask  # noqa: E402
 from flask.testing import FlaskClient  # noqa: E402
-from tokens import BASE_URL, issuer_trust, token  # noqa: E402
+from tokens import BASE_URL, ISSUER, issuer_trust, token  # noqa: E402
 from werkzeug.test import TestResponse  # noqa: E402
 
 from cds_service import Settings, create_app  # noqa: E402
@@ -101,14 +101,15 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Flask:
     return create_app(settings, today=lambda: TODAY)
 
 
-def issue_cards(app: Flask, service_id: str, *uuids: str) -> None:
-    """Audit cards with these uuids as if ``service_id`` had returned them, so feedback can name them."""
+def issue_cards(app: Flask, service_id: str, *uuids: str, issuer: str | None = ISSUER) -> None:
+    """Audit cards with these uuids as if ``service_id`` had returned them to ``issuer`` (the test issuer,
+    whose tokens CdsClient sends), so feedback can name them."""
     from cds_service.routes import AUDIT_TRAIL
     from cds_service.store import AuditedCard, HookCallRecord
 
     trail = app.extensions[AUDIT_TRAIL]
     cards = [AuditedCard(uuid, "risk-disclosure", "info") for uuid in uuids]
-    trail.store.audit.record(HookCallRecord(trail.now(), service_id, 200, 1.0, cards=cards))
+    trail.store.audit.record(HookCallRecord(trail.now(), service_id, 200, 1.0, cards=cards, issuer=issuer))
 
 
 @pytest.fixture

@@ -208,8 +208,9 @@ REFUSED: dict[str, Any] = {
     "audience not a string": lambda: f"Bearer {token([42])}",
     "unknown issuer": lambda: f"Bearer {token(BASE_URL + DISCOVERY, iss='https://intruder.example/')}",
     "issuer missing": lambda: f"Bearer {token(BASE_URL + DISCOVERY, iss=None)}",
-    "jku off the allowlist": lambda: (
-        "Bearer " + token(BASE_URL + DISCOVERY, headers={"jku": "https://intruder.example/jwks.json"})
+    "jku off the allowlist, kid not configured": lambda: (
+        "Bearer "
+        + token(BASE_URL + DISCOVERY, kid="elsewhere", headers={"jku": "https://intruder.example/jwks.json"})
     ),
     "tampered signature": lambda: f"Bearer {tampered_signature()}",
     "tampered payload": lambda: f"Bearer {tampered_payload()}",
@@ -278,7 +279,7 @@ REASONS = {
     "iat missing": "time-claims",
     "issued in the future": "not-yet-valid",
     "issuer missing": "issuer",
-    "jku off the allowlist": "jku",
+    "jku off the allowlist, kid not configured": "jku",
     "jti empty": "jti",
     "jti missing": "jti",
     "lifetime over an hour": "lifetime",

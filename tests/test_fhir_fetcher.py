@@ -520,7 +520,7 @@ def test_nothing_readable_gives_a_short_summary_and_names_every_data_in_the_deta
 
 
 class _BuggyClient:
-    def get_json(self, url: str, token: str | None, deadline: float) -> Any:
+    def get_json(self, url: str, token: str | None, deadline: float, **options: Any) -> Any:
         raise KeyError(f"bug while reading {url}")
 
 

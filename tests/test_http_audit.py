@@ -171,6 +171,7 @@ def test_an_unwritable_store_is_a_503_for_calls_and_feedback(store: Store, store
     )
     broken = Store(create_store_engine(broken_url), store.pseudonymizer)
     if url.get_backend_name() == "sqlite":
+        (store_settings.data_dir / "missing-dir-file" / "x.sqlite3").unlink()  # the engine made it, empty
         (store_settings.data_dir / "missing-dir-file").rmdir()
         (store_settings.data_dir / "missing-dir-file").write_text("not a directory")
     app = create_app(store_settings, today=lambda: TODAY, store=broken)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import shutil
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
@@ -173,7 +174,7 @@ def unreachable_store(store_settings: Settings) -> Iterator[tuple[Store, Setting
         blocked = store_settings.data_dir / "blocked"
         engine = create_store_engine(url.set(database=str(blocked / "x.sqlite3")))
         broken = Store(engine, opened.pseudonymizer)
-        blocked.rmdir()
+        shutil.rmtree(blocked)  # the engine creates the (empty) database file, mode 0600, at once
         blocked.write_text("a file where the database's directory should be")
     else:
         broken = Store(create_store_engine(url.set(port=1)), opened.pseudonymizer)

@@ -42,12 +42,16 @@ FUZZ = settings(
 
 # --- arbitrary JSON ---------------------------------------------------------------------------------------
 
+# Text EHRs and attackers send that Python's json accepts but UTF-8 and PostgreSQL do not (issue 15 item 7).
+UNSTORABLE_TEXT = ["\ud800", "x\udfffy", "a\x00b", "\x00", "\ud83d"]
 json_scalars = (
     st.none()
     | st.booleans()
     | st.integers(min_value=-(10**30), max_value=10**30)
     | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(max_size=30)
+    | st.text(st.characters(exclude_categories=()), max_size=8)  # surrogates and control characters too
+    | st.sampled_from(UNSTORABLE_TEXT)
 )
 json_values = st.recursive(
     json_scalars,
@@ -164,6 +168,7 @@ interesting = (
     | st.sampled_from(CODINGS).map(lambda c: [{"coding": [c]}])
     | st.builds(lambda v, u: {"value": v, "unit": u}, st.sampled_from(GARBAGE_NUMBERS), json_scalars)
     | st.sampled_from(["Patient/pat-1", "Patient/", "Patient", "urn:uuid:x", "#contained", "active", "left"])
+    | st.sampled_from(UNSTORABLE_TEXT)
     | st.builds(
         lambda s, e: {"start": s, "end": e}, st.sampled_from(GARBAGE_DATES), st.sampled_from(GARBAGE_DATES)
     )

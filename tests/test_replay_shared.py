@@ -95,6 +95,7 @@ def broken_store(store: Store, settings: Settings) -> Store:
         return Store(create_store_engine(url.set(port=1)), store.pseudonymizer)
     blocked = settings.data_dir / "not-a-directory"
     broken = Store(create_store_engine(url.set(database=str(blocked / "x.sqlite3"))), store.pseudonymizer)
+    (blocked / "x.sqlite3").unlink()  # the engine made it, empty
     blocked.rmdir()
     blocked.write_text("a file where the database's directory should be")
     return broken

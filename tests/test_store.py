@@ -307,7 +307,8 @@ def test_an_unreachable_database_is_store_unavailable(store_settings: Settings) 
     sqlite = engine_url.get_backend_name() == "sqlite"
     broken = engine_url.set(database=str(gone / "x.sqlite3")) if sqlite else engine_url.set(port=1)
     unavailable = Store(create_store_engine(broken), opened.pseudonymizer)
-    if sqlite:  # the engine made the directory; a file in its place makes the database unopenable
+    if sqlite:  # the engine made the directory (and an empty database file); a file in its place makes the
+        (gone / "x.sqlite3").unlink()  # database unopenable
         gone.rmdir()
         gone.write_text("a file where the database directory was")
     try:

@@ -21,6 +21,7 @@ class AuditedCard:
     finding_code: str
     indicator: str
     evidence: tuple[str, ...] = ()
+    suggestions: tuple[str, ...] | None = None  # the suggestion uuids offered (None: not recorded)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +38,8 @@ class HookCallRecord:
     knowledge_version: str | None = None
     cards: Sequence[AuditedCard] = ()
     data_completeness: Mapping[str, Any] = field(default_factory=dict)
+    issuer: str | None = None  # the verified token's iss (None without authentication)
+    tenant: str | None = None
 
     @property
     def finding_codes(self) -> list[str]:
@@ -59,7 +62,7 @@ class AuditLog:
             if call.cards:
                 connection.execute(
                     insert(schema.card),
-                    [_card_row(call_id, call.service_id, card) for card in call.cards],
+                    [_card_row(call_id, call, card) for card in call.cards],
                 )
         return call_id
 
@@ -79,12 +82,15 @@ def _call_row(call: HookCallRecord) -> dict[str, Any]:
     }
 
 
-def _card_row(call_id: int, service_id: str, card: AuditedCard) -> dict[str, Any]:
+def _card_row(call_id: int, call: HookCallRecord, card: AuditedCard) -> dict[str, Any]:
     return {
         "hook_call_id": call_id,
-        "service_id": service_id,
+        "service_id": call.service_id,
         "card_uuid": card.uuid,
         "finding_code": card.finding_code,
         "indicator": card.indicator,
         "evidence": list(card.evidence),
+        "issuer": call.issuer,
+        "tenant": call.tenant,
+        "suggestions": None if card.suggestions is None else list(card.suggestions),
     }

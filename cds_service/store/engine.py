@@ -14,6 +14,8 @@ SQLite choices (the embedded default, one machine, several gunicorn workers):
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import sqlite3
 import weakref
@@ -24,6 +26,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import StaticPool
 
+security_log = logging.getLogger("dn_cds.security")
 SQLITE_FILE_NAME = "dn-cds.sqlite3"
 BUSY_TIMEOUT_MS = 10_000  # well under gunicorn's 30 s worker timeout, far above a commit's few milliseconds
 # Statement parameters hold pseudonyms, evidence references and clinicians' free-text comments: never in
@@ -62,7 +65,7 @@ def is_sqlite(engine: Engine) -> bool:
 def _sqlite_engine(url: URL) -> Engine:
     memory = url.database in {None, "", ":memory:"}
     if not memory:
-        Path(str(url.database)).parent.mkdir(parents=True, exist_ok=True, mode=0o700)  # holds the keys too
+        private_database_file(Path(str(url.database)))
     engine = create_engine(
         url,
         connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
@@ -72,6 +75,35 @@ def _sqlite_engine(url: URL) -> Engine:
     event.listen(engine, "connect", _sqlite_pragmas)
     event.listen(engine, "begin", _sqlite_begin)
     return engine
+
+
+def private_database_file(database: Path) -> None:
+    """Make the SQLite file (and its ``-wal``/``-shm``, which SQLite creates with the database file's mode)
+    readable by the service's user only, whatever the umask; warn when the directory is open to others.
+
+    The directory is created 0700 when missing; one that already exists (a container's ``mkdir -p``) keeps
+    its mode, so the files themselves must be 0600: they hold the audit (section 7 of SECURITY.md)."""
+    directory = database.parent
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)  # holds the keys too
+    mode = directory.stat().st_mode & 0o777
+    if mode & 0o077:
+        security_log.warning(
+            "the data directory %s has mode %04o: other users may list it; chmod 700 it (its files are 0600)",
+            directory,
+            mode,
+            extra={"event": "data-dir-open", "mode": f"{mode:04o}"},
+        )
+    # Created exclusively, never opened when it exists: closing any descriptor of a file drops this process's
+    # POSIX locks on it, SQLite's included (another engine in this process may hold the database open).
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    for path in (
+        database,
+        *(database.with_name(database.name + suffix) for suffix in ("-wal", "-shm", ".migrate-lock")),
+    ):
+        with contextlib.suppress(FileNotFoundError):
+            if path.stat().st_mode & 0o077:
+                path.chmod(0o600)  # a file an earlier version created with the umask's mode
 
 
 def _sqlite_pragmas(dbapi_connection: sqlite3.Connection, _record: Any) -> None:

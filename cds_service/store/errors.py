@@ -28,6 +28,13 @@ class UnknownCard(CdsServiceError):
     issue_code = "not-found"
 
 
+class UnknownSuggestion(CdsServiceError):
+    """Feedback accepts a suggestion the card never offered."""
+
+    status = 400
+    issue_code = "invalid"
+
+
 @contextmanager
 def store_errors(action: str) -> Iterator[None]:
     """Turn database errors into :class:`StoreUnavailable`; log the error type only (its message can quote

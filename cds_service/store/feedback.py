@@ -3,8 +3,9 @@
 The identity of one piece of feedback is (service, card uuid, outcome, outcomeTimestamp): an EHR that resends
 a body after a lost acknowledgement does not create a second row, and the first submission wins. The same card
 may still get several outcomes (CDS Hooks lets a card be reported more than once), each with its own time.
-A body is stored whole or not at all: if any entry names a card this service never issued, nothing is stored
-and the answer is 404 naming that entry.
+A body is stored whole or not at all: if any entry names a card this service never issued to this caller (the
+token's issuer and tenant), nothing is stored and the answer is 404 naming that entry; if an entry accepts a
+suggestion the card never offered, 400 naming it.
 """
 
 from __future__ import annotations
@@ -12,12 +13,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, select
 
 from cds_service.feedback import FeedbackEntry, outcome_instant
 from cds_service.store import schema
 from cds_service.store.dialect import upsert
-from cds_service.store.errors import UnknownCard, store_errors
+from cds_service.store.errors import UnknownCard, UnknownSuggestion, store_errors
 
 _IDENTITY = ["service_id", "card_uuid", "outcome", "outcome_timestamp"]
 
@@ -28,27 +29,47 @@ class FeedbackLog:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def save(self, service_id: str, entries: Sequence[FeedbackEntry], received_at: datetime) -> int:
+    def save(
+        self,
+        service_id: str,
+        entries: Sequence[FeedbackEntry],
+        received_at: datetime,
+        *,
+        issuer: str | None = None,
+        tenant: str | None = None,
+    ) -> int:
         """Store ``entries`` durably; return how many were new (the rest were resubmissions).
 
-        Raises :class:`UnknownCard` (nothing stored) or :class:`StoreUnavailable`.
+        Only cards returned to ``issuer`` and ``tenant`` (the verified caller; ``None`` without
+        authentication) can be named: another caller's card is unknown to this one. An accepted suggestion
+        must be one the card offered. Raises :class:`UnknownCard` or :class:`UnknownSuggestion` (nothing
+        stored), or :class:`StoreUnavailable`.
         """
         new = 0
         with store_errors("the feedback"), self.engine.begin() as connection:
             cards = schema.card.c
             uuids = sorted({entry.card for entry in entries})
             found = connection.execute(
-                select(cards.card_uuid, func.min(cards.id))
-                .where(cards.service_id == service_id, cards.card_uuid.in_(uuids))
-                .group_by(cards.card_uuid)
+                select(cards.card_uuid, cards.id, cards.suggestions)
+                .where(
+                    cards.service_id == service_id,
+                    cards.card_uuid.in_(uuids),
+                    cards.issuer.is_(None) if issuer is None else cards.issuer == issuer,
+                    cards.tenant.is_(None) if tenant is None else cards.tenant == tenant,
+                )
+                .order_by(cards.id)
             )
-            card_ids: dict[str, int] = {uuid: card_id for uuid, card_id in found}
+            known: dict[str, tuple[int, list[str] | None]] = {}
+            for uuid, card_id, offered in found:
+                known.setdefault(uuid, (card_id, offered))
             for index, entry in enumerate(entries):
-                if entry.card not in card_ids:
+                if entry.card not in known:
                     raise UnknownCard(
                         f"feedback[{index}].card is not a card this service issued (or it was purged).",
                         expression=f"feedback[{index}].card",
                     )
+                _check_suggestions(entry, known[entry.card][1], index)
+            card_ids = {uuid: card_id for uuid, (card_id, _) in known.items()}
             for entry in entries:
                 statement = (
                     upsert(connection, schema.feedback)
@@ -60,6 +81,15 @@ class FeedbackLog:
                 )
                 new += len(result.all())
         return new
+
+
+def _check_suggestions(entry: FeedbackEntry, offered: list[str] | None, index: int) -> None:
+    if offered is None:  # a card audited before suggestions were recorded
+        return
+    for position, suggestion in enumerate(entry.accepted_suggestions):
+        if suggestion not in offered:
+            path = f"feedback[{index}].acceptedSuggestions[{position}].id"
+            raise UnknownSuggestion(f"{path} is not a suggestion of this card.", expression=path)
 
 
 def _row(service_id: str, card_id: int, entry: FeedbackEntry, received_at: datetime) -> dict[str, object]:

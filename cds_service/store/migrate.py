@@ -10,6 +10,7 @@ The second one in finds the schema current and does nothing.
 from __future__ import annotations
 
 import fcntl
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -65,7 +66,7 @@ def _migration_lock(engine: Engine) -> Iterator[Connection]:
             yield connection
         return
     lock_path = Path(database).with_name(Path(database).name + ".migrate-lock")
-    with lock_path.open("a") as lock_file:
+    with os.fdopen(os.open(lock_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "a") as lock_file:
         fcntl.flock(lock_file, fcntl.LOCK_EX)
         try:
             with engine.begin() as connection:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -140,14 +141,22 @@ def render_text(rows: Iterable[ReportRow]) -> str:
     """A plain-text table for the terminal (no patient data: codes and counts only)."""
     lines = [f"{'period':<10} {'finding code':<28} {'shown':>7} {'accepted':>8} {'overridden':>10}"]
     for row in rows:
-        lines.append(
-            f"{row.period:<10} {row.finding_code:<28} {row.shown:>7} {row.accepted:>8} {row.overridden:>10}"
-        )
+        code = terminal_safe(row.finding_code)
+        lines.append(f"{row.period:<10} {code:<28} {row.shown:>7} {row.accepted:>8} {row.overridden:>10}")
         for reason, count in row.override_reasons.most_common():
-            lines.append(f"{'':<10}   override reason: {reason}: {count}")
+            lines.append(f"{'':<10}   override reason: {terminal_safe(reason)}: {count}")
     if len(lines) == 1:
         lines.append("(no cards in this period)")
     return "\n".join(lines) + "\n"
+
+
+def terminal_safe(text: str) -> str:
+    """``text`` with every control, format (bidi) or unassigned character written as an escape (``\\x1b``,
+    ``\\u202e``): reason codes come from the EHR's feedback, and a terminal obeys escape sequences."""
+    return "".join(
+        char if unicodedata.category(char)[0] != "C" else char.encode("unicode_escape").decode("ascii")
+        for char in text
+    )
 
 
 def write_csv(rows: Iterable[ReportRow], path: Path) -> None:

@@ -2,7 +2,8 @@
 a test checks that the migrated database matches these definitions.
 
 - ``hook_call``: one row per hook call to a known service (the audit record);
-- ``card``: the cards that call returned (finding code, card uuid, evidence references);
+- ``card``: the cards that call returned (finding code, card uuid, evidence references, suggestion uuids) and
+  the issuer and tenant they were returned to;
 - ``feedback``: the clinician's outcome per card, linked to the audited card;
 - ``token_use``: JWT ids already seen, until the token expires (replay protection).
 """
@@ -87,6 +88,11 @@ card = Table(
     Column("finding_code", String(128), nullable=False),
     Column("indicator", String(16), nullable=False),
     Column("evidence", JSON, nullable=False),
+    # Who got the card (the verified token's iss and tenant; NULL with DN_CDS_AUTH=off): only they may give
+    # feedback on it. The suggestion uuids it offered (NULL for cards audited before revision 0002).
+    Column("issuer", Text),
+    Column("tenant", Text),
+    Column("suggestions", JSON(none_as_null=True)),
     Index("ix_card_card_uuid_service_id", "card_uuid", "service_id"),
 )
 
