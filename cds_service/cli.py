@@ -29,7 +29,13 @@ from cds_service.settings import Settings, SettingsError
 from cds_service.store import open_store
 from fhir_mappings import KnowledgeError, load_knowledge
 
-GUNICORN_ARGS = ["-m", "gunicorn", "-c", "python:cds_service.gunicorn_config", "cds_service.wsgi:app"]
+GUNICORN_ARGS = [
+    "-m",
+    "cds_service.gunicorn_main",  # gevent's patch first, then gunicorn
+    "-c",
+    "python:cds_service.gunicorn_config",
+    "cds_service.wsgi:app",
+]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,4 +1,13 @@
-"""gunicorn settings, from the same ``DN_CDS_*`` variables as the service (used by Docker and ``serve``)."""
+"""gunicorn settings, from the same ``DN_CDS_*`` variables as the service (used by Docker and ``serve``).
+
+Serving model (measured in BENCHMARKS.md; sizing rule in the README): ``DN_CDS_WORKERS`` processes (one per
+core), each a gevent worker. A hook call's evaluation is CPU-bound, so one process per core gets the cores
+without threads contending for the GIL; everything that waits (reading a request from a slow client, an idle
+keep-alive connection, a fallback read from ``fhirServer``, a JWKS fetch, a PostgreSQL round trip) waits in
+a greenlet that costs a few kilobytes, not in one of a handful of threads, so idle or trickling connections
+cannot starve real calls. gevent must patch the standard library before gunicorn starts: run gunicorn as
+``python -m cds_service.gunicorn_main`` (``dn-cds serve`` and the Dockerfile do).
+"""
 
 from cds_service.settings import Settings
 
@@ -7,8 +16,11 @@ _settings = Settings.from_env()
 bind = _settings.bind
 workers = _settings.workers
 preload_app = True  # load and check the knowledge once, in the master, before forking
-worker_class = "gthread"
-threads = 4
+worker_class = "gevent"
+worker_connections = 1000  # open connections per worker (greenlets); beyond it the worker stops accepting
+# The request line and headers must arrive within this many seconds (gevent worker), and a kept-alive
+# connection is closed after this long idle: a client trickling its headers is dropped, not waited for.
+keepalive = 5
 timeout = 30  # seconds: well above the CDS Hooks ~500 ms budget, below typical proxy timeouts
 graceful_timeout = 10
 accesslog = None  # the app writes its own PHI-free access log

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,8 +17,8 @@ from cds_service.errors import BadRequest, UnknownService
 from cds_service.feedback import parse_feedback
 from cds_service.handout import handout_url
 from cds_service.hook_request import parse_hook_request
+from cds_service.json_body import parse_json_body
 from cds_service.knowledge_page import knowledge_url
-from cds_service.limits import check_sizes
 from cds_service.settings import Settings
 
 blueprint = Blueprint("cds", __name__)
@@ -100,65 +98,12 @@ def health() -> Response:
     return jsonify({"status": "ok"})
 
 
-class _NotStrictJson(ValueError):
-    """NaN, Infinity or a number out of range: Python's json accepts them, RFC 8259 does not."""
-
-
-def _reject_constant(name: str) -> Any:
-    raise _NotStrictJson(name)
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise _NotStrictJson(text)
-    return value
-
-
 def _json_body() -> Any:
-    """The request body as strict JSON (RFC 8259), or a 400 saying why not."""
+    """The request body as strict JSON (RFC 8259) within the size limits, or a 400 saying why not."""
     mimetype = request.mimetype or ""
     if mimetype not in _JSON_TYPES and not mimetype.endswith("+json"):
         raise BadRequest(
             f"Content-Type must be application/json, got '{mimetype or 'none'}'.",
         )
-    raw = request.get_data(cache=False)
-    try:
-        body = json.loads(raw, parse_constant=_reject_constant, parse_float=_finite_float)
-    except json.JSONDecodeError as error:
-        raise BadRequest(f"The request body is not valid JSON at position {error.pos}.") from None
-    except _NotStrictJson:
-        raise BadRequest(
-            "The request body is not valid JSON: NaN, Infinity and out-of-range numbers are not allowed."
-        ) from None
-    except RecursionError:
-        raise BadRequest("The request body is nested too deeply.") from None
-    except ValueError:  # not UTF-8, or an integer with more digits than Python converts
-        raise BadRequest("The request body is not valid JSON.") from None
-    if _nesting_depth(body) > MAX_JSON_DEPTH:
-        raise BadRequest(f"The request body is nested more than {MAX_JSON_DEPTH} levels deep.")
     settings = state().settings
-    check_sizes(body, settings.max_string_chars, settings.max_array_items)
-    return body
-
-
-MAX_JSON_DEPTH = 100  # FHIR resources in a hook call nest about 20 deep; far more is hostile or broken
-
-
-def _nesting_depth(value: Any) -> int:
-    """The deepest nesting of objects and arrays, found without recursion."""
-    deepest = 0
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict):
-            children: Any = item.values()
-        elif isinstance(item, list):
-            children = item
-        else:
-            continue
-        deepest = max(deepest, depth)
-        if deepest > MAX_JSON_DEPTH:
-            return deepest
-        stack.extend((child, depth + 1) for child in children)
-    return deepest
+    return parse_json_body(request.get_data(cache=False), settings.max_string_chars, settings.max_array_items)
