@@ -23,6 +23,7 @@ from fhir_mappings import (
     evaluate_patient,
     find_dry_needling_orders,
 )
+from fhir_mappings.fhir_json import read_once
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +56,17 @@ class Advisor:
         """The cards for a validated request. No dry-needling order on an order hook -> no cards and no
         patient data needed. ``handout_url`` (absolute) is linked from the disclosure card; ``source_url``
         (absolute, the rule-base page) is every card's ``source.url``."""
+        with read_once():  # the request's JSON is read, never changed: each concept's codings read once
+            return self._cards(request, service, today, handout_url, source_url)
+
+    def _cards(
+        self,
+        request: HookRequest,
+        service: ServiceDefinition,
+        today: date,
+        handout_url: str | None,
+        source_url: str | None,
+    ) -> list[dict[str, Any]]:
         if request.hook == "patient-view":
             data = gather_patient_data(request, service, self.fetcher)
             findings = evaluate_patient(data.record, self.knowledge, today)

@@ -14,12 +14,17 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+import uuid
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
+import jwt
 import requests
+
+from cds_service.local_client import LOCAL_ISSUER, TOKEN_LIFETIME, audience, ensure_local_key, public_jwk
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,3 +90,24 @@ def serving(auth: bool = True, env: Mapping[str, str] | None = None) -> Iterator
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
+
+
+def token_signer(endpoint: str, data_dir: Path) -> Callable[[], str]:
+    """A function giving a fresh single-use bearer token for ``endpoint`` signed as the local client (the
+    key read and its ``kid`` computed once, unlike ``sign_service_request``, so pools sign fast)."""
+    key = ensure_local_key(data_dir)
+    kid = public_jwk(key)["kid"]
+    aud = audience(endpoint)
+
+    def sign() -> str:
+        issued = datetime.now(UTC)
+        claims = {
+            "iss": LOCAL_ISSUER,
+            "aud": aud,
+            "iat": int(issued.timestamp()),
+            "exp": int((issued + TOKEN_LIFETIME).timestamp()),
+            "jti": str(uuid.uuid4()),
+        }
+        return jwt.encode(claims, key, algorithm="ES384", headers={"kid": kid, "typ": "JWT"})
+
+    return sign

