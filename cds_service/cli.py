@@ -29,9 +29,12 @@ from cds_service.settings import Settings, SettingsError
 from cds_service.store import open_store
 from fhir_mappings import KnowledgeError, load_knowledge
 
+# gevent patches the standard library first, then runs gunicorn (see cds_service/gunicorn_config.py)
 GUNICORN_ARGS = [
     "-m",
-    "cds_service.gunicorn_main",  # gevent's patch first, then gunicorn
+    "gevent.monkey",
+    "--module",
+    "gunicorn",
     "-c",
     "python:cds_service.gunicorn_config",
     "cds_service.wsgi:app",

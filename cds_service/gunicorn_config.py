@@ -5,8 +5,9 @@ core), each a gevent worker. A hook call's evaluation is CPU-bound, so one proce
 without threads contending for the GIL; everything that waits (reading a request from a slow client, an idle
 keep-alive connection, a fallback read from ``fhirServer``, a JWKS fetch, a PostgreSQL round trip) waits in
 a greenlet that costs a few kilobytes, not in one of a handful of threads, so idle or trickling connections
-cannot starve real calls. gevent must patch the standard library before gunicorn starts: run gunicorn as
-``python -m cds_service.gunicorn_main`` (``dn-cds serve`` and the Dockerfile do).
+cannot starve real calls. gevent must patch the standard library before gunicorn, requests, SQLAlchemy or the
+preloaded app create a socket, lock or SSL context: run gunicorn as
+``python -m gevent.monkey --module gunicorn`` (``dn-cds serve`` and the Dockerfile do).
 """
 
 from cds_service.settings import Settings

@@ -39,7 +39,7 @@ def check_sizes(
             if not oversized:
                 if counts and len(item) > max_items:
                     oversized = True
-                elif strings and type(item) is dict and any(len(key) > max_chars for key in item):
+                elif strings and type(item) is dict and item and max(map(len, item)) > max_chars:
                     oversized = True
             for value in values:
                 kind = type(value)

@@ -1,5 +1,5 @@
 """WSGI entry point for gunicorn:
-``python -m cds_service.gunicorn_main -c python:cds_service.gunicorn_config cds_service.wsgi:app``."""
+``python -m gevent.monkey --module gunicorn -c python:cds_service.gunicorn_config cds_service.wsgi:app``."""
 
 from cds_service.app import create_app
 from cds_service.logs import configure_logging
