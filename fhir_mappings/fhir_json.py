@@ -91,7 +91,16 @@ def codings(concept: Any) -> list[CodingValue]:
 
     Tolerates what malformed senders do: a single coding object instead of an array, numeric codes.
     """
-    return list(remembered(concept, None, lambda: tuple(_read_codings(concept))))
+    read = _READ.get()
+    if read is None:
+        return _read_codings(concept)
+    key = (id(concept), None)
+    hit = read.get(key)
+    if hit is not None and hit[0] is concept:
+        return list(hit[1])
+    found = _read_codings(concept)
+    read[key] = (concept, tuple(found))
+    return found
 
 
 def _read_codings(concept: Any) -> list[CodingValue]:
