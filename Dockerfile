@@ -34,4 +34,4 @@ ENV DN_CDS_HOST=0.0.0.0 \
 EXPOSE 8080
 # The health check follows DN_CDS_PORT (docker run -e DN_CDS_PORT=9000 ... keeps it working).
 HEALTHCHECK --interval=30s --timeout=5s CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + os.environ.get('DN_CDS_PORT', '8080').strip() + '/healthz', timeout=3)"]
-CMD ["gunicorn", "--config", "python:cds_service.gunicorn_config", "cds_service.wsgi:app"]
+CMD ["python", "-m", "gevent.monkey", "--module", "gunicorn", "--config", "python:cds_service.gunicorn_config", "cds_service.wsgi:app"]

@@ -27,6 +27,7 @@ from fhir_mappings import (
     evaluate_patient,
     find_dry_needling_orders,
 )
+from fhir_mappings.fhir_json import read_once
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +63,18 @@ class Advisor:
         patient data needed. ``handout_url`` (absolute) is linked from the disclosure card; ``source_url``
         (absolute, the rule-base page) is every card's ``source.url``; ``uuid_seed`` (a secret per caller and
         call) makes the card uuids unguessable."""
+        with read_once():  # the request's JSON is read, never changed: each concept's codings read once
+            return self._cards(request, service, today, handout_url, source_url, uuid_seed)
+
+    def _cards(
+        self,
+        request: HookRequest,
+        service: ServiceDefinition,
+        today: date,
+        handout_url: str | None,
+        source_url: str | None,
+        uuid_seed: str,
+    ) -> list[dict[str, Any]]:
         if request.hook == "patient-view":
             data = gather_patient_data(request, service, self.fetcher, self.max_resources_per_key)
             findings = evaluate_patient(data.record, self.knowledge, today)

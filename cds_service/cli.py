@@ -37,7 +37,16 @@ from cds_service.store import open_store
 from fhir_mappings import KnowledgeError, load_knowledge
 
 HOOKS = ["order-select", "order-sign", "patient-view"]
-GUNICORN_ARGS = ["-m", "gunicorn", "-c", "python:cds_service.gunicorn_config", "cds_service.wsgi:app"]
+# gevent patches the standard library first, then runs gunicorn (see cds_service/gunicorn_config.py)
+GUNICORN_ARGS = [
+    "-m",
+    "gevent.monkey",
+    "--module",
+    "gunicorn",
+    "-c",
+    "python:cds_service.gunicorn_config",
+    "cds_service.wsgi:app",
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

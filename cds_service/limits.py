@@ -1,5 +1,5 @@
-"""Size limits on a decoded JSON body (``DN_CDS_MAX_STRING_CHARS``, ``DN_CDS_MAX_ARRAY_ITEMS``), and text no
-string in it may hold (NUL, lone surrogates)."""
+"""Size and depth limits on a decoded JSON body (``DN_CDS_MAX_STRING_CHARS``, ``DN_CDS_MAX_ARRAY_ITEMS``,
+:data:`MAX_JSON_DEPTH`), and text no string in it may hold (NUL, lone surrogates)."""
 
 from __future__ import annotations
 
@@ -8,25 +8,49 @@ from typing import Any
 
 from cds_service.errors import BadRequest, LimitExceeded
 
+MAX_JSON_DEPTH = 100  # FHIR resources in a hook call nest about 20 deep; far more is hostile or broken
 
-def check_sizes(body: Any, max_chars: int, max_items: int) -> None:
+
+def check_sizes(
+    body: Any,
+    max_chars: int,
+    max_items: int,
+    *,
+    max_depth: int | None = None,
+    strings: bool = True,
+    counts: bool = True,
+) -> None:
     """Refuse a body with a string (value or key) longer than ``max_chars`` or an array (or object) with
     more than ``max_items`` members: such values cost memory and time in every later step, and no real
-    hook call needs them. The error names the path of the first one found."""
-    stack: list[Any] = [body]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            if len(item) > max_chars:
-                _limit_error(body, max_chars, max_items)
-        elif isinstance(item, dict):
-            if len(item) > max_items or any(len(key) > max_chars for key in item):
-                _limit_error(body, max_chars, max_items)
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            if len(item) > max_items:
-                _limit_error(body, max_chars, max_items)
-            stack.extend(item)
+    hook call needs them. The error names the path of the first one found.
+
+    One walk, level by level, over the containers only. With ``max_depth`` it also refuses (first, as a
+    400 saying "nested") a body nesting objects and arrays deeper than that. ``strings=False`` or
+    ``counts=False`` skip checks the caller has already ruled out from the raw bytes."""
+    oversized = isinstance(body, str) and strings and len(body) > max_chars
+    level: list[Any] = [body] if type(body) is dict or type(body) is list else []
+    depth = 0
+    while level:
+        depth += 1
+        if max_depth is not None and depth > max_depth:
+            raise BadRequest(f"The request body is nested more than {max_depth} levels deep.")
+        below: list[Any] = []
+        for item in level:
+            values: Any = item.values() if type(item) is dict else item
+            if not oversized:
+                if counts and len(item) > max_items:
+                    oversized = True
+                elif strings and type(item) is dict and item and max(map(len, item)) > max_chars:
+                    oversized = True
+            for value in values:
+                kind = type(value)
+                if kind is dict or kind is list:
+                    below.append(value)
+                elif kind is str and strings and not oversized and len(value) > max_chars:
+                    oversized = True
+        level = below
+    if oversized:
+        _limit_error(body, max_chars, max_items)
 
 
 def _limit_error(body: Any, max_chars: int, max_items: int) -> None:

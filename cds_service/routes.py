@@ -21,7 +21,7 @@ from cds_service.feedback import FeedbackEntry, parse_feedback
 from cds_service.handout import handout_url
 from cds_service.hook_request import parse_hook_request
 from cds_service.knowledge_page import knowledge_url
-from cds_service.limits import check_sizes, check_text
+from cds_service.limits import MAX_JSON_DEPTH, check_sizes, check_text
 from cds_service.metrics import service_metrics
 from cds_service.readiness import StoreProbe
 from cds_service.settings import Settings
@@ -193,7 +193,7 @@ def _finite_float(text: str) -> float:
 
 
 def _json_body() -> Any:
-    """The request body as strict JSON (RFC 8259), or a 400 saying why not."""
+    """The request body as strict JSON (RFC 8259) within the size limits, or a 400 saying why not."""
     mimetype = request.mimetype or ""
     if mimetype not in _JSON_TYPES and not mimetype.endswith("+json"):
         raise BadRequest(
@@ -221,31 +221,9 @@ def _json_body() -> Any:
         raise BadRequest("The request body is nested too deeply.") from None
     except ValueError:  # an integer with more digits than Python converts
         raise BadRequest("The request body is not valid JSON.") from None
-    if _nesting_depth(body) > MAX_JSON_DEPTH:
-        raise BadRequest(f"The request body is nested more than {MAX_JSON_DEPTH} levels deep.")
     settings = state().settings
-    check_sizes(body, settings.max_string_chars, settings.max_array_items)
+    # One walk over the containers for depth, string lengths and member counts; the text check walks only
+    # when the raw text holds an escape that could decode to a NUL or a lone surrogate.
+    check_sizes(body, settings.max_string_chars, settings.max_array_items, max_depth=MAX_JSON_DEPTH)
     check_text(body, text)
     return body
-
-
-MAX_JSON_DEPTH = 100  # FHIR resources in a hook call nest about 20 deep; far more is hostile or broken
-
-
-def _nesting_depth(value: Any) -> int:
-    """The deepest nesting of objects and arrays, found without recursion."""
-    deepest = 0
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict):
-            children: Any = item.values()
-        elif isinstance(item, list):
-            children = item
-        else:
-            continue
-        deepest = max(deepest, depth)
-        if deepest > MAX_JSON_DEPTH:
-            return deepest
-        stack.extend((child, depth + 1) for child in children)
-    return deepest

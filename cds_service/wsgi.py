@@ -1,4 +1,5 @@
-"""WSGI entry point for gunicorn: ``gunicorn -c python:cds_service.gunicorn_config cds_service.wsgi:app``."""
+"""WSGI entry point for gunicorn:
+``python -m gevent.monkey --module gunicorn -c python:cds_service.gunicorn_config cds_service.wsgi:app``."""
 
 from cds_service.app import create_app
 from cds_service.logs import configure_logging

@@ -25,12 +25,22 @@ class SystemAliases:
 
     def __init__(self, aliases_by_canonical: Mapping[str, list[str]]) -> None:
         self._canonical: dict[str, str] = {}
+        self._answers: dict[str, str] = {}  # system as sent -> canonical (bounded memo)
         for canonical, aliases in aliases_by_canonical.items():
             for name in (canonical, *aliases):
                 self._canonical[_comparable(name)] = canonical
 
     def canonical(self, system: str) -> str:
         """The canonical URI for ``system`` (unchanged when it is not a known alias)."""
+        found = self._answers.get(system)
+        if found is None:
+            found = self._resolve(system)
+            if len(self._answers) >= _MEMO_LIMIT:
+                self._answers.clear()
+            self._answers[system] = found
+        return found
+
+    def _resolve(self, system: str) -> str:
         key = _comparable(system)
         if key in self._canonical:
             return self._canonical[key]
@@ -44,6 +54,7 @@ class SystemAliases:
         return system
 
 
+_MEMO_LIMIT = 4096  # distinct system URIs remembered; forgotten all at once beyond it (hostile input)
 _BARE_OID = re.compile(r"^\d+(\.\d+)+$")
 _SNOMED_EDITION_PREFIX = SNOMED + "/"
 

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import calendar
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, Literal
+from functools import lru_cache
+from typing import Any, Literal, TypeVar
 
 JsonObject = Mapping[str, Any]
 
@@ -46,11 +49,61 @@ def as_text(value: Any) -> str | None:
     return value.strip() or None if isinstance(value, str) else None
 
 
+# Per evaluation (see read_once): (id(json value), what was read) -> (json value, what it gave). The value is
+# kept so its id cannot be reused by another object while the entry lives.
+_READ: ContextVar[dict[tuple[int, Hashable], tuple[Any, Any]] | None] = ContextVar(
+    "fhir_json_read", default=None
+)
+_T = TypeVar("_T")
+
+
+@contextmanager
+def read_once() -> Iterator[None]:
+    """Within the block, what is read from a JSON value (a CodeableConcept's codings, its value-set
+    matches, a status) is read once and remembered: the rules ask the same questions of the same concepts
+    over and over (every rule, every value set). Only for JSON that nothing changes while the block runs
+    (a hook call's resources); per thread or greenlet (a context variable)."""
+    token = _READ.set({})
+    try:
+        yield
+    finally:
+        _READ.reset(token)
+
+
+def remembered(value: Any, question: Hashable, answer: Callable[[], _T]) -> _T:
+    """``answer()``, remembered for ``(value, question)`` inside :func:`read_once` (computed each time
+    outside it). Answers must be immutable (tuples, not lists): every caller gets the same object."""
+    read = _READ.get()
+    if read is None:
+        return answer()
+    key = (id(value), question)
+    hit = read.get(key)
+    if hit is not None and hit[0] is value:
+        found: _T = hit[1]
+        return found
+    result = answer()
+    read[key] = (value, result)
+    return result
+
+
 def codings(concept: Any) -> list[CodingValue]:
     """All codings of a CodeableConcept that have both a system and a code.
 
     Tolerates what malformed senders do: a single coding object instead of an array, numeric codes.
     """
+    read = _READ.get()
+    if read is None:
+        return _read_codings(concept)
+    key = (id(concept), None)
+    hit = read.get(key)
+    if hit is not None and hit[0] is concept:
+        return list(hit[1])
+    found = _read_codings(concept)
+    read[key] = (concept, tuple(found))
+    return found
+
+
+def _read_codings(concept: Any) -> list[CodingValue]:
     raw = (as_object(concept) or {}).get("coding")
     found: list[CodingValue] = []
     for coding in [raw] if isinstance(raw, Mapping) else as_list(raw):
@@ -101,6 +154,10 @@ def status_code(concept: Any, system: str) -> str | None:
     """
     if isinstance(concept, str):
         return _status_words(concept)
+    return remembered(concept, ("status", system), lambda: _status_code(concept, system))
+
+
+def _status_code(concept: Any, system: str) -> str | None:
     values = codings(concept)
     preferred = [c for c in values if c.system == system]
     chosen = preferred or values
@@ -120,6 +177,11 @@ def parse_date(value: Any, bound: DateBound = "earliest") -> date | None:
     2024-07-31). Rules choose the bound that errs on the safe side. A time zone is not converted: the date is
     the local date the sender recorded. Unparseable or implausible (year outside 1900-2200) -> ``None``.
     """
+    return _parse_date_text(value, bound) if isinstance(value, str) else None
+
+
+@lru_cache(maxsize=4096)  # charts repeat dates; bounded against hostile input
+def _parse_date_text(value: str, bound: DateBound) -> date | None:
     text = as_text(value)
     match = _DATE_RE.match(text) if text else None
     if not match or int(match.group(1)) not in _PLAUSIBLE_YEARS:

@@ -15,6 +15,7 @@ from fhir_mappings.fhir_json import (
     codings,
     parse_date,
     reference_parts,
+    remembered,
     status_code,
 )
 from fhir_mappings.policy import Policy
@@ -66,6 +67,10 @@ def is_active_condition(condition: Mapping[str, Any], now: date, policy: Policy)
     """Active: clinicalStatus active/recurrence/relapse, absent, or a code this service cannot read (the safe
     reading); not refuted or entered-in-error; and no abatement in the past (a partial abatement date counts
     from its last possible day)."""
+    return remembered(condition, ("active", now, id(policy)), lambda: _is_active(condition, now, policy))
+
+
+def _is_active(condition: Mapping[str, Any], now: date, policy: Policy) -> bool:
     if is_excluded_verification(condition, policy):
         return False
     clinical = status_code(condition.get("clinicalStatus"), CONDITION_CLINICAL_SYSTEM)

@@ -37,9 +37,16 @@ class CodeMatch:
     display: str | None
 
 
+_MEMO_LIMIT = 8192  # remembered (system, code) answers per value set; forgotten all at once beyond it
+
+
 @dataclass(frozen=True, slots=True)
 class ValueSetMatcher:
-    """Membership test for one ValueSet."""
+    """Membership test for one ValueSet.
+
+    Compiled for hash lookups: the ICD-10-CM prefixes are indexed by length (a code is tested with one set
+    lookup per prefix length, not one ``startswith`` per prefix), and each (system, code) answer is
+    remembered (bounded), so the same code asked by every rule of every request costs one dict lookup."""
 
     value_set_id: str
     title: str
@@ -50,33 +57,48 @@ class ValueSetMatcher:
     icd_blocks: tuple[tuple[str, str], ...] = ()
     icd_excluded_blocks: tuple[tuple[str, str], ...] = ()
     icd_excluded_codes: frozenset[str] = frozenset()
+    _prefixes_by_length: dict[int, frozenset[str]] = field(init=False, repr=False, compare=False)
+    _excluded_by_length: dict[int, frozenset[str]] = field(init=False, repr=False, compare=False)
+    _memo: dict[tuple[str, str], int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_prefixes_by_length", _by_length(self.icd_prefixes))
+        object.__setattr__(self, "_excluded_by_length", _by_length(self.icd_excluded_prefixes))
+        object.__setattr__(self, "_memo", {})
 
     def contains(self, system: str, code: str) -> bool:
         """True when the canonical ``system`` and ``code`` are members."""
-        if system == ICD10CM:
-            normalised = normalise_icd10cm(code)
-            if normalised in self.icd_excluded_codes:
-                return False
-            if any(normalised.startswith(prefix) for prefix in self.icd_excluded_prefixes):
-                return False
-            if _in_blocks(normalised, self.icd_excluded_blocks):
-                return False
-            if any(normalised.startswith(prefix) for prefix in self.icd_prefixes):
-                return True
-            return (system, normalised) in self.exact_codes or _in_blocks(normalised, self.icd_blocks)
-        return (system, code) in self.exact_codes
+        return self.specificity(system, code) > 0
 
     def specificity(self, system: str, code: str) -> int:
         """How specifically the code is a member: the matched ICD prefix length, 99 for an exact code,
         0 when it is not a member. Used to prefer ``M25.56`` (knee pain) over ``M25.5`` (joint pain)."""
-        if not self.contains(system, code):
-            return 0
+        key = (system, code)
+        memo = self._memo
+        found = memo.get(key)
+        if found is None:
+            found = self._specificity(system, code)
+            if len(memo) >= _MEMO_LIMIT:
+                memo.clear()
+            memo[key] = found
+        return found
+
+    def _specificity(self, system: str, code: str) -> int:
         if system != ICD10CM:
-            return 99
+            return 99 if (system, code) in self.exact_codes else 0
         normalised = normalise_icd10cm(code)
+        if normalised in self.icd_excluded_codes:
+            return 0
+        if _longest_prefix(normalised, self._excluded_by_length):
+            return 0
+        if _in_blocks(normalised, self.icd_excluded_blocks):
+            return 0
         if (system, normalised) in self.exact_codes:
             return 99
-        return max((len(prefix) for prefix in self.icd_prefixes if normalised.startswith(prefix)), default=3)
+        longest = _longest_prefix(normalised, self._prefixes_by_length)
+        if longest:
+            return longest
+        return 3 if _in_blocks(normalised, self.icd_blocks) else 0
 
     def match_codings(self, all_codings: Iterable[CodingValue], aliases: SystemAliases) -> list[CodeMatch]:
         """Every coding that is a member (all codings are checked, never only the first)."""
@@ -111,6 +133,8 @@ def compile_value_set(value_set: dict[str, Any]) -> ValueSetMatcher:
             if filters:
                 _check_prefix_filter(value_set_id, system, filters)
                 value = normalise_icd10cm(filters[0]["value"])
+                if not value:
+                    raise ValueSetFormatError(f"ValueSet {value_set_id}: empty is-a filter value")
                 if "-" in value:
                     blocks[part_name].append(_block(value_set_id, value))
                 else:
@@ -148,6 +172,19 @@ def _block(value_set_id: str, value: str) -> tuple[str, str]:
     if len(first) != 3 or len(last) != 3 or first > last:
         raise ValueSetFormatError(f"ValueSet {value_set_id}: malformed ICD-10-CM block {value!r}")
     return first, last
+
+
+def _by_length(prefixes: tuple[str, ...]) -> dict[int, frozenset[str]]:
+    lengths = sorted({len(prefix) for prefix in prefixes}, reverse=True)  # longest first
+    return {length: frozenset(p for p in prefixes if len(p) == length) for length in lengths}
+
+
+def _longest_prefix(normalised: str, by_length: dict[int, frozenset[str]]) -> int:
+    """The length of the longest prefix of ``normalised`` in the index, 0 for none."""
+    for length, prefixes in by_length.items():
+        if normalised[:length] in prefixes:
+            return length
+    return 0
 
 
 def _in_blocks(normalised: str, blocks: tuple[tuple[str, str], ...]) -> bool:

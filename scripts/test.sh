@@ -4,6 +4,7 @@
 #    private server on 127.0.0.1;
 #  - Debian's Chromium (only when missing) for the browser tests (Playwright drives the system browser);
 #  - nginx (Debian's nginx-light, only when missing) for the several-instance test, which starts its own;
+#  - wrk (Debian's package, only when missing) for the benchmark suite's tiny-round test;
 #  - the locked Python dependencies (requirements/test.txt: exact versions with hashes), then the package itself,
 #    in .venv;
 #  - the Node packages of the FHIR test server (tests/fhir_server) are installed by its pytest fixture (npm ci).
@@ -17,6 +18,7 @@ cd "$(dirname "$0")/.."
 bash scripts/install-postgresql.sh
 bash scripts/install-chromium.sh
 bash scripts/install-nginx.sh
+bash scripts/install-wrk.sh
 python3 -m venv .venv
 .venv/bin/pip install --quiet --require-hashes -r requirements/test.txt
 .venv/bin/pip install --quiet --no-deps -e .

@@ -16,6 +16,7 @@ from cds_service.store.audit import AuditedCard, AuditLog, HookCallRecord
 from cds_service.store.engine import create_store_engine, database_url, is_sqlite
 from cds_service.store.errors import StoreUnavailable, UnknownCard
 from cds_service.store.feedback import FeedbackLog
+from cds_service.store.group_commit import GroupCommit
 from cds_service.store.migrate import upgrade
 from cds_service.store.pseudonym import Pseudonymizer, key_from_file
 from cds_service.store.replay import TokenReplayStore
@@ -45,9 +46,10 @@ class Store:
     replay: TokenReplayStore = field(init=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "audit", AuditLog(self.engine))
+        group = GroupCommit(self.engine)  # audit records and token ids written together share commits
+        object.__setattr__(self, "audit", AuditLog(self.engine, group))
         object.__setattr__(self, "feedback", FeedbackLog(self.engine))
-        object.__setattr__(self, "replay", TokenReplayStore(self.engine))
+        object.__setattr__(self, "replay", TokenReplayStore(self.engine, group=group))
 
     def close(self) -> None:
         """Close the pooled connections."""

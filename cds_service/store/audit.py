@@ -7,10 +7,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, insert
+from sqlalchemy import Connection, Engine, insert
 
 from cds_service.store import schema
 from cds_service.store.errors import store_errors
+from cds_service.store.group_commit import GroupCommit
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,23 +49,29 @@ class HookCallRecord:
 
 
 class AuditLog:
-    """Writes hook call records; each call and its cards in one transaction."""
+    """Writes hook call records; each call and its cards in one transaction (shared with the writes made at
+    the same time: :class:`GroupCommit`), committed before :meth:`record` returns."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, group: GroupCommit | None = None) -> None:
         self.engine = engine
+        self.group = group or GroupCommit(engine)
 
     def record(self, call: HookCallRecord) -> int:
         """Store ``call`` durably; return its id. Raises :class:`StoreUnavailable` when it cannot."""
-        with store_errors("the hook call"), self.engine.begin() as connection:
-            call_id: int = connection.execute(
-                insert(schema.hook_call).returning(schema.hook_call.c.id), _call_row(call)
-            ).scalar_one()
-            if call.cards:
-                connection.execute(
-                    insert(schema.card),
-                    [_card_row(call_id, call, card) for card in call.cards],
-                )
-        return call_id
+        with store_errors("the hook call"):
+            return self.group.run(lambda connection: _insert_call(connection, call))
+
+
+def _insert_call(connection: Connection, call: HookCallRecord) -> int:
+    call_id: int = connection.execute(
+        insert(schema.hook_call).returning(schema.hook_call.c.id), _call_row(call)
+    ).scalar_one()
+    if call.cards:
+        connection.execute(
+            insert(schema.card),
+            [_card_row(call_id, call, card) for card in call.cards],
+        )
+    return call_id
 
 
 def _call_row(call: HookCallRecord) -> dict[str, Any]:

@@ -13,11 +13,12 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine, delete
+from sqlalchemy import Connection, Engine, delete
 
 from cds_service.store import schema
 from cds_service.store.dialect import upsert
 from cds_service.store.errors import store_errors
+from cds_service.store.group_commit import GroupCommit
 
 PURGE_INTERVAL = timedelta(minutes=1)
 
@@ -35,8 +36,11 @@ def token_key(issuer: str, jti: str) -> str:
 class TokenReplayStore:
     """A ``replay_guard`` for JWT checks, backed by the store's database."""
 
-    def __init__(self, engine: Engine, now: Callable[[], datetime] = utc_now) -> None:
+    def __init__(
+        self, engine: Engine, now: Callable[[], datetime] = utc_now, group: GroupCommit | None = None
+    ) -> None:
         self.engine = engine
+        self.group = group or GroupCommit(engine)  # shares commits with the audit records written meanwhile
         self.now = now
         self._next_purge = datetime.min.replace(tzinfo=UTC)
         self._lock = threading.Lock()
@@ -50,14 +54,18 @@ class TokenReplayStore:
         if expires_at.tzinfo is None:
             raise ValueError("expires_at must be timezone-aware")
         table = schema.token_use
-        with store_errors("the token id"), self.engine.begin() as connection:
+
+        def claim(connection: Connection) -> bool:
             statement = upsert(connection, table).values(key=token_key(issuer, jti), expires_at=expires_at)
             statement = statement.on_conflict_do_update(
                 index_elements=[table.c.key],
                 set_={"expires_at": statement.excluded.expires_at},
                 where=table.c.expires_at < now,
             )
-            first = connection.execute(statement.returning(table.c.key)).first() is not None
+            return connection.execute(statement.returning(table.c.key)).first() is not None
+
+        with store_errors("the token id"):
+            first = self.group.run(claim)
         self._purge_expired(now)
         return first
 

@@ -1,0 +1,113 @@
+"""``dn-cds serve`` with its default serving settings, started by a benchmark on a free 127.0.0.1 port.
+
+The server gets a scratch data directory (audit database, local client key) and nothing else that differs
+from a clinic running ``dn-cds serve`` alone: workers, threads and worker class are the defaults unless the
+caller passes ``env`` (e.g. ``GUNICORN_CMD_ARGS`` to compare serving models).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import jwt
+import requests
+
+from cds_service.local_client import LOCAL_ISSUER, TOKEN_LIFETIME, audience, ensure_local_key, public_jwk
+
+
+@dataclass(frozen=True, slots=True)
+class Served:
+    """A running server: its base URL and data directory (where the local client key lives)."""
+
+    url: str
+    data_dir: Path
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextmanager
+def serving(auth: bool = True, env: Mapping[str, str] | None = None) -> Iterator[Served]:
+    """``dn-cds serve`` (defaults) in its own process group; SIGTERM at the end."""
+    data_dir = Path(tempfile.mkdtemp(prefix="dn-cds-bench-"))
+    port = free_port()
+    child_env = {key: value for key, value in os.environ.items() if not key.startswith("DN_CDS_")}
+    child_env.update(
+        {
+            "DN_CDS_HOST": "127.0.0.1",
+            "DN_CDS_PORT": str(port),
+            "DN_CDS_DATA_DIR": str(data_dir),
+            "DN_CDS_LOG_LEVEL": "WARNING",
+            "DN_CDS_AUTH": "required" if auth else "off",
+        }
+    )
+    child_env.update(env or {})
+    log_path = data_dir / "server.log"
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "cds_service", "serve"],
+            env=child_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"server exited early:\n{log_path.read_text(errors='replace')}")
+            try:
+                if requests.get(f"{url}/healthz", timeout=1).ok:
+                    break
+            except requests.ConnectionError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("server did not answer /healthz within 60 s")
+            time.sleep(0.1)
+        yield Served(url, data_dir)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+def token_signer(endpoint: str, data_dir: Path) -> Callable[[], str]:
+    """A function giving a fresh single-use bearer token for ``endpoint`` signed as the local client (the
+    key read and its ``kid`` computed once, unlike ``sign_service_request``, so pools sign fast)."""
+    key = ensure_local_key(data_dir)
+    kid = public_jwk(key)["kid"]
+    aud = audience(endpoint)
+
+    def sign() -> str:
+        issued = datetime.now(UTC)
+        claims = {
+            "iss": LOCAL_ISSUER,
+            "aud": aud,
+            "iat": int(issued.timestamp()),
+            "exp": int((issued + TOKEN_LIFETIME).timestamp()),
+            "jti": str(uuid.uuid4()),
+        }
+        return jwt.encode(claims, key, algorithm="ES384", headers={"kid": kid, "typ": "JWT"})
+
+    return sign
