@@ -24,6 +24,7 @@ _INDICATOR = {
     FindingKind.MISSING_DATA: "warning",
     FindingKind.INDICATION: "info",
     FindingKind.DISCLOSURE: "info",
+    FindingKind.NOTICE: "info",
 }
 _INDICATOR_ORDER = {"critical": 0, "warning": 1, "info": 2}
 EXTENSION_EVIDENCE = "dn-cds.evidence"
@@ -188,7 +189,7 @@ def _disclosure_markdown(wording: CardWording, site_risks: Sequence[str] = ()) -
         if risk.published:
             line += f" *(published: {risk.published})*"
         risk_lines.append(line)
-    aftercare = [f"- {text}" for text in wording.aftercare]
+    aftercare = [f"- {text}" for text in wording.aftercare_for(site_risks)]
     site_lines = [f"- {wording.site_lines[code]}" for code in site_risks if code in wording.site_lines]
     site_part = "**For this site.**\n" + "\n".join(site_lines) + "\n\n" if site_lines else ""
     return (
@@ -208,7 +209,7 @@ def patient_instruction_text(wording: CardWording, site_risks: Sequence[str] = (
     return (
         f"{wording.patient_instruction_heading}. Possible effects: {risks}. "
         + "".join(f"{line} " for line in site)
-        + " ".join(wording.aftercare)
+        + " ".join(wording.aftercare_for(site_risks))
     )
 
 

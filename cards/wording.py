@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import string
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,6 +61,16 @@ class CardWording:
     override_reasons: tuple[tuple[str, str], ...]
     site_lines: Mapping[str, str] = field(default_factory=dict)  # site-risk code -> disclosure line
     fact_labels: Mapping[str, str] = field(default_factory=dict)  # fact name -> label in the card detail
+    # aftercare text -> the site-risk codes it is told for (absent: told for every order)
+    aftercare_site_risks: Mapping[str, frozenset[str]] = field(default_factory=dict)
+
+    def aftercare_for(self, site_risks: Sequence[str]) -> tuple[str, ...]:
+        """The aftercare items told for an order with these site-risk codes."""
+        return tuple(
+            text
+            for text in self.aftercare
+            if text not in self.aftercare_site_risks or self.aftercare_site_risks[text] & set(site_risks)
+        )
 
 
 def load_card_wording(finding_codes: Iterable[str], data_dir: Path = DATA_DIR) -> CardWording:
@@ -91,6 +101,11 @@ def load_card_wording(finding_codes: Iterable[str], data_dir: Path = DATA_DIR) -
             override_reasons=tuple((c["code"], c["display"]) for c in overrides["concept"]),
             site_lines={code: str(line["text"]) for code, line in disclosure.get("site_lines", {}).items()},
             fact_labels={str(name): str(label) for name, label in texts.get("fact_labels", {}).items()},
+            aftercare_site_risks={
+                str(item["text"]): frozenset(item["only_for_site_risks"])
+                for item in disclosure["aftercare"]
+                if "only_for_site_risks" in item
+            },
         )
     except (KeyError, TypeError) as error:
         raise WordingError(f"wording files: missing or malformed {error}") from error
