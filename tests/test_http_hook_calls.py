@@ -604,4 +604,5 @@ def test_read_prefetch_keeps_a_reason_per_missing_key() -> None:
         "medicationStatements": MissingReason.MISSING,
         "patient": MissingReason.MISSING,
         "procedures": MissingReason.MISSING,
+        "allergyIntolerances": MissingReason.MISSING,
     }
