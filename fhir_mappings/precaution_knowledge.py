@@ -23,6 +23,7 @@ class ConditionRule:
     value_sets: tuple[str, ...]
     text_names: re.Pattern[str] = _NEVER
     medication_value_sets: tuple[str, ...] = ()
+    procedure_value_sets: tuple[str, ...] = ()
     allergy_value_sets: tuple[str, ...] = ()
     allergy_words: re.Pattern[str] = _NEVER
     order_reasons: bool = False
@@ -45,6 +46,7 @@ class PrecautionKnowledge:
         """Every value set the rules name (each must exist)."""
         for rule in (*self.patient, *self.limb, *self.site):
             yield from (*rule.value_sets, *rule.medication_value_sets, *rule.allergy_value_sets)
+            yield from rule.procedure_value_sets
 
     def regions(self) -> Iterable[str]:
         """Every body region the rules name (each must exist)."""
@@ -77,6 +79,7 @@ def _rule(code: str, entry: Mapping[str, Any]) -> ConditionRule:
         value_sets=tuple(str(v) for v in entry["value_sets"]),
         text_names=words_pattern(entry.get("text_names", [])),
         medication_value_sets=tuple(str(v) for v in entry.get("medication_value_sets", [])),
+        procedure_value_sets=tuple(str(v) for v in entry.get("procedure_value_sets", [])),
         allergy_value_sets=tuple(str(v) for v in entry.get("allergy_value_sets", [])),
         allergy_words=words_pattern(entry.get("allergy_words", [])),
         order_reasons=bool(entry.get("order_reasons", False)),

@@ -102,7 +102,10 @@ def site_precautions(
     condition on file, as a precaution)."""
     findings: list[Finding] = []
     for rule in knowledge.precautions.site:
-        for matched in matching_conditions(rule, record, knowledge, now):
+        matches = matching_conditions(rule, record, knowledge, now) + matching_procedures(
+            rule, record, knowledge
+        )
+        for matched in matches:
             sites = condition_body_sites(matched.resource, rule, knowledge)
             facts = {"condition": matched.label, "condition_site": _sites_text(sites, knowledge)}
             if order is None:  # no order yet: said as a precaution, whatever the order would be
@@ -172,6 +175,35 @@ def matching_conditions(
         when = f", since {recorded.isoformat()}" if recorded else ""
         evidence = Evidence(relative_reference(condition), f"{label} ({how}){when}", recorded, label)
         matched.append(MatchedCondition(condition, label, evidence))
+    return matched
+
+
+def matching_procedures(
+    rule: ConditionRule, record: PatientRecord, knowledge: Knowledge
+) -> list[MatchedCondition]:
+    """Completed procedures in the rule's procedure value sets (a joint replacement leaves a prosthesis)."""
+    matched: list[MatchedCondition] = []
+    for procedure in record.procedures:
+        if (as_text(procedure.get("status")) or "").lower() != "completed":
+            continue
+        found = None
+        for value_set_id in rule.procedure_value_sets:
+            matches = knowledge.value_set(value_set_id).match_concept(
+                procedure.get("code"), knowledge.aliases
+            )
+            if matches:
+                label = concept_label(procedure.get("code")) or matches[0].display or matches[0].code
+                found = (label, ", ".join(dict.fromkeys(m.code for m in matches)))
+                break
+        if found is None:
+            continue
+        label, how = found
+        performed = parse_date(procedure.get("performedDateTime")) or parse_date(
+            (as_object(procedure.get("performedPeriod")) or {}).get("start")
+        )
+        when = f", performed {performed.isoformat()}" if performed else ""
+        evidence = Evidence(relative_reference(procedure), f"{label} ({how}){when}", performed, label)
+        matched.append(MatchedCondition(procedure, label, evidence))
     return matched
 
 
@@ -309,22 +341,25 @@ def _allergy_evidence(rule: ConditionRule, record: PatientRecord, knowledge: Kno
         concepts += [(as_object(r) or {}).get("substance") for r in as_list(allergy.get("reaction"))]
         found = _allergy_match(rule, concepts, knowledge)
         if found is not None:
+            label, how = found
             recorded = parse_date(allergy.get("recordedDate") or allergy.get("onsetDateTime"))
-            evidence.append(Evidence(relative_reference(allergy), f"Allergy: {found}", recorded, found))
+            description = f"Allergy: {label} ({how})"
+            evidence.append(Evidence(relative_reference(allergy), description, recorded, f"{label} allergy"))
     return evidence
 
 
-def _allergy_match(rule: ConditionRule, concepts: list[Any], knowledge: Knowledge) -> str | None:
+def _allergy_match(rule: ConditionRule, concepts: list[Any], knowledge: Knowledge) -> tuple[str, str] | None:
+    """(the allergy's name, how it matched): by a code of the rule's value sets, else a word of its text."""
     for concept in concepts:
         for value_set_id in rule.allergy_value_sets:
             matches = knowledge.value_set(value_set_id).match_concept(concept, knowledge.aliases)
             if matches:
                 label = concept_label(concept) or matches[0].display or matches[0].code
-                return f"{label} ({', '.join(m.code for m in matches)})"
+                return label, ", ".join(m.code for m in matches)
         for text in concept_texts(concept):
             found = rule.allergy_words.search(text[:_MAX_TEXT])
             if found:
-                return f"{text[:_MAX_TEXT]} (matched by the name '{found.group(0).lower()}')"
+                return text[:_MAX_TEXT], f"no code: matched by the name '{found.group(0).lower()}'"
     return None
 
 

@@ -155,3 +155,85 @@ def test_the_knowledge_page_lists_every_new_finding() -> None:
     ):
         assert f"{code} (" in page
     assert "inr_max_age_days_on_vka" in page and "precautions.json" in page
+
+
+def _knee_replacement(status: str = "completed") -> Any:
+    return {
+        "resourceType": "Procedure",
+        "id": "tkr",
+        "status": status,
+        "code": {
+            "coding": [
+                {
+                    "system": "http://snomed.info/sct",
+                    "code": "443681002",
+                    "display": "Total replacement of left knee joint",
+                }
+            ]
+        },
+        "subject": {"reference": "Patient/pat-8841"},
+        "performedDateTime": "2024-03-01",
+    }
+
+
+@pytest.mark.parametrize(
+    ("site", "status", "fires"),
+    [
+        ("Left quadriceps", "completed", True),
+        ("Right quadriceps", "completed", False),
+        ("Left quadriceps", "not-done", False),
+    ],
+    ids=["same-side", "other-side", "not-done"],
+)
+def test_a_knee_replacement_procedure_places_the_prosthesis(
+    knowledge: Knowledge, site: str, status: str, fires: bool
+) -> None:
+    """Joint and side come from the SNOMED CT display words ("Total replacement of left knee joint", VSAC)."""
+    findings = _order_findings(knowledge, _knee_replacement(status), body_site=text_only(site))
+    assert ("prosthetic-joint-near-site" in _codes(findings)) is fires
+
+
+def _allergy(clinical: str, coding: Any) -> Any:
+    return {
+        "resourceType": "AllergyIntolerance",
+        "id": "al",
+        "clinicalStatus": {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical",
+                    "code": clinical,
+                }
+            ]
+        },
+        "code": {"coding": [coding]},
+        "patient": {"reference": "Patient/pat-8841"},
+    }
+
+
+@pytest.mark.parametrize(
+    ("clinical", "coding", "fires"),
+    [
+        (
+            "active",
+            {"system": "http://snomed.info/sct", "code": "91953007", "display": "Allergy to nickel"},
+            True,
+        ),
+        ("active", {"system": "urn:oid:1.2.3", "code": "x", "display": "CHROMIUM (SUBSTANCE)"}, True),
+        (
+            "inactive",
+            {"system": "http://snomed.info/sct", "code": "91953007", "display": "Allergy to nickel"},
+            False,
+        ),
+        (
+            "active",
+            {"system": "http://snomed.info/sct", "code": "91936005", "display": "Allergy to penicillin"},
+            False,
+        ),
+    ],
+    ids=["snomed-nickel", "local-code-chromium-words", "inactive", "penicillin"],
+)
+def test_metal_allergy_from_allergy_intolerance(
+    knowledge: Knowledge, clinical: str, coding: Any, fires: bool
+) -> None:
+    record = patient_record(_allergy(clinical, coding))
+    assert ("metal-allergy" in _codes(evaluate_patient(record, knowledge, NOW))) is fires
