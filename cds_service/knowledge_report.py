@@ -158,6 +158,7 @@ def build_report(sources: KnowledgeSources) -> list[Block]:
         _value_sets_part(sources),
         _aliases_part(sources),
         _verification_part(sources),
+        _precautions_part(sources),
         _files_part(sources),
     ]
     for number, part in enumerate(parts, start=1):  # parts are numbered in reading order
@@ -670,6 +671,54 @@ def _risk_knowledge_part(sources: KnowledgeSources) -> list[Block]:
         ),
         Table(("Test", "Value set", "Canonical unit", "Accepted units (x factor)"), units),
         Table(("Site risk", "Order regions", "Words in the site text"), risks),
+    ]
+
+
+def _precautions_part(sources: KnowledgeSources) -> list[Block]:
+    """The precaution rules of ``precautions.json``: what each reads and where it applies."""
+    knowledge = sources.knowledge
+    regions = knowledge.body_regions.region_displays
+    document = sources.documents.get("fhir_mappings/data/precautions.json", {})
+    words = {
+        code: ", ".join(entry.get("text_names") or []) or "none"
+        for scope in ("patient_conditions", "limb_conditions", "site_conditions")
+        for code, entry in (document.get(scope) or {}).items()
+    }
+    scopes = (
+        ("wherever the needle goes", knowledge.precautions.patient),
+        ("an order on a limb (or at an unknown site)", knowledge.precautions.limb),
+        ("an order in the region and side of the condition", knowledge.precautions.site),
+    )
+    rows = tuple(
+        (
+            rule.code,
+            scope,
+            ", ".join(
+                f"`{vs}`"
+                for vs in dict.fromkeys(
+                    (
+                        *rule.value_sets,
+                        *rule.medication_value_sets,
+                        *rule.allergy_value_sets,
+                        *rule.procedure_value_sets,
+                    )
+                )
+            ),
+            ", ".join(regions[r] for r in sorted(rule.order_regions)) or "any",
+            words.get(rule.code, "none"),
+        )
+        for scope, rules in scopes
+        for rule in rules
+    )
+    return [
+        Heading(2, "Precautions from the chart", "precautions"),
+        Paragraph(
+            "Conditions (and, where named, current medications, allergies and completed procedures) that "
+            "give a precaution. A site-scoped rule matches the condition's region and side to the ordered "
+            "site as local infection does; with a side unknown it still warns. Words are read only in a "
+            "record with no ICD-10-CM or SNOMED CT coding, and such a match is shown as made by name."
+        ),
+        Table(("Finding", "Applies to", "Value sets", "Order regions", "Words read in text"), rows),
     ]
 
 
