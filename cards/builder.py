@@ -257,7 +257,7 @@ def fact_label(wording: CardWording, name: str) -> str:
 
 def _disclosure_markdown(wording: CardWording, site_risks: Sequence[str] = ()) -> str:
     """The risks and aftercare in brief (the card must fit one screen; the handout has the full text).
-    Aftercare scoped to some site risks (the lung-collapse signs) is told only for an order with one of them."""
+    Aftercare scoped to some site risks (the lung-collapse signs) is told only for an order with one."""
     parts = ["\n".join(f"- {risk.brief or risk.text}" for risk in wording.risks)]
     aftercare_brief = wording.aftercare_brief_for(site_risks)
     if aftercare_brief:

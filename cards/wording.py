@@ -127,7 +127,9 @@ class CardWording:
     def aftercare_brief_for(self, site_risks: Sequence[str]) -> tuple[str, ...]:
         """The card's brief aftercare for an order with these site-risk codes."""
         return tuple(
-            self.aftercare_briefs[text] for text in self.aftercare_for(site_risks) if text in self.aftercare_briefs
+            self.aftercare_briefs[text]
+            for text in self.aftercare_for(site_risks)
+            if text in self.aftercare_briefs
         )
 
 

@@ -185,17 +185,20 @@ def _findings_part(sources: KnowledgeSources) -> list[Block]:
             "`source.topic`: the stable machine contract. The card's indicator follows from the kind. Every "
             "number a rule uses is shown with the rule, as in effect (with the site policy file, if any)."
         ),
-        Table(
-            ("Code", "Kind", "Card indicator", "Display", "Rule"),
-            tuple(
-                (
-                    code,
-                    finding.kind,
-                    indicator_for(FindingKind(finding.kind)),
-                    finding.display,
-                    _rule_text(concepts.get(code, {}), sources),
-                )
-                for code, finding in knowledge.findings.items()
+        _collapsed(
+            f"All {len(knowledge.findings)} finding codes in one table",
+            Table(
+                ("Code", "Kind", "Card indicator", "Display", "Rule"),
+                tuple(
+                    (
+                        code,
+                        finding.kind,
+                        indicator_for(FindingKind(finding.kind)),
+                        finding.display,
+                        _rule_text(concepts.get(code, {}), sources),
+                    )
+                    for code, finding in knowledge.findings.items()
+                ),
             ),
         ),
     ]
@@ -435,7 +438,13 @@ def _disclosure_part(sources: KnowledgeSources) -> list[Block]:
         for r in document.get("risks") or []
     )
     aftercare = tuple(
-        (str(a.get("id", "")), str(a.get("text", "")), str(a.get("brief", "")), str(a.get("source", "")))
+        (
+            str(a.get("id", "")),
+            str(a.get("text", "")),
+            str(a.get("brief", "")),
+            ", ".join(a.get("only_for_site_risks") or []) or "every order",
+            " ".join(str(a.get(key, "")) for key in ("source", "site_scope_source") if a.get(key)),
+        )
         for a in document.get("aftercare") or []
     )
     overrides = sources.wording.overrides
@@ -454,10 +463,12 @@ def _disclosure_part(sources: KnowledgeSources) -> list[Block]:
             "The card shows each risk's brief text and the brief aftercare; the order's patient instructions "
             "and the printable patient handout (`GET /handouts/dry-needling`) carry the full text. The "
             "'Published' column compares the information sheet's figures with dry-needling surveys; it is "
-            "shown here only, not to patients or on cards."
+            "shown here only, not to patients or on cards. Aftercare told only for some site risks is left "
+            "out of the card and the patient instructions for other orders (`unplaced-site`: a site the "
+            "service could not place); the handout keeps every item."
         ),
         Table(("Id", "Risk", "Rate (as the source states it)", "Source", "Published", "Status"), risks),
-        Table(("Id", "Aftercare advice", "On the card", "Source"), aftercare),
+        Table(("Id", "Aftercare advice", "On the card", "Told for (site risks)", "Source"), aftercare),
         Paragraph(
             f"Override reasons (CodeSystem `{overrides.system}`) and the findings whose cards offer them. "
             f"A finding not listed in the per-finding choice gets its kind's default ({defaults})."
