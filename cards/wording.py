@@ -109,7 +109,6 @@ class CardWording:
     fact_labels: Mapping[str, str] = field(default_factory=dict)  # fact name -> label in the card detail
     order_facts: frozenset[str] = frozenset()  # facts about an order: not shown on a card without one
     wording_facts: frozenset[str] = frozenset()  # facts that only choose the wording: never listed as facts
-    aftercare_brief: tuple[str, ...] = ()  # the aftercare in a few words, for the card (every item)
     aftercare_briefs: Mapping[str, str] = field(default_factory=dict)  # aftercare text -> its brief
     site_briefs: Mapping[str, str] = field(default_factory=dict)  # site-risk code -> brief card line
     kind_prefixes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # kind -> how summaries start
@@ -167,9 +166,6 @@ def load_card_wording(
             fact_labels={str(name): str(label) for name, label in texts.get("fact_labels", {}).items()},
             order_facts=frozenset(str(name) for name in texts.get("order_facts", [])),
             wording_facts=frozenset(str(name) for name in texts.get("wording_facts", [])),
-            aftercare_brief=tuple(
-                str(item["brief"]) for item in disclosure["aftercare"] if item.get("brief")
-            ),
             site_briefs={
                 code: str(line["brief"])
                 for code, line in disclosure.get("site_lines", {}).items()

@@ -812,3 +812,36 @@ def test_text_from_the_ehr_is_literal_in_the_detail_never_markdown_or_html(
 )
 def test_markdown_text_escapes_only_what_makes_markup(text: str, expected: str) -> None:
     assert markdown_text(text) == expected
+
+
+def test_a_finding_given_another_kind_reads_as_that_kind(
+    orders: dict[str, dict[str, Any]], context: CardContext, wording: CardWording
+) -> None:
+    """Aspirin alone is information; lymphedema with an unknown side is a precaution (t12 rule set)."""
+    aspirin = _finding(
+        "antithrombotic-therapy",
+        FindingKind.NOTICE,
+        LUMBAR_ORDER,
+        facts={"drugs": "aspirin", "low_risk_drug": "taken alone, usually continued"},
+    )
+    lymphedema = _finding(
+        "lymphedema-limb",
+        FindingKind.PRECAUTION,
+        LUMBAR_ORDER,
+        facts={"condition": "Lymphedema", "order_site": "left arm", "side": "the side is not recorded"},
+    )
+    sided = dataclasses.replace(
+        lymphedema, kind=FindingKind.CONTRAINDICATION, facts={"order_site": "left arm"}
+    )
+    aspirin_card, lymphedema_card, sided_card = (
+        build_cards([f], orders, context, wording)[0] for f in (aspirin, lymphedema, sided)
+    )
+    assert aspirin_card["indicator"] == "info" and aspirin_card["summary"].startswith("Information:")
+    assert "overrideReasons" not in aspirin_card and "why information only" not in aspirin_card["detail"]
+    assert lymphedema_card["indicator"] == "warning"
+    assert lymphedema_card["summary"].startswith("Precaution:")
+    assert "side not confirmed" in lymphedema_card["summary"]
+    assert sided_card["indicator"] == "critical"
+    assert sided_card["summary"] == "Contraindicated: lymphedema in the limb to be needled, left arm"
+    reasons = [r["code"] for r in sided_card["overrideReasons"]]
+    assert reasons == ["limb-not-affected", "data-incorrect"]
