@@ -32,6 +32,7 @@ _INDICATOR = {
     FindingKind.MISSING_DATA: "warning",
     FindingKind.INDICATION: "info",
     FindingKind.DISCLOSURE: "info",
+    FindingKind.NOTICE: "info",
 }
 _INDICATOR_ORDER = {"critical": 0, "warning": 1, "info": 2}
 EXTENSION_EVIDENCE = "dn-cds.evidence"
@@ -224,7 +225,9 @@ def _record_lines(finding: Finding, facts: Mapping[str, str], wording: CardWordi
     """The patient's facts, then each evidence record and matched indication as a fact in words (no
     repeats: an evidence record already shown as a fact is not listed twice)."""
     lines = [
-        f"{fact_label(wording, name)}: {markdown_text(date_in_words(value))}" for name, value in facts.items()
+        f"{fact_label(wording, name)}: {markdown_text(date_in_words(value))}"
+        for name, value in facts.items()
+        if name not in wording.wording_facts
     ]
     shown = {date_in_words(value).casefold() for value in facts.values()}
     for evidence in finding.evidence:
@@ -279,10 +282,12 @@ def fact_label(wording: CardWording, name: str) -> str:
 
 
 def _disclosure_markdown(wording: CardWording, site_risks: Sequence[str] = ()) -> str:
-    """The risks and aftercare in brief (the card must fit one screen; the handout has the full text)."""
+    """The risks and aftercare in brief (the card must fit one screen; the handout has the full text).
+    Aftercare scoped to some site risks (the lung-collapse signs) is told only for an order with one."""
     parts = ["\n".join(f"- {risk.brief or risk.text}" for risk in wording.risks)]
-    if wording.aftercare_brief:
-        parts.append("**Aftercare:** " + "; ".join(wording.aftercare_brief) + ".")
+    aftercare_brief = wording.aftercare_brief_for(site_risks)
+    if aftercare_brief:
+        parts.append("**Aftercare:** " + "; ".join(aftercare_brief) + ".")
     site_lines = [
         wording.site_briefs.get(code) or wording.site_lines[code]
         for code in site_risks
@@ -300,7 +305,7 @@ def patient_instruction_text(wording: CardWording, site_risks: Sequence[str] = (
     return (
         f"{wording.patient_instruction_heading}. Possible effects: {risks}. "
         + "".join(f"{line} " for line in site)
-        + " ".join(wording.aftercare)
+        + " ".join(wording.aftercare_for(site_risks))
     )
 
 

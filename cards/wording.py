@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 import string
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,6 +58,7 @@ class FindingWording:
     action: str
     rule_source: str
     patient_view: HookText | None = None
+    also_kinds: frozenset[str] = frozenset()  # other kinds a rule may give the finding (e.g. notice)
 
     def text(self, with_order: bool) -> HookText:
         """The wording for a card about an order (``with_order``) or about the patient only."""
@@ -107,9 +108,28 @@ class CardWording:
     site_lines: Mapping[str, str] = field(default_factory=dict)  # site-risk code -> disclosure line
     fact_labels: Mapping[str, str] = field(default_factory=dict)  # fact name -> label in the card detail
     order_facts: frozenset[str] = frozenset()  # facts about an order: not shown on a card without one
-    aftercare_brief: tuple[str, ...] = ()  # the aftercare in a few words, for the card
+    wording_facts: frozenset[str] = frozenset()  # facts that only choose the wording: never listed as facts
+    aftercare_briefs: Mapping[str, str] = field(default_factory=dict)  # aftercare text -> its brief
     site_briefs: Mapping[str, str] = field(default_factory=dict)  # site-risk code -> brief card line
     kind_prefixes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # kind -> how summaries start
+    # aftercare text -> the site-risk codes it is told for (absent: told for every order)
+    aftercare_site_risks: Mapping[str, frozenset[str]] = field(default_factory=dict)
+
+    def aftercare_for(self, site_risks: Sequence[str]) -> tuple[str, ...]:
+        """The aftercare items told for an order with these site-risk codes."""
+        return tuple(
+            text
+            for text in self.aftercare
+            if text not in self.aftercare_site_risks or self.aftercare_site_risks[text] & set(site_risks)
+        )
+
+    def aftercare_brief_for(self, site_risks: Sequence[str]) -> tuple[str, ...]:
+        """The card's brief aftercare for an order with these site-risk codes."""
+        return tuple(
+            self.aftercare_briefs[text]
+            for text in self.aftercare_for(site_risks)
+            if text in self.aftercare_briefs
+        )
 
 
 def load_card_wording(
@@ -145,17 +165,23 @@ def load_card_wording(
             site_lines={code: str(line["text"]) for code, line in disclosure.get("site_lines", {}).items()},
             fact_labels={str(name): str(label) for name, label in texts.get("fact_labels", {}).items()},
             order_facts=frozenset(str(name) for name in texts.get("order_facts", [])),
-            aftercare_brief=tuple(
-                str(item["brief"]) for item in disclosure["aftercare"] if item.get("brief")
-            ),
+            wording_facts=frozenset(str(name) for name in texts.get("wording_facts", [])),
             site_briefs={
                 code: str(line["brief"])
                 for code, line in disclosure.get("site_lines", {}).items()
                 if line.get("brief")
             },
+            aftercare_briefs={
+                str(item["text"]): str(item["brief"]) for item in disclosure["aftercare"] if item.get("brief")
+            },
             kind_prefixes={
                 str(kind): tuple(str(p) for p in prefixes)
                 for kind, prefixes in texts.get("kind_prefixes", {}).items()
+            },
+            aftercare_site_risks={
+                str(item["text"]): frozenset(item["only_for_site_risks"])
+                for item in disclosure["aftercare"]
+                if "only_for_site_risks" in item
             },
         )
     except (KeyError, TypeError) as error:
@@ -234,7 +260,10 @@ def _finding_wording(code: str, entry: Mapping[str, Any], policy: Policy) -> Fin
             if isinstance(view, Mapping)
             else None
         )
-        return FindingWording(base.summaries, base.why, base.action, str(entry["rule_source"]), patient_view)
+        also_kinds = frozenset(str(kind) for kind in entry.get("also_kinds", ()))
+        return FindingWording(
+            base.summaries, base.why, base.action, str(entry["rule_source"]), patient_view, also_kinds
+        )
     except (KeyError, TypeError) as error:
         raise WordingError(f"card-text.json: finding {code} lacks {error}") from error
 

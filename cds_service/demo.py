@@ -159,7 +159,7 @@ def answer_prefetch(
     for resource in resources:
         if resource.get("resourceType") != resource_type:
             continue
-        subject = reference_parts(resource.get("subject") or {})
+        subject = reference_parts(resource.get("subject") or resource.get("patient") or {})
         if wanted_patient is not None and (subject is None or subject[1] != wanted_patient):
             continue
         if wanted_statuses is not None and resource.get("status") not in wanted_statuses:

@@ -158,6 +158,7 @@ def build_report(sources: KnowledgeSources) -> list[Block]:
         _value_sets_part(sources),
         _aliases_part(sources),
         _verification_part(sources),
+        _precautions_part(sources),
         _files_part(sources),
     ]
     for number, part in enumerate(parts, start=1):  # parts are numbered in reading order
@@ -184,17 +185,20 @@ def _findings_part(sources: KnowledgeSources) -> list[Block]:
             "`source.topic`: the stable machine contract. The card's indicator follows from the kind. Every "
             "number a rule uses is shown with the rule, as in effect (with the site policy file, if any)."
         ),
-        Table(
-            ("Code", "Kind", "Card indicator", "Display", "Rule"),
-            tuple(
-                (
-                    code,
-                    finding.kind,
-                    indicator_for(FindingKind(finding.kind)),
-                    finding.display,
-                    _rule_text(concepts.get(code, {}), sources),
-                )
-                for code, finding in knowledge.findings.items()
+        _collapsed(
+            f"All {len(knowledge.findings)} finding codes in one table",
+            Table(
+                ("Code", "Kind", "Card indicator", "Display", "Rule"),
+                tuple(
+                    (
+                        code,
+                        finding.kind,
+                        indicator_for(FindingKind(finding.kind)),
+                        finding.display,
+                        _rule_text(concepts.get(code, {}), sources),
+                    )
+                    for code, finding in knowledge.findings.items()
+                ),
             ),
         ),
     ]
@@ -434,7 +438,13 @@ def _disclosure_part(sources: KnowledgeSources) -> list[Block]:
         for r in document.get("risks") or []
     )
     aftercare = tuple(
-        (str(a.get("id", "")), str(a.get("text", "")), str(a.get("brief", "")), str(a.get("source", "")))
+        (
+            str(a.get("id", "")),
+            str(a.get("text", "")),
+            str(a.get("brief", "")),
+            ", ".join(a.get("only_for_site_risks") or []) or "every order",
+            " ".join(str(a.get(key, "")) for key in ("source", "site_scope_source") if a.get(key)),
+        )
         for a in document.get("aftercare") or []
     )
     overrides = sources.wording.overrides
@@ -453,10 +463,12 @@ def _disclosure_part(sources: KnowledgeSources) -> list[Block]:
             "The card shows each risk's brief text and the brief aftercare; the order's patient instructions "
             "and the printable patient handout (`GET /handouts/dry-needling`) carry the full text. The "
             "'Published' column compares the information sheet's figures with dry-needling surveys; it is "
-            "shown here only, not to patients or on cards."
+            "shown here only, not to patients or on cards. Aftercare told only for some site risks is left "
+            "out of the card and the patient instructions for other orders (`unplaced-site`: a site the "
+            "service could not place); the handout keeps every item."
         ),
         Table(("Id", "Risk", "Rate (as the source states it)", "Source", "Published", "Status"), risks),
-        Table(("Id", "Aftercare advice", "On the card", "Source"), aftercare),
+        Table(("Id", "Aftercare advice", "On the card", "Told for (site risks)", "Source"), aftercare),
         Paragraph(
             f"Override reasons (CodeSystem `{overrides.system}`) and the findings whose cards offer them. "
             f"A finding not listed in the per-finding choice gets its kind's default ({defaults})."
@@ -670,6 +682,54 @@ def _risk_knowledge_part(sources: KnowledgeSources) -> list[Block]:
         ),
         Table(("Test", "Value set", "Canonical unit", "Accepted units (x factor)"), units),
         Table(("Site risk", "Order regions", "Words in the site text"), risks),
+    ]
+
+
+def _precautions_part(sources: KnowledgeSources) -> list[Block]:
+    """The precaution rules of ``precautions.json``: what each reads and where it applies."""
+    knowledge = sources.knowledge
+    regions = knowledge.body_regions.region_displays
+    document = sources.documents.get("fhir_mappings/data/precautions.json", {})
+    words = {
+        code: ", ".join(entry.get("text_names") or []) or "none"
+        for scope in ("patient_conditions", "limb_conditions", "site_conditions")
+        for code, entry in (document.get(scope) or {}).items()
+    }
+    scopes = (
+        ("wherever the needle goes", knowledge.precautions.patient),
+        ("an order on a limb (or at an unknown site)", knowledge.precautions.limb),
+        ("an order in the region and side of the condition", knowledge.precautions.site),
+    )
+    rows = tuple(
+        (
+            rule.code,
+            scope,
+            ", ".join(
+                f"`{vs}`"
+                for vs in dict.fromkeys(
+                    (
+                        *rule.value_sets,
+                        *rule.medication_value_sets,
+                        *rule.allergy_value_sets,
+                        *rule.procedure_value_sets,
+                    )
+                )
+            ),
+            ", ".join(regions[r] for r in sorted(rule.order_regions)) or "any",
+            words.get(rule.code, "none"),
+        )
+        for scope, rules in scopes
+        for rule in rules
+    )
+    return [
+        Heading(2, "Precautions from the chart", "precautions"),
+        Paragraph(
+            "Conditions (and, where named, current medications, allergies and completed procedures) that "
+            "give a precaution. A site-scoped rule matches the condition's region and side to the ordered "
+            "site as local infection does; with a side unknown it still warns. Words are read only in a "
+            "record with no ICD-10-CM or SNOMED CT coding, and such a match is shown as made by name."
+        ),
+        Table(("Finding", "Applies to", "Value sets", "Order regions", "Words read in text"), rows),
     ]
 
 

@@ -161,6 +161,7 @@ def build_record(patient_id: str, resources: Sequence[Mapping[str, Any]]) -> Pat
         "Medication": [],
     }
     procedures: list[Mapping[str, Any]] = []
+    allergies: list[Mapping[str, Any]] = []
     patient: Mapping[str, Any] | None = None
     for resource in resources:
         resource_type = resource.get("resourceType")
@@ -183,6 +184,8 @@ def build_record(patient_id: str, resources: Sequence[Mapping[str, Any]]) -> Pat
             medications[resource_type].append(resource)
         elif resource_type == "Procedure":
             procedures.append(resource)
+        elif resource_type == "AllergyIntolerance":
+            allergies.append(resource)
     return PatientRecord(
         patient_id,
         tuple(conditions),
@@ -192,6 +195,7 @@ def build_record(patient_id: str, resources: Sequence[Mapping[str, Any]]) -> Pat
         medications=tuple(medications["Medication"]),
         patient=patient,
         procedures=tuple(procedures),
+        allergy_intolerances=tuple(allergies),
     )
 
 

@@ -8,6 +8,7 @@ from datetime import date
 from typing import Any
 
 from fhir_mappings.bleeding import find_bleeding_disorders
+from fhir_mappings.bleeding_risk import antithrombotic_findings, bleeding_risk_conditions, inr_not_recent
 from fhir_mappings.fhir_json import bundle_resources
 from fhir_mappings.findings import Evidence, Finding, FindingKind, IndicationMatch
 from fhir_mappings.indications import find_indications
@@ -16,6 +17,14 @@ from fhir_mappings.knowledge import Knowledge
 from fhir_mappings.labs import LabAssessment, assess_labs
 from fhir_mappings.medications import find_antithrombotic_therapy
 from fhir_mappings.orders import DryNeedlingOrder
+from fhir_mappings.precautions import (
+    body_site_unrecognised,
+    limb_precautions,
+    minor_patient,
+    order_site_unknown,
+    patient_precautions,
+    site_precautions,
+)
 from fhir_mappings.pregnancy import PregnancyAssessment, assess_pregnancy
 from fhir_mappings.records import PatientRecord, belongs_to_patient
 from fhir_mappings.reproductive import reproductive_potential
@@ -44,22 +53,45 @@ def evaluate_orders(
     if drafts:
         record = replace(record, draft_medication_requests=record.draft_medication_requests + drafts)
     references = tuple(order.reference for order in orders)
-    findings = _patient_findings(record, knowledge, now, references)
+    findings = _patient_findings(record, knowledge, now, references, orders)
+    findings.extend(minor_patient(record, knowledge, now, references))
     infections = find_active_infections(record, knowledge, now)
     for order in orders:
         findings.extend(_infection_findings(order, infections, knowledge))
+        findings.extend(site_precautions(order, record, knowledge, now))
+        findings.extend(limb_precautions(order, record, knowledge, now))
+        findings.extend(body_site_unrecognised(order, knowledge))
         findings.append(_indication_finding(order, record, knowledge, now))
         site_risks = order_site_risks(order, knowledge)
         for risk in site_risks:
             findings.append(_finding(knowledge, risk.code, (order.reference,), {"order_site": risk.site}))
-        disclosure = _finding(knowledge, "risk-disclosure", (order.reference,))
-        findings.append(replace(disclosure, site_risks=tuple(risk.code for risk in site_risks)))
+        findings.append(_disclosure_finding(order, site_risks, knowledge))
     return findings
+
+
+def _disclosure_finding(order: DryNeedlingOrder, site_risks: Sequence[Any], knowledge: Knowledge) -> Finding:
+    """The risk disclosure; the late lung-collapse signs are told only when the site may overlie the lung
+    (a pneumothorax-risk site, or a site this service could not place)."""
+    lung = next((risk.site for risk in site_risks if risk.code == LUNG_SITE_RISK), None)
+    if lung is None and order_site_unknown(order):
+        lung = _order_sites_label(order, knowledge) if order.body_sites else "no body site on the order"
+    facts = {"lung_site": lung} if lung else {}
+    disclosure = _finding(knowledge, "risk-disclosure", (order.reference,), facts)
+    codes = tuple(risk.code for risk in site_risks)
+    if order_site_unknown(order):
+        codes = (*codes, UNPLACED_SITE)  # the site may overlie the lung: its aftercare is told
+    return replace(disclosure, site_risks=codes)
+
+
+LUNG_SITE_RISK = "pneumothorax-risk-site"
+UNPLACED_SITE = "unplaced-site"  # in a disclosure's site_risks: some ordered site could not be placed
 
 
 def evaluate_patient(record: PatientRecord, knowledge: Knowledge, now: date) -> list[Finding]:
     """Findings for patient-view: indications and contraindications on file, no order needed."""
     findings = _patient_findings(record, knowledge, now, ())
+    findings.extend(site_precautions(None, record, knowledge, now))
+    findings.extend(limb_precautions(None, record, knowledge, now))
     for infection in find_active_infections(record, knowledge, now):
         where = _sites_label(infection, knowledge)
         findings.append(
@@ -81,7 +113,11 @@ def evaluate_patient(record: PatientRecord, knowledge: Knowledge, now: date) -> 
 
 
 def _patient_findings(
-    record: PatientRecord, knowledge: Knowledge, now: date, references: tuple[str, ...]
+    record: PatientRecord,
+    knowledge: Knowledge,
+    now: date,
+    references: tuple[str, ...],
+    orders: Sequence[DryNeedlingOrder] = (),
 ) -> list[Finding]:
     findings: list[Finding] = []
     pregnancy = assess_pregnancy(record, knowledge, now)
@@ -100,29 +136,15 @@ def _patient_findings(
                 tuple(bleeding),
             )
         )
-    findings.extend(_antithrombotic_findings(record, knowledge, now, references))
-    for assessment in assess_labs(record, knowledge, now):
-        findings.extend(_lab_findings(assessment, knowledge, references))
-    return findings
-
-
-def _antithrombotic_findings(
-    record: PatientRecord, knowledge: Knowledge, now: date, references: tuple[str, ...]
-) -> list[Finding]:
+    labs = assess_labs(record, knowledge, now)
+    findings.extend(bleeding_risk_conditions(record, knowledge, now, references, labs))
     uses = find_antithrombotic_therapy(record, knowledge, now)
-    if not uses:
-        return []
-    facts = {"drugs": ", ".join(dict.fromkeys(use.drug for use in uses))}
-    by_name = list(dict.fromkeys(use.drug for use in uses if use.matched_by == "name"))
-    if by_name and all(use.matched_by == "name" for use in uses):
-        facts["matched_by_name"] = ", ".join(by_name) + " (no code: matched by name in the medication text)"
-    elif by_name:
-        facts["also_matched_by_name"] = (
-            ", ".join(by_name) + " (no code: matched by name in the medication text)"
-        )
-    return [
-        _finding(knowledge, "antithrombotic-therapy", references, facts, tuple(use.evidence for use in uses))
-    ]
+    findings.extend(antithrombotic_findings(uses, knowledge, references))
+    findings.extend(inr_not_recent(uses, record, knowledge, now, references))
+    for assessment in labs:
+        findings.extend(_lab_findings(assessment, knowledge, references))
+    findings.extend(patient_precautions(record, knowledge, now, references, orders))
+    return findings
 
 
 def _lab_findings(

@@ -16,6 +16,7 @@ class FindingKind(StrEnum):
     PRECAUTION = "precaution"
     MISSING_DATA = "missing-data"
     DISCLOSURE = "disclosure"
+    NOTICE = "notice"  # information only: a check that could not be done, said so that it is never silent
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ from fhir_mappings.body_regions import BodyRegionKnowledge, parse_body_regions
 from fhir_mappings.codes import SystemAliases
 from fhir_mappings.condition_text import ConditionTextKnowledge, parse_condition_text
 from fhir_mappings.policy import Policy, PolicyFormatError, parse_policy
+from fhir_mappings.precaution_knowledge import PrecautionKnowledge, parse_precautions
 from fhir_mappings.risk_knowledge import (
     AntithromboticKnowledge,
     LabTest,
@@ -34,7 +35,9 @@ from fhir_mappings.valuesets import ValueSetFormatError, ValueSetMatcher, compil
 
 DATA_DIR = Path(__file__).parent / "data"
 SOURCE_EXTENSION = "urn:dn-cds:StructureDefinition/knowledge-source"
-FINDING_KINDS = frozenset({"indication", "contraindication", "precaution", "missing-data", "disclosure"})
+FINDING_KINDS = frozenset(
+    {"indication", "contraindication", "precaution", "missing-data", "disclosure", "notice"}
+)
 
 
 class KnowledgeError(RuntimeError):
@@ -67,6 +70,7 @@ class Knowledge:
     lab_tests: tuple[LabTest, ...] = ()
     site_risks: tuple[SiteRisk, ...] = ()
     condition_text: ConditionTextKnowledge = field(default_factory=ConditionTextKnowledge)
+    precautions: PrecautionKnowledge = field(default_factory=PrecautionKnowledge)
 
     def value_set(self, value_set_id: str) -> ValueSetMatcher:
         """The compiled ValueSet with this id (a missing id is a programming error)."""
@@ -125,6 +129,7 @@ def load_knowledge(data_dir: Path = DATA_DIR, policy_file: Path | None = None) -
     antithrombotics, lab_tests, site_risks = _risk_knowledge(data_dir, value_sets, body_regions)
     status_text_answers = _status_text_answers(_read_json(data_dir / "pregnancy-text.json"))
     condition_text = _condition_text(_read_json(data_dir / "condition-text.json"), value_sets)
+    precautions = _precautions(_read_json(data_dir / "precautions.json"), value_sets, body_regions)
     return Knowledge(
         version=version,
         value_sets=value_sets,
@@ -138,6 +143,7 @@ def load_knowledge(data_dir: Path = DATA_DIR, policy_file: Path | None = None) -
         lab_tests=lab_tests,
         site_risks=site_risks,
         condition_text=condition_text,
+        precautions=precautions,
         sorted_indication_keys=tuple(
             sorted(
                 vs_id.removeprefix("indication-") for vs_id in value_sets if vs_id.startswith("indication-")
@@ -187,6 +193,23 @@ def _risk_knowledge(
     if missing:
         raise KnowledgeError(f"antithrombotics.json/labs.json: unknown value sets {missing}")
     return antithrombotics, lab_tests, site_risks
+
+
+def _precautions(
+    document: Any, value_sets: Mapping[str, ValueSetMatcher], body_regions: BodyRegionKnowledge
+) -> PrecautionKnowledge:
+    """``precautions.json`` compiled; every value set and body region it names must exist."""
+    try:
+        compiled = parse_precautions(document)
+    except (KeyError, TypeError, AttributeError, ValueError) as error:
+        raise KnowledgeError(f"precautions.json: missing or malformed {error}") from error
+    missing = sorted(set(compiled.value_set_ids()) - set(value_sets))
+    unknown_regions = sorted(set(compiled.regions()) - set(body_regions.region_displays))
+    if missing or unknown_regions:
+        raise KnowledgeError(
+            f"precautions.json: unknown value sets {missing} or body regions {unknown_regions}"
+        )
+    return compiled
 
 
 def _condition_text(document: Any, value_sets: Mapping[str, ValueSetMatcher]) -> ConditionTextKnowledge:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal
 
+from fhir_mappings.codes import normalise_icd10cm
 from fhir_mappings.fhir_json import (
     as_list,
     as_object,
@@ -39,6 +40,31 @@ class AntithromboticUse:
     evidence: Evidence
     drug: str  # the ingredient ("warfarin") or, for a Z79 code, its label
     matched_by: MatchedBy
+    ingredient: str | None = None  # the ingredient key ("warfarin"); None for a class-only Z79 code
+    drug_class: str | None = None  # "anticoagulant" | "antiplatelet"; None when the code does not say
+
+
+def current_medications(
+    record: PatientRecord, knowledge: Knowledge, now: date
+) -> Iterator[tuple[Mapping[str, Any], str, list[Any]]]:
+    """Every current medication record with its status and drug concepts: MedicationRequest/Statement with a
+    status the policy calls current (or a completed one whose therapy period still runs), and the
+    MedicationRequests ordered together with the needling (status "being ordered now")."""
+    policy = knowledge.policy
+    for resource, statuses in (
+        *((r, policy.medication_request_active_statuses) for r in record.medication_requests),
+        *((r, policy.medication_statement_active_statuses) for r in record.medication_statements),
+    ):
+        status = (as_text(resource.get("status")) or "").lower()
+        if resource.get("doNotPerform") is True:
+            continue
+        period_decides = status in policy.medication_current_while_period_runs_statuses
+        if status not in statuses and not (period_decides and _therapy_runs_past(resource, now)):
+            continue
+        yield resource, status, list(_medication_concepts(resource, record))
+    for draft in record.draft_medication_requests:  # ordered together with the needling: about to start
+        if draft.get("doNotPerform") is not True:
+            yield draft, "being ordered now", list(_medication_concepts(draft, record))
 
 
 def find_antithrombotic_therapy(
@@ -52,24 +78,10 @@ def find_antithrombotic_therapy(
         if i.key not in policy.antithrombotic_excluded_ingredients
     ]
     uses: list[AntithromboticUse] = []
-    for resource, statuses in (
-        *((r, policy.medication_request_active_statuses) for r in record.medication_requests),
-        *((r, policy.medication_statement_active_statuses) for r in record.medication_statements),
-    ):
-        status = (as_text(resource.get("status")) or "").lower()
-        if resource.get("doNotPerform") is True:
-            continue
-        period_decides = status in policy.medication_current_while_period_runs_statuses
-        if status not in statuses and not (period_decides and _therapy_runs_past(resource, now)):
-            continue
-        use = _medication_use(resource, status, ingredients, knowledge, record)
+    for resource, status, concepts in current_medications(record, knowledge, now):
+        use = _medication_use(resource, status, concepts, ingredients, knowledge)
         if use is not None:
             uses.append(use)
-    for draft in record.draft_medication_requests:  # ordered together with the needling: about to start
-        if draft.get("doNotPerform") is not True:
-            use = _medication_use(draft, "being ordered now", ingredients, knowledge, record)
-            if use is not None:
-                uses.append(use)
     uses.extend(_condition_uses(record, ingredients, knowledge, now))
     return uses
 
@@ -77,11 +89,10 @@ def find_antithrombotic_therapy(
 def _medication_use(
     resource: Mapping[str, Any],
     status: str,
+    concepts: list[Any],
     ingredients: list[Antithrombotic],
     knowledge: Knowledge,
-    record: PatientRecord,
 ) -> AntithromboticUse | None:
-    concepts = list(_medication_concepts(resource, record))
     for ingredient in ingredients:
         value_set = knowledge.value_set(ingredient.value_set)
         for concept in concepts:
@@ -89,25 +100,31 @@ def _medication_use(
             if matches:
                 label = concept_label(concept) or matches[0].display or matches[0].code
                 codes = ", ".join(f"RxNorm {m.code}" for m in matches)
-                return _use(resource, ingredient.display, f"{label} ({codes}), {status}", "code")
+                description = f"{label} ({codes}), {status}"
+                return _use(resource, ingredient, description, "code")
     allowed = {i.key for i in ingredients}
     for text in _medication_texts(resource, concepts):
         for match in knowledge.antithrombotics.name_pattern.finditer(text):
             key = knowledge.antithrombotics.ingredient_by_name[match.group(0).lower()]
             if key in allowed:
-                drug = knowledge.antithrombotics.ingredient(key).display
+                ingredient = knowledge.antithrombotics.ingredient(key)
                 description = f"'{text}', {status}: matched by the name '{match.group(0)}', not by a code"
-                return _use(resource, drug, description, "name")
+                return _use(resource, ingredient, description, "name")
     return None
 
 
 def _use(
-    resource: Mapping[str, Any], drug: str, description: str, matched_by: MatchedBy
+    resource: Mapping[str, Any], ingredient: Antithrombotic, description: str, matched_by: MatchedBy
 ) -> AntithromboticUse:
     when = _medication_date(resource)
     since = f", recorded {when.isoformat()}" if when else ""
+    drug = ingredient.display
     return AntithromboticUse(
-        Evidence(relative_reference(resource), f"{description}{since}", when, drug), drug, matched_by
+        Evidence(relative_reference(resource), f"{description}{since}", when, drug),
+        drug,
+        matched_by,
+        ingredient.key,
+        ingredient.drug_class,
     )
 
 
@@ -176,12 +193,15 @@ def _medication_date(resource: Mapping[str, Any]) -> date | None:
 def _condition_uses(
     record: PatientRecord, ingredients: list[Antithrombotic], knowledge: Knowledge, now: date
 ) -> Iterator[AntithromboticUse]:
-    value_sets = [knowledge.antithrombotics.condition_value_set]
-    value_sets += [i.condition_value_set for i in ingredients if i.condition_value_set]
+    value_sets: list[tuple[str, Antithrombotic | None]] = [
+        (knowledge.antithrombotics.condition_value_set, None)
+    ]
+    value_sets += [(i.condition_value_set, i) for i in ingredients if i.condition_value_set]
+    classes = knowledge.antithrombotics.condition_classes
     for condition in record.conditions:
         if not is_active_condition(condition, now, knowledge.policy):
             continue
-        for value_set_id in value_sets:
+        for value_set_id, ingredient in value_sets:
             matches = knowledge.value_set(value_set_id).match_concept(
                 condition.get("code"), knowledge.aliases
             )
@@ -190,9 +210,14 @@ def _condition_uses(
                 recorded = condition_date(condition)
                 since = f", since {recorded.isoformat()}" if recorded else ""
                 codes = ", ".join(m.code for m in matches)
+                drug_class = (
+                    ingredient.drug_class if ingredient else classes.get(normalise_icd10cm(matches[0].code))
+                )
                 yield AntithromboticUse(
                     Evidence(relative_reference(condition), f"{label} ({codes}){since}", recorded, label),
                     label,
                     "condition",
+                    ingredient.key if ingredient else None,
+                    drug_class,
                 )
                 break

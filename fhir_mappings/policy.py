@@ -44,6 +44,11 @@ class Policy:
     hcg_negative_below_iu_per_l: int
     hcg_positive_from_iu_per_l: int
     medication_current_while_period_runs_statuses: frozenset[str]
+    antithrombotic_info_only_ingredients: frozenset[str]
+    bleeding_precaution_conditions: frozenset[str]
+    inr_max_age_days_on_vka: int
+    inr_monitored_ingredients: frozenset[str]
+    minor_age_below_years: int
     site_overrides: frozenset[str] = field(default=frozenset())  # keys a site policy file changed
 
 

@@ -38,6 +38,7 @@ class PatientRecord:
     medications: tuple[Mapping[str, Any], ...] = ()  # Medication resources sent alongside (e.g. _include)
     patient: Mapping[str, Any] | None = None  # the Patient resource, when the EHR sent it
     procedures: tuple[Mapping[str, Any], ...] = ()
+    allergy_intolerances: tuple[Mapping[str, Any], ...] = ()
     # MedicationRequests in the hook's draftOrders: ordered in this session, current whatever their status
     draft_medication_requests: tuple[Mapping[str, Any], ...] = ()
 

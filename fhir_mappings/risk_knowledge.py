@@ -32,6 +32,7 @@ class AntithromboticKnowledge:
     condition_value_set: str = ""
     name_pattern: re.Pattern[str] = _NEVER
     ingredient_by_name: Mapping[str, str] = field(default_factory=dict)
+    condition_classes: Mapping[str, str] = field(default_factory=dict)  # dotless Z79 code -> drug class
 
     def ingredient(self, key: str) -> Antithrombotic:
         """The ingredient with this key."""
@@ -84,6 +85,11 @@ def parse_antithrombotics(document: Mapping[str, Any]) -> AntithromboticKnowledg
         condition_value_set=str(document["condition_value_set"]),
         name_pattern=words_pattern(by_name),
         ingredient_by_name=by_name,
+        condition_classes={
+            code.replace(".", "").upper(): str(drug_class)
+            for code, drug_class in document.get("condition_classes", {}).items()
+            if not code.startswith("_")
+        },
     )
 
 

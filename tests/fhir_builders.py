@@ -405,7 +405,7 @@ def draft_orders(
 
 
 def patient_record(*resources: Json, patient_id: str = PATIENT_ID) -> PatientRecord:
-    """A PatientRecord holding these Conditions and Observations."""
+    """A PatientRecord holding these Conditions, Observations, medications, Procedures and allergies."""
     return PatientRecord(
         patient_id=patient_id,
         conditions=tuple(r for r in resources if r["resourceType"] == "Condition"),
@@ -413,6 +413,8 @@ def patient_record(*resources: Json, patient_id: str = PATIENT_ID) -> PatientRec
         medication_requests=tuple(r for r in resources if r["resourceType"] == "MedicationRequest"),
         medication_statements=tuple(r for r in resources if r["resourceType"] == "MedicationStatement"),
         medications=tuple(r for r in resources if r["resourceType"] == "Medication"),
+        procedures=tuple(r for r in resources if r["resourceType"] == "Procedure"),
+        allergy_intolerances=tuple(r for r in resources if r["resourceType"] == "AllergyIntolerance"),
     )
 
 

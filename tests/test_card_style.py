@@ -103,15 +103,18 @@ def test_no_wording_has_jargon_files_or_references(
 def test_warning_and_critical_summaries_start_with_their_kind_in_words(
     knowledge: Knowledge, wording: CardWording
 ) -> None:
+    warning_kinds = {"contraindication", "precaution", "missing-data"}
+    warning_prefixes = tuple(p for kind in warning_kinds for p in wording.kind_prefixes.get(kind, ()))
     wrong = []
     for code, finding in knowledge.findings.items():
-        prefixes = wording.kind_prefixes.get(finding.kind, ())
+        kinds = {finding.kind, *wording.findings[code].also_kinds}  # a rule may say a finding as another kind
+        prefixes = tuple(p for kind in kinds for p in wording.kind_prefixes.get(kind, ()))
         for with_order in (True, False):
             for summary in wording.findings[code].text(with_order).summaries:
-                if finding.kind in {"contraindication", "precaution", "missing-data"}:
+                if kinds & warning_kinds or summary.text.startswith(prefixes):
                     if not summary.text.startswith(prefixes):
                         wrong.append((code, summary.text))
-                elif summary.text.startswith(tuple(p for ps in wording.kind_prefixes.values() for p in ps)):
+                elif summary.text.startswith(warning_prefixes):
                     wrong.append((code, summary.text))  # an info card must not look like a warning
     assert wrong == []
     assert wording.kind_prefixes["contraindication"] == ("Contraindicated:",)

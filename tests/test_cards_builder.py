@@ -77,6 +77,14 @@ LONG_FACTS = {
     "value": "<10 x10^9/L",
     "date": "2026-11-20",
     "test": "Platelet count",
+    "condition_site": "left arm / shoulder",
+    "side": "the side of the condition or of the order is not recorded",
+    "age": "15 years",
+    "days": "7",
+    "last_inr": "2026-10-29",
+    "platelets": "no platelet count within the lab age limit",
+    "low_risk_drug": "taken alone, usually continued for low-bleeding-risk procedures",
+    "lung_site": "both sides, hip / buttock / groin / leg; right arm / shoulder",
 }
 
 
@@ -505,7 +513,8 @@ def test_disclosure_for_two_orders_offers_one_update_each(
 def test_disclosure_detail_has_every_seed_figure_and_the_pneumothorax_signs(
     orders: dict[str, dict[str, Any]], context: CardContext, wording: CardWording
 ) -> None:
-    [card] = build_cards([_disclosure(LUMBAR_ORDER)], orders, context, wording)
+    lung = dataclasses.replace(_disclosure(LUMBAR_ORDER), site_risks=("unplaced-site",))
+    [card] = build_cards([lung], orders, context, wording)
     detail = card["detail"]
     missing = [text for text in SEED_FIGURES if text not in detail]
     assert missing == []
@@ -515,8 +524,23 @@ def test_disclosure_detail_has_every_seed_figure_and_the_pneumothorax_signs(
     assert "published" not in detail.casefold()  # comparisons with surveys are on the rule-base page
 
 
+def test_disclosure_for_a_site_away_from_the_lung_leaves_out_the_lung_collapse_signs(
+    orders: dict[str, dict[str, Any]], context: CardContext, wording: CardWording
+) -> None:
+    """Clinical review 2026-12: the lung-collapse signs are not told for a site away from the lung."""
+    [card] = build_cards([_disclosure(LUMBAR_ORDER)], orders, context, wording)
+    assert "breathlessness or chest pain" not in card["detail"]
+    assert "no driving if drowsy" in card["detail"]
+    instruction = card["suggestions"][0]["actions"][0]["resource"]["patientInstruction"]
+    assert "collapsed lung (pneumothorax) often start" not in instruction
+    assert "do not drive" in instruction
+    lung = dataclasses.replace(_disclosure(LUMBAR_ORDER), site_risks=("pneumothorax-risk-site",))
+    [card] = build_cards([lung], orders, context, wording)
+    assert "breathlessness or chest pain" in card["detail"]
+
+
 def test_patient_instruction_text_has_the_figures_and_the_warning_signs(wording: CardWording) -> None:
-    text = patient_instruction_text(wording)
+    text = patient_instruction_text(wording, ("pneumothorax-risk-site",))
     missing = [item for item in SEED_FIGURES + PNEUMOTHORAX_SYMPTOMS if item not in text]
     assert missing == []
     assert text.startswith("Dry needling: risks and aftercare")
@@ -788,3 +812,36 @@ def test_text_from_the_ehr_is_literal_in_the_detail_never_markdown_or_html(
 )
 def test_markdown_text_escapes_only_what_makes_markup(text: str, expected: str) -> None:
     assert markdown_text(text) == expected
+
+
+def test_a_finding_given_another_kind_reads_as_that_kind(
+    orders: dict[str, dict[str, Any]], context: CardContext, wording: CardWording
+) -> None:
+    """Aspirin alone is information; lymphedema with an unknown side is a precaution (t12 rule set)."""
+    aspirin = _finding(
+        "antithrombotic-therapy",
+        FindingKind.NOTICE,
+        LUMBAR_ORDER,
+        facts={"drugs": "aspirin", "low_risk_drug": "taken alone, usually continued"},
+    )
+    lymphedema = _finding(
+        "lymphedema-limb",
+        FindingKind.PRECAUTION,
+        LUMBAR_ORDER,
+        facts={"condition": "Lymphedema", "order_site": "left arm", "side": "the side is not recorded"},
+    )
+    sided = dataclasses.replace(
+        lymphedema, kind=FindingKind.CONTRAINDICATION, facts={"order_site": "left arm"}
+    )
+    aspirin_card, lymphedema_card, sided_card = (
+        build_cards([f], orders, context, wording)[0] for f in (aspirin, lymphedema, sided)
+    )
+    assert aspirin_card["indicator"] == "info" and aspirin_card["summary"].startswith("Information:")
+    assert "overrideReasons" not in aspirin_card and "why information only" not in aspirin_card["detail"]
+    assert lymphedema_card["indicator"] == "warning"
+    assert lymphedema_card["summary"].startswith("Precaution:")
+    assert "side not confirmed" in lymphedema_card["summary"]
+    assert sided_card["indicator"] == "critical"
+    assert sided_card["summary"] == "Contraindicated: lymphedema in the limb to be needled, left arm"
+    reasons = [r["code"] for r in sided_card["overrideReasons"]]
+    assert reasons == ["limb-not-affected", "data-incorrect"]

@@ -347,6 +347,7 @@ def test_order_select_request_has_selections_draft_orders_and_prefetch(
         set(body["prefetch"])
         == set(service.prefetch)
         == {
+            "allergyIntolerances",
             "conditions",
             "pregnancyObservations",
             "labObservations",

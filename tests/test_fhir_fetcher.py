@@ -80,6 +80,7 @@ def condition(condition_id: str) -> dict[str, Any]:
 
 MEDICATIONS = re.compile(re.escape(BASE) + r"/Medication(Request|Statement)\?.*")
 PROCEDURES = re.compile(re.escape(BASE) + r"/Procedure\?.*")
+ALLERGIES = re.compile(re.escape(BASE) + r"/AllergyIntolerance\?.*")
 PATIENT_READ = f"{BASE}/Patient/{PATIENT.patient_id}"
 PATIENT_RESOURCE = next(
     r for r in PATIENT.chart if r.get("resourceType") == "Patient" and r.get("id") == PATIENT.patient_id
@@ -89,10 +90,11 @@ PATIENT_RESOURCE = next(
 @pytest.fixture
 def mock() -> Iterator[responses.RequestsMock]:
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
-        # the medication and procedure keys answer empty, the Patient read with the patient, unless a test
-        # says otherwise
+        # the medication, procedure and allergy keys answer empty, the Patient read with the patient,
+        # unless a test says otherwise
         rsps.get(MEDICATIONS, json=bundle())
         rsps.get(PROCEDURES, json=bundle())
+        rsps.get(ALLERGIES, json=bundle())
         rsps.get(PATIENT_READ, json=PATIENT_RESOURCE)
         yield rsps
 
@@ -493,6 +495,7 @@ def test_nothing_readable_gives_a_short_summary_and_names_every_data_in_the_deta
 ) -> None:
     mock.replace(responses.GET, MEDICATIONS, status=401)
     mock.replace(responses.GET, PROCEDURES, status=401)
+    mock.replace(responses.GET, ALLERGIES, status=401)
     mock.replace(responses.GET, PATIENT_READ, status=401)
     mock.get(CONDITIONS, status=401)
     mock.get(OBSERVATIONS, status=401)

@@ -170,7 +170,8 @@ def test_disclosure_suggestion_updates_the_draft_order(cds: CdsClient) -> None:
     updated = ServiceRequest.model_validate(action["resource"])
     assert updated.id == patient.order_reference.split("/")[1]
     assert "do not drive" in (updated.patientInstruction or "")
-    assert "several hours" in (updated.patientInstruction or "")
+    # the eligible patient's site is away from the lung: no lung-collapse signs (clinical review 2026-12)
+    assert "several hours" not in (updated.patientInstruction or "")
 
 
 def test_card_uuids_are_stable_per_hook_instance_and_unique(cds: CdsClient) -> None:
@@ -588,6 +589,7 @@ def test_read_prefetch_keeps_a_reason_per_missing_key() -> None:
         "labObservations": MissingReason.MISSING,
         "medicationRequests": MissingReason.MISSING,
         "medicationStatements": MissingReason.MISSING,
+        "allergyIntolerances": MissingReason.MISSING,
     }
     assert read_prefetch(replace(request, prefetch={}), service).missing == dict.fromkeys(
         service.prefetch, MissingReason.MISSING
@@ -602,4 +604,5 @@ def test_read_prefetch_keeps_a_reason_per_missing_key() -> None:
         "medicationStatements": MissingReason.MISSING,
         "patient": MissingReason.MISSING,
         "procedures": MissingReason.MISSING,
+        "allergyIntolerances": MissingReason.MISSING,
     }

@@ -46,6 +46,24 @@ EXPECTED_FINDINGS: dict[str, str] = {
     "risk-disclosure": "disclosure",
     # added by issue 3 (new codes may be added, none renamed): a lab value in a unit the service cannot read
     "lab-unit-unknown": "missing-data",
+    # added by issue 12 (precautions, high-risk anatomy and bleeding policy)
+    "lymphedema-limb": "contraindication",
+    "implanted-electronic-device": "precaution",
+    "prosthetic-joint-near-site": "precaution",
+    "breast-implant-near-site": "precaution",
+    "immunocompromised": "precaution",
+    "seizure-disorder": "precaution",
+    "vasovagal-history": "precaution",
+    "metal-allergy": "precaution",
+    "minor-patient": "precaution",
+    "impaired-sensation": "precaution",
+    "neurovascular-risk-site": "precaution",
+    "organ-risk-site": "precaution",
+    "body-site-unrecognised": "notice",
+    "inr-not-recent": "missing-data",
+    "red-flag-condition": "precaution",
+    "combined-antithrombotic-therapy": "precaution",
+    "bleeding-risk-condition": "precaution",
 }
 
 EXPECTED_INDICATION_KEYS = INDICATION_KEYS
@@ -95,7 +113,14 @@ def _generated(part: dict[str, Any]) -> bool:
 
 def test_value_sets_are_shipped_for_every_knowledge_area() -> None:
     files = {name for name, _ in VALUE_SETS}
-    assert files == {"bleeding.json", "indications.json", "infection.json", "orders.json", "pregnancy.json"}
+    assert files == {
+        "bleeding.json",
+        "indications.json",
+        "infection.json",
+        "orders.json",
+        "pregnancy.json",
+        "precautions.json",
+    }
     assert len(VALUE_SET_IDS) == len(set(VALUE_SET_IDS))
 
 
@@ -190,7 +215,7 @@ def test_icd10cm_syntax_check(code: str, valid: bool) -> None:
         ("D66", True),  # hereditary factor VIII deficiency (hemophilia A)
         ("D67", True),  # hereditary factor IX deficiency
         ("D68.311", True),  # acquired hemophilia
-        ("D69.6", True),  # thrombocytopenia, unspecified
+        ("D69.6", False),  # thrombocytopenia: the platelet count decides (clinical review 2026-12)
         ("D68.51", False),  # activated protein C resistance (factor V Leiden): a thrombophilia
         ("D68.52", False),  # prothrombin gene mutation
         ("D68.59", False),  # other primary thrombophilia

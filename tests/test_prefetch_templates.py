@@ -112,6 +112,7 @@ CONTRAINDICATION_WORDS = {
     "severe-thrombocytopenia": "severe thrombocytopenia",
     "inr-critical": "critical INR",
     "local-infection": "local infection",
+    "lymphedema-limb": "lymphedema in the limb to be needled",
 }
 
 

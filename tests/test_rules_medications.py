@@ -223,7 +223,9 @@ def test_finding_through_evaluate_names_the_drugs_and_flags_names(knowledge: Kno
         evaluate_orders([order], record, knowledge, NOW),
         evaluate_patient(record, knowledge, NOW),
     ):
-        [finding] = [f for f in findings if f.code == "antithrombotic-therapy"]
+        # warfarin with aspirin: combined therapy replaces the single-drug card (clinical review 2026-12)
+        [finding] = [f for f in findings if f.code == "combined-antithrombotic-therapy"]
+        assert not [f for f in findings if f.code == "antithrombotic-therapy"]
         assert finding.kind == "precaution"
         assert finding.facts["drugs"] == "warfarin, aspirin"
         assert "aspirin" in finding.facts["also_matched_by_name"]

@@ -68,7 +68,7 @@ def _codes(knowledge: Knowledge, *resources: Json) -> list[str]:
         (
             [
                 icd_condition("Z33.1", "Pregnant state, incidental", onset=days_ago(20)),
-                icd_condition("D69.6", "Thrombocytopenia, unspecified"),
+                icd_condition("D66", "Hereditary factor VIII deficiency"),
                 condition(
                     concept(sct("128045006", "Cellulitis")), body_sites=[body_site(text="Left forearm")]
                 ),

@@ -45,6 +45,8 @@ class Vignette:
     near_miss_of: tuple[str, ...]
     expected_indications: tuple[str, ...] | None = None
     expected_on_sign: tuple[str, ...] | None = None
+    # contraindication codes this vignette expects as a warning card (lymphedema whose side is not matched)
+    expected_as_warning: tuple[str, ...] = ()
 
     def expected_for(self, hook: str) -> tuple[str, ...]:
         """The finding codes (sorted) the vignette expects on ``hook``."""
@@ -80,6 +82,7 @@ def load_vignettes(today: date, vignette_dir: Path = VIGNETTE_DIR) -> list[Vigne
                     tags=tuple(entry.get("tags", ())),
                     near_miss_of=tuple(entry.get("nearMissOf", ())),
                     expected_indications=_expected_indications(entry),
+                    expected_as_warning=tuple(entry.get("expectedAsWarning", ())),
                     expected_on_sign=(
                         tuple(sorted(entry["expectedFindingsOnSign"]))
                         if "expectedFindingsOnSign" in entry
