@@ -6,6 +6,8 @@ import pytest
 
 from fhir_mappings import Knowledge, load_knowledge
 
+pytest_plugins = ["suite_markers"]  # markers from fixtures, Hypothesis profiles
+
 
 @pytest.fixture(scope="session")
 def knowledge() -> Knowledge:

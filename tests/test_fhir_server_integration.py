@@ -20,16 +20,15 @@ import pytest
 import requests
 from conftest import TODAY, CdsClient, card_codes
 from fhir_test_patients import PAGED_PATIENT, paged_patient_resources, vignette_chart_resources
+from hook_services import SERVICES
 from local_fhir import LocalFhirServer, unused_loopback_url
 from tokens import issuer_trust
 from vignettes import Vignette, load_vignettes
 
 from cds_service import Settings, create_app
-from cds_service.catalog import ServiceDefinition, load_catalog
+from cds_service.catalog import ServiceDefinition
 from cds_service.demo import DemoPatient, build_hook_request, load_demo_patients
 
-CATALOG = load_catalog()
-SERVICES = {service.hook: service for service in CATALOG.services}
 HOOKS = list(SERVICES)
 DEMO = load_demo_patients(TODAY)
 VIGNETTES = load_vignettes(TODAY)  # loaded into the session's server by the fhir_server fixture

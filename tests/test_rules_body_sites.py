@@ -20,6 +20,7 @@ from fhir_builders import (
     ICD10CM,
     NOW,
     SNOMED,
+    Json,
     body_site,
     coding,
     concept,
@@ -36,8 +37,6 @@ from fhir_builders import (
 from fhir_mappings import Knowledge, evaluate_orders, find_dry_needling_orders
 from fhir_mappings.body_regions import BodySite, read_body_site, sites_from_icd
 from fhir_mappings.infection import find_active_infections
-
-Json = dict[str, Any]
 
 LOCAL = "local-infection"
 NEAR = "infection-near-site"
