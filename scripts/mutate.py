@@ -45,6 +45,7 @@ import signal
 import sys
 import tempfile
 import time
+import traceback
 from collections.abc import Callable, Iterator
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -60,6 +61,16 @@ EQUIVALENTS_FILE = ROOT / "scripts" / "mutation-equivalents.json"
 LOADERS = frozenset({"__init__.py", "knowledge.py", "policy.py", "risk_knowledge.py"})
 # The fast (pure) tests: everything not marked as needing a server, a browser, or as slow (pyproject.toml).
 FAST = "not slow and not postgresql and not node and not gunicorn and not browser"
+# The tests that ask the rules directly: rule, card and vignette tests (flat files now; folders once tests/
+# mirrors the architecture). The HTTP tests call the same rules through Flask, many times slower per test.
+RULE_TESTS = (
+    "tests/test_rules_*.py",
+    "tests/test_vignette*.py",
+    "tests/test_cards_*.py",
+    "tests/rules",
+    "tests/cards",
+    "tests/vignettes/test_*.py",
+)
 SHIFT_NAME = "__mutation_shift__"
 FLIPS: dict[type[ast.cmpop], tuple[type[ast.cmpop], str]] = {
     ast.Lt: (ast.LtE, "<="),
@@ -203,7 +214,7 @@ def all_mutants(only: list[str]) -> list[Mutant]:
     for path in rule_modules():
         mutants += code_mutants(path)
     if only:
-        mutants = [m for m in mutants if any(o in (m.path or "policy") for o in only)]
+        mutants = [m for m in mutants if any(o in m.key for o in only)]
     return mutants
 
 
@@ -316,36 +327,42 @@ def apply_policy_mutant(mutant: Mutant) -> None:
 # --- Running -----------------------------------------------------------------------------------------------
 
 
-def _run_items(items: list[Any], stop_on_failure: bool, on_item: Callable[[int], None] | None = None) -> int:
-    """Run ``items`` in order (setup, call, teardown each); the number that failed."""
+def _run_items(
+    items: list[Any], stop_on_failure: bool, on_item: Callable[[int], None] | None = None
+) -> list[str]:
+    """Run ``items`` in order (setup, call, teardown each); the failures (test id, last line of the error)."""
     from _pytest.runner import runtestprotocol
 
-    failures = 0
+    failures: list[str] = []
     for i, item in enumerate(items):
         if on_item:
             on_item(i)
         next_item = items[i + 1] if i + 1 < len(items) else None
         reports = runtestprotocol(item, nextitem=next_item, log=False)
-        if any(report.failed for report in reports):
-            failures += 1
+        failed = [report for report in reports if report.failed]
+        if failed:
+            failures.append(f"{item.nodeid}: {str(failed[0].longrepr).strip().splitlines()[-1]}")
             if stop_on_failure:
                 return failures
     return failures
 
 
-def _fork(body: Callable[[], int], timeout: int) -> int:
+def _fork(body: Callable[[], int], timeout: int, errors: Path) -> int:
+    """Run ``body`` in a child process (output discarded, killed by SIGALRM after ``timeout`` seconds); an
+    exception that escapes it (applying the mutant failed) is written to ``errors``."""
+    sys.stdout.flush()
+    sys.stderr.flush()
     pid = os.fork()
     if pid == 0:
         code = BROKEN
         try:
             signal.alarm(timeout)
-            sys.stdout.flush()
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, 1)
             os.dup2(devnull, 2)
             code = body()
-        except BaseException:  # noqa: S110 - any exception in the child is reported by its exit code
-            pass
+        except BaseException:
+            errors.write_text(traceback.format_exc(), encoding="utf-8")
         finally:
             os._exit(code)
     return pid
@@ -356,15 +373,17 @@ def _status(wait_status: int) -> str:
         return "killed (time-out)" if os.WTERMSIG(wait_status) == signal.SIGALRM else "killed (crash)"
     code = os.WEXITSTATUS(wait_status)
     return {SURVIVED: "survived", KILLED: "killed", NOT_APPLICABLE: "not applicable"}.get(
-        code, "killed (error)"
+        code, "broken (the mutant could not be applied)"
     )
 
 
 class MutationSession:
     """A pytest plugin: collects once, then takes over the run loop."""
 
-    def __init__(self, mutants: list[Mutant], jobs: int, equivalents: dict[str, str]) -> None:
-        self.mutants, self.jobs, self.equivalents = mutants, jobs, equivalents
+    def __init__(
+        self, mutants: list[Mutant], jobs: int, equivalents: dict[str, str], recheck: bool = False
+    ) -> None:
+        self.mutants, self.jobs, self.equivalents, self.recheck = mutants, jobs, equivalents, recheck
         self.exit_code = 0
         self.results: dict[str, str] = {}
 
@@ -378,23 +397,34 @@ class MutationSession:
         coverage, durations = baseline
         baseline_seconds = time.monotonic() - started
         print(f"baseline: {len(items)} fast tests pass ({baseline_seconds:.1f} s with coverage)", flush=True)
-        timeout = int(60 + 3 * baseline_seconds)
-        running: dict[int, Mutant] = {}
+        position = {id(item): index for index, item in enumerate(items)}
+        running: dict[int, tuple[Mutant, Path]] = {}
         queue = list(self.mutants)
         done = 0
+        scratch = Path(tempfile.mkdtemp(prefix="mutate-"))
         while queue or running:
             while queue and len(running) < self.jobs:
                 mutant = queue.pop(0)
+                if mutant.key in self.equivalents and not self.recheck:
+                    self._record(mutant, "survived (listed as equivalent; not run)")
+                    done += 1
+                    continue
                 selected = self._tests_for(mutant, items, coverage, durations)
                 if not selected:
                     self._record(mutant, "survived (no test executes it)")
                     done += 1
                     continue
-                running[_fork(self._child(mutant, selected), timeout)] = mutant
+                # An endless loop is a kill: far longer than the selected tests took in the baseline.
+                timeout = int(60 + 10 * sum(durations[position[id(item)]] for item in selected))
+                errors = scratch / f"{len(queue)}.txt"
+                running[_fork(self._child(mutant, selected), timeout, errors)] = (mutant, errors)
             if running:
                 pid, wait_status = os.wait()
-                mutant = running.pop(pid)
-                self._record(mutant, _status(wait_status))
+                mutant, errors = running.pop(pid)
+                status = _status(wait_status)
+                if errors.exists():
+                    status += ": " + errors.read_text(encoding="utf-8").strip().splitlines()[-1]
+                self._record(mutant, status)
                 done += 1
                 if done % 25 == 0:
                     print(
@@ -433,17 +463,17 @@ class MutationSession:
                     name: {str(n): sorted(c) for n, c in data.contexts_by_lineno(name).items()}
                     for name in data.measured_files()
                 }
-                out.write_text(json.dumps({"lines": lines, "durations": durations}), encoding="utf-8")
-                return SURVIVED if failures == 0 else KILLED
+                document = {"lines": lines, "durations": durations, "failures": failures}
+                out.write_text(json.dumps(document), encoding="utf-8")
+                return SURVIVED if not failures else KILLED
 
-            pid = _fork(body, 3600)
+            pid = _fork(body, 3600, Path(scratch) / "baseline-error.txt")
             _, wait_status = os.waitpid(pid, 0)
             if _status(wait_status) != "survived":
-                print(
-                    "baseline: the fast tests do not all pass without mutants; run them with pytest -m "
-                    f"'{FAST}' first",
-                    file=sys.stderr,
-                )
+                failures = json.loads(out.read_text(encoding="utf-8"))["failures"] if out.exists() else []
+                print("baseline: the fast tests do not all pass without mutants:", file=sys.stderr)
+                for failure in failures or [_status(wait_status)]:
+                    print(f"  {failure}", file=sys.stderr)
                 return None
             document = json.loads(out.read_text(encoding="utf-8"))
         coverage_map: dict[tuple[str, int], list[int]] = {}
@@ -471,8 +501,7 @@ class MutationSession:
     def _child(mutant: Mutant, selected: list[Any]) -> Callable[[], int]:
         def body() -> int:
             (apply_policy_mutant if mutant.kind == "policy" else apply_code_mutant)(mutant)
-            failures = _run_items(selected, stop_on_failure=True)
-            if failures:
+            if _run_items(selected, stop_on_failure=True):
                 return KILLED
             return SURVIVED if _Shift.applied or not mutant.operation.startswith("shift") else NOT_APPLICABLE
 
@@ -480,6 +509,8 @@ class MutationSession:
 
     def _record(self, mutant: Mutant, status: str) -> None:
         self.results[mutant.key] = status
+        if status.startswith(("survived", "broken")) and mutant.key not in self.equivalents:
+            print(f"  {status.split(' (')[0]}: {mutant.where} {mutant.change}", flush=True)
 
     def _report(self, seconds: float) -> None:
         counts: dict[str, int] = {}
@@ -492,6 +523,9 @@ class MutationSession:
         unexplained: list[Mutant] = []
         for mutant in self.mutants:
             status = self.results[mutant.key]
+            if status.startswith("broken"):
+                unexplained.append(mutant)
+                continue
             if not status.startswith("survived"):
                 continue
             if mutant.key in self.equivalents:
@@ -499,17 +533,22 @@ class MutationSession:
             else:
                 unexplained.append(mutant)
         stale = sorted(k for k in self.equivalents if not self.results.get(k, "").startswith("survived"))
+        if not self.recheck:
+            print(
+                "  (equivalents not re-run: --recheck-equivalents runs them and notes any a test now kills)"
+            )
         for key in stale:
             status = self.results.get(key, "no such mutant any more")
             print(f"  note: {EQUIVALENTS_FILE.name} lists {key!r}, which is {status}: remove it")
         for mutant in unexplained:
             function = f" in {mutant.function}()" if mutant.function else ""
-            print(f"SURVIVED  {mutant.where}{function}: {mutant.change}  [{self.results[mutant.key]}]")
+            label = "BROKEN  " if self.results[mutant.key].startswith("broken") else "SURVIVED"
+            print(f"{label}  {mutant.where}{function}: {mutant.change}  [{self.results[mutant.key]}]")
             print(f"          key: {mutant.key}")
         if unexplained:
             print(
-                f"\n{len(unexplained)} surviving mutant(s): add a test that tells the mutant from the rule,"
-                " or list the key with the reason it cannot change behaviour in"
+                f"\n{len(unexplained)} surviving (or broken) mutant(s): add a test that tells the mutant from"
+                " the rule, or list the key with the reason it cannot change behaviour in"
                 f" {EQUIVALENTS_FILE.relative_to(ROOT)}"
             )
             self.exit_code = 1
@@ -545,10 +584,15 @@ def main() -> int:
         "--only",
         action="append",
         default=[],
-        help="only mutants whose file contains this ('policy' for settings)",
+        help="only mutants whose key contains this: a file, 'policy.json', a setting or a function name",
     )
     parser.add_argument("--list", action="store_true", help="list the mutants and stop")
-    parser.add_argument("pytest_args", nargs="*", help="test paths (default: tests/)")
+    parser.add_argument(
+        "--recheck-equivalents",
+        action="store_true",
+        help="also run the mutants listed as equivalent (by default they are not run: each runs every test)",
+    )
+    parser.add_argument("pytest_args", nargs="*", help=f"test paths (default: {' '.join(RULE_TESTS)})")
     args = parser.parse_args()
     mutants = all_mutants(args.only)
     if args.list:
@@ -559,8 +603,9 @@ def main() -> int:
     os.environ.setdefault("HYPOTHESIS_PROFILE", "ci")
     import pytest
 
-    plugin = MutationSession(mutants, max(1, args.jobs), load_equivalents())
-    pytest_args = [*(args.pytest_args or [str(ROOT / "tests")]), "-q", "-p", "no:cacheprovider", "-m", FAST]
+    plugin = MutationSession(mutants, max(1, args.jobs), load_equivalents(), args.recheck_equivalents)
+    paths = args.pytest_args or sorted({str(p) for pattern in RULE_TESTS for p in ROOT.glob(pattern)})
+    pytest_args = [*paths, "-q", "-p", "no:cacheprovider", "-m", FAST]
     collected = pytest.main(pytest_args, plugins=[plugin])
     if collected not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
         return int(collected)

@@ -127,6 +127,20 @@ def test_gestational_age_in_days_dates_the_trimester_at_the_exact_day(ga: int, k
     assert (result.status, result.ga_days_low) == (_status_at(ga), ga)
 
 
+@pytest.mark.parametrize(
+    ("value", "status"),
+    [
+        pytest.param(0, "first-trimester", id="ga-0-days"),
+        pytest.param(-0.5, "not-pregnant", id="negative-is-an-error-even-if-it-rounds-to-0"),
+    ],
+)
+def test_a_gestational_age_of_0_days_is_used_and_a_negative_one_is_not(
+    value: float, status: str, knowledge: Knowledge
+) -> None:
+    result = _assess(knowledge, gestational_age(value, "d", TODAY))
+    assert (result.status, result.ga_days_low) == (status, 0 if status != "not-pregnant" else None)
+
+
 @pytest.mark.parametrize("ga", [FIRST_END - 1, FIRST_END, FIRST_END + 1])
 def test_gestational_age_in_weeks_and_days_dates_the_trimester_at_the_exact_day(
     ga: int, knowledge: Knowledge
@@ -256,19 +270,22 @@ def test_dating_counts_from_ga_0_to_the_longest_pregnancy(ga: int, status: str, 
 
 
 @pytest.mark.parametrize(
-    ("recorded_days_ago", "status"),
+    ("past_longest", "recorded_days_ago", "status"),
     [
-        # An EDD dates a pregnancy to MAX_GA + 5 days today: it ended 5 days ago. A pregnancy recorded before
+        # An EDD dates a pregnancy to MAX_GA + n days today: it ended n days ago. A pregnancy recorded before
         # that day is the ended one; one recorded on that day or later is a new one.
-        pytest.param(6, "not-pregnant", id="recorded-before-the-end"),
-        pytest.param(5, "first-trimester", id="recorded-on-the-end"),
-        pytest.param(4, "first-trimester", id="recorded-after-the-end"),
+        pytest.param(5, 6, "not-pregnant", id="recorded-before-the-end"),
+        pytest.param(5, 5, "first-trimester", id="recorded-on-the-end"),
+        pytest.param(5, 4, "first-trimester", id="recorded-after-the-end"),
+        pytest.param(1, 2, "not-pregnant", id="one-day-past-recorded-before-the-end"),
+        pytest.param(1, 1, "first-trimester", id="one-day-past-recorded-on-the-end"),
+        pytest.param(0, 2, "later-trimester", id="at-the-longest-nothing-ended"),
     ],
 )
 def test_dating_past_the_longest_pregnancy_ends_it_on_the_day_it_reached_that_length(
-    recorded_days_ago: int, status: str, knowledge: Knowledge
+    past_longest: int, recorded_days_ago: int, status: str, knowledge: Knowledge
 ) -> None:
-    due = TODAY + timedelta(days=FULL_TERM - (MAX_GA + 5))
+    due = TODAY + timedelta(days=FULL_TERM - (MAX_GA + past_longest))
     edd = estimated_due_date(due, before(200))
     assert _assess(knowledge, edd, _pregnant_problem(before(recorded_days_ago))).status == status
 
@@ -339,6 +356,34 @@ def test_an_ended_pregnancy_makes_the_status_known_for_the_window(
     result = _assess(knowledge, delivered)
     assert result.status == "not-pregnant"
     assert (result.status_gap is None) is (days_ago <= STATUS_AGE)
+
+
+def _partial(resource: Json, month: str) -> Json:
+    resource["effectiveDateTime"] = month
+    return resource
+
+
+@pytest.mark.parametrize(
+    "negation",
+    [
+        pytest.param(lambda: pregnancy_status(NOT_PREGNANT_SCT, TODAY), id="status"),
+        pytest.param(lambda: _hcg(HCG_NEGATIVE - 1), id="hcg-test"),
+    ],
+)
+def test_a_negation_with_a_partial_date_counts_from_its_first_day(
+    negation: Any, knowledge: Knowledge
+) -> None:
+    """ "Not pregnant" dated "2026-10" may be from 1 October: it cannot cancel a pregnancy recorded on 15
+    October; a "pregnant" record dated "2026-10" is read at 31 October, so that one cancels it."""
+    today = date(2026, 11, 20)
+    recorded_mid_month = _pregnant_problem(date(2026, 10, 15))
+    not_pregnant = _partial(negation(), "2026-10")
+    assert _assess(knowledge, recorded_mid_month, not_pregnant, today=today).status == "first-trimester"
+    # read at its last day, 31 October: after the negation of the 20th, so the pregnancy counts
+    pregnant_after = _partial(pregnancy_status(PREGNANT_SCT, TODAY), "2026-10")
+    negation_before = negation()
+    negation_before["effectiveDateTime"] = "2026-10-30"
+    assert _assess(knowledge, pregnant_after, negation_before, today=today).status == "first-trimester"
 
 
 def test_a_newer_unknown_status_makes_the_status_unknown_again(knowledge: Knowledge) -> None:
