@@ -141,3 +141,14 @@ def test_an_icd_block_excludes_the_categories_around_it(knowledge: Knowledge) ->
     matcher = knowledge.value_set("pregnancy-ended-condition")
     assert not matcher.match_concept(concept_of("O09.90"), knowledge.aliases)
     assert not matcher.match_concept(concept_of("N99.9"), knowledge.aliases)
+
+
+def test_a_snomed_disorder_gives_its_finding_site_without_words_naming_it(knowledge: Knowledge) -> None:
+    """SNOMED 24288004 (cellulitis of ankle) sent without a display: the site comes from the code."""
+    from fhir_builders import sct
+
+    from fhir_mappings.infection import find_active_infections
+
+    cellulitis = condition({"coding": [sct("24288004")]})
+    [infection] = find_active_infections(patient_record(cellulitis), knowledge, NOW)
+    assert [set(site.regions) for site in infection.sites] == [{"LOWER_LIMB"}]
