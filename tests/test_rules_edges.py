@@ -152,3 +152,17 @@ def test_a_snomed_disorder_gives_its_finding_site_without_words_naming_it(knowle
     cellulitis = condition({"coding": [sct("24288004")]})
     [infection] = find_active_infections(patient_record(cellulitis), knowledge, NOW)
     assert [set(site.regions) for site in infection.sites] == [{"LOWER_LIMB"}]
+
+
+def test_a_block_of_one_category_is_a_valid_block(knowledge: Knowledge) -> None:
+    """A site's value set may name a block of one category ("O00-O00", ectopic pregnancy): it is not
+    malformed, and it matches that category only."""
+    from fhir_mappings.valuesets import compile_value_set
+
+    icd10cm = "http://hl7.org/fhir/sid/icd-10-cm"
+    include = {"system": icd10cm, "filter": [{"property": "concept", "op": "is-a", "value": "O00-O00"}]}
+    matcher = compile_value_set(
+        {"resourceType": "ValueSet", "id": "one-block", "compose": {"include": [include]}}
+    )
+    assert matcher.match_concept(concept_of("O00.10"), knowledge.aliases)
+    assert not matcher.match_concept(concept_of("O01.9"), knowledge.aliases)
