@@ -550,13 +550,20 @@ class MutationSession:
                 print(f"  equivalent  {mutant.where}  {mutant.change}: {self.equivalents[mutant.key]}")
             else:
                 unexplained.append(mutant)
-        stale = sorted(k for k in self.equivalents if not self.results.get(k, "").startswith("survived"))
+        # With --only, listed mutants outside the selection were not run: only note the ones that no longer
+        # exist anywhere, or that ran and were killed.
+        existing = {m.key for m in all_mutants([])}
+        stale = sorted(
+            k
+            for k in self.equivalents
+            if k not in existing or (k in self.results and not self.results[k].startswith("survived"))
+        )
         if not self.recheck:
             print(
                 "  (equivalents not re-run: --recheck-equivalents runs them and notes any a test now kills)"
             )
         for key in stale:
-            status = self.results.get(key, "no such mutant any more")
+            status = self.results.get(key, "no such mutant any more") if key in existing else "no such mutant"
             print(f"  note: {EQUIVALENTS_FILE.name} lists {key!r}, which is {status}: remove it")
         for mutant in unexplained:
             function = f" in {mutant.function}()" if mutant.function else ""
