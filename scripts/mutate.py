@@ -14,7 +14,7 @@ script):
   independent audit found, ``low >= end`` -> ``low >= end - 1``, is one of these); each ``+ 1``/``- 1``
   removed or turned round.
 
-How it runs: one pytest session collects the fast tests (``-m`` ``FAST``) once. A forked child runs them
+How it runs: one pytest session collects the fast tests of ``RULE_TESTS`` once. A forked child runs them
 all once with a line tracer (the baseline: every test must pass; it also records which test executes which
 line of ``fhir_mappings/``). Then, for each mutant, a forked child patches the function's code object in
 place (or the policy document), runs only the tests that execute the mutated line (all tests for a policy
@@ -28,7 +28,7 @@ reason it cannot change behaviour. A shift mutant whose operand was never a numb
 Usage::
 
     .venv/bin/python scripts/mutate.py             # everything; exit 1 on an unlisted survivor
-    .venv/bin/python scripts/mutate.py --jobs 2 --only pregnancy.py --only policy
+    .venv/bin/python scripts/mutate.py --jobs 2 --only pregnancy.py --only policy.json
     .venv/bin/python scripts/mutate.py --list      # the mutants, without running them
 """
 
