@@ -15,11 +15,11 @@ script):
   removed or turned round.
 
 How it runs: one pytest session collects the fast tests of ``RULE_TESTS`` once. A forked child runs them
-all once with a line tracer (the baseline: every test must pass; it also records which test executes which
-line of ``fhir_mappings/``). Then, for each mutant, a forked child patches the function's code object in
-place (or the policy document), runs only the tests that execute the mutated line (all tests for a policy
-mutant), in collection order, and stops at the first failure. A test failure, an error or a time-out kills
-the mutant.
+all once under coverage.py, one context per test (the baseline: every test must pass; it also records which
+test executes which line of the rule modules; lines run while loading the knowledge count for every test).
+Then, for each mutant, a forked child patches the function's code object in place (or the policy document
+the rules load), runs only the tests that execute the mutated line (for a setting: a line that names it),
+quickest first, and stops at the first failure. A test failure, an error or a time-out kills the mutant.
 
 A mutant that survives fails the run unless ``scripts/mutation-equivalents.json`` lists its key with the
 reason it cannot change behaviour. A shift mutant whose operand was never a number or date while the tests ran
