@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from fhir_mappings.body_regions import BodySite, SiteRelation, condition_sites, read_body_site, relate_sites
+from fhir_mappings.body_regions import BodySite, SiteRelation, condition_sites, relate_sites
 from fhir_mappings.condition_text import match_condition_text
 from fhir_mappings.fhir_json import concept_label, relative_reference
 from fhir_mappings.findings import Evidence
@@ -61,9 +61,6 @@ def find_active_infections(record: PatientRecord, knowledge: Knowledge, now: dat
         if by_name is not None:
             label = by_name.text
             how = f"no code: matched by the name '{by_name.name}'"
-            named_site = read_body_site(code, knowledge.body_regions, knowledge.aliases)
-            if not sites and named_site.regions:  # "Cellulitis of right leg": the site is in the name
-                sites = [named_site]
         else:
             label = concept_label(code) or matches[0].code
             how = ", ".join(m.code for m in matches)

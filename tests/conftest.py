@@ -9,6 +9,8 @@ from suite_clock import TODAY
 
 from fhir_mappings import Knowledge, load_knowledge
 
+pytest_plugins = ["suite_markers"]  # markers from fixtures, Hypothesis profiles
+
 
 @pytest.fixture(scope="session")
 def knowledge() -> Knowledge:

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from suite_clock import TODAY
 
+pytestmark = pytest.mark.slow  # runs the benchmark scripts
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -16,14 +16,13 @@ import pytest
 from conftest import TODAY, CdsClient, card_codes
 from fhir.resources.R4B.servicerequest import ServiceRequest
 from fhir_builders import no_data_prefetch
+from hook_services import SERVICES
 
-from cds_service.catalog import load_catalog
 from cds_service.demo import DemoPatient, build_hook_request, load_demo_patients
 from cds_service.hook_request import parse_hook_request
 from cds_service.patient_data import MissingReason, read_prefetch
 
 EXAMPLES = Path(__file__).parent / "fixtures" / "cds-hooks"
-SERVICES = {s.hook: s for s in load_catalog().services}
 PATIENTS = load_demo_patients(TODAY)
 CONTRAINDICATIONS = {"pregnancy-first-trimester", "bleeding-disorder", "local-infection"}
 

@@ -74,6 +74,7 @@ def test_check_reads_the_server_and_prints_the_cards(loaded_server: LocalFhirSer
     assert "<patient-data-incomplete>" not in result.stdout
 
 
+@pytest.mark.gunicorn
 def test_check_against_a_served_service(loaded_server: LocalFhirServer) -> None:
     port = free_port()
     serve = subprocess.Popen(

@@ -339,6 +339,7 @@ def test_the_log_and_the_audit_share_the_configured_pseudonym_key(capture: Captu
     assert pseudonyms[2] == hmac.new(second_key.encode(), PATIENT_ID.encode(), hashlib.sha256).hexdigest()
 
 
+@pytest.mark.gunicorn
 def test_gunicorn_server_logs_at_debug_hold_no_token_or_patient_data(tmp_path: Path) -> None:
     """``dn-cds serve`` at DN_CDS_LOG_LEVEL=DEBUG: gunicorn's and the service's whole output is checked."""
     with socket_port() as port:

@@ -8,7 +8,6 @@ Bounded: a fixed number of examples per operation, no deadline-driven growth.
 
 from __future__ import annotations
 
-import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -71,14 +70,9 @@ def test_every_route_is_documented(api_app: Flask) -> None:
     assert routes == documented
 
 
+@pytest.mark.slow
 @schema.parametrize()
-@settings(
-    max_examples=40,
-    deadline=None,
-    database=None,
-    derandomize=bool(os.environ.get("CI")),
-    suppress_health_check=list(HealthCheck),
-)
+@settings(max_examples=40, suppress_health_check=list(HealthCheck))
 def test_api_conforms_to_its_document(case: Any) -> None:
     headers = bearer(case.formatted_path) if case.path.startswith("/cds-services") else {}
     # positive_data_acceptance is left out: a schema cannot say that the hook must match the service or that

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import random
 import uuid
 from typing import Any
@@ -22,21 +21,19 @@ import pytest
 from conftest import TODAY, CdsClient, issue_cards
 from fhir_builders import no_data_prefetch
 from flask import Flask
+from hook_services import SERVICES
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cds_service.catalog import load_catalog
 from cds_service.demo import build_hook_request, load_demo_patients
 
 ALLOWED = {200, 400, 404, 412, 413}
-SERVICES = {s.hook: s for s in load_catalog().services}
 HOOKS = sorted(SERVICES)
 
+pytestmark = pytest.mark.slow  # hundreds of generated requests per test
 FUZZ = settings(
     max_examples=300,
     deadline=None,
-    database=None,  # nothing written into the work tree
-    derandomize=bool(os.environ.get("CI")),
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 

@@ -8,20 +8,19 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import time
 from typing import Any
 
+import pytest
 from conftest import CdsClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tokens import BASE_URL, EC_KID, ISSUER, token
 
+pytestmark = pytest.mark.slow  # hundreds of generated requests per test
 FUZZ = settings(
     max_examples=200,
     deadline=None,
-    database=None,
-    derandomize=bool(os.environ.get("CI")),
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 DISCOVERY = "/cds-services"

@@ -8,6 +8,7 @@ import pytest
 from fhir_builders import (
     ICD10CM_OID,
     NOW,
+    Json,
     concept,
     condition,
     days_ago,
@@ -20,8 +21,6 @@ from fhir_builders import (
 
 from fhir_mappings import Knowledge, evaluate_orders, evaluate_patient, find_dry_needling_orders
 from fhir_mappings.bleeding import find_bleeding_disorders
-
-Json = dict[str, Any]
 
 
 @pytest.mark.parametrize(

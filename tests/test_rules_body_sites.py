@@ -20,6 +20,7 @@ from fhir_builders import (
     ICD10CM,
     NOW,
     SNOMED,
+    Json,
     body_site,
     coding,
     concept,
@@ -36,8 +37,6 @@ from fhir_builders import (
 from fhir_mappings import Knowledge, evaluate_orders, find_dry_needling_orders
 from fhir_mappings.body_regions import BodySite, read_body_site, sites_from_icd
 from fhir_mappings.infection import find_active_infections
-
-Json = dict[str, Any]
 
 LOCAL = "local-infection"
 NEAR = "infection-near-site"
@@ -485,7 +484,7 @@ def test_many_codings_and_long_displays_are_read_in_bounded_time(knowledge: Know
     site_concept = {"coding": [{"system": SNOMED, "code": "72696002"}, *displays], "text": "Knee"}
     start = time.perf_counter()
     site = _read(knowledge, site_concept)
-    assert time.perf_counter() - start < 2.0
+    assert time.perf_counter() - start < 30  # a sanity bound only (~0.1 s): scanning all 100 MB would not end
     assert (set(site.regions), site.side) == ({"LOWER_LIMB"}, "right")
     assert len(site.label) <= 256
 

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from fhir_builders import (
     NOW,
+    Json,
     body_site,
     concept,
     condition,
@@ -28,8 +29,6 @@ from fhir_builders import (
 
 from fhir_mappings import Knowledge, evaluate_orders, find_dry_needling_orders
 from fhir_mappings.infection import find_active_infections
-
-Json = dict[str, Any]
 
 LOCAL = "local-infection"
 NEAR = "infection-near-site"

@@ -7,11 +7,10 @@ import dataclasses
 from typing import Any
 
 import pytest
-from fhir_builders import NOW, days_ago, lab_result, patient_record
+from fhir_builders import NOW, Json, days_ago, lab_result, patient_record
 
 from fhir_mappings import Knowledge, evaluate_patient
 
-Json = dict[str, Any]
 PLATELETS = "777-3"
 INR = "6301-6"
 BLEEDING_LAB_CODES = {

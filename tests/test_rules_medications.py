@@ -4,11 +4,11 @@ ingredient and clinical-drug codes, Z79.01/Z79.02/Z79.82, names in text as a fla
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
 import pytest
 from fhir_builders import (
     NOW,
+    Json,
     concept,
     condition,
     days_ago,
@@ -23,8 +23,6 @@ from fhir_builders import (
 
 from fhir_mappings import Knowledge, evaluate_orders, evaluate_patient, find_dry_needling_orders
 from fhir_mappings.medications import find_antithrombotic_therapy
-
-Json = dict[str, Any]
 
 
 @pytest.mark.parametrize(

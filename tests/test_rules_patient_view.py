@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from fhir_builders import (
     NOT_PREGNANT_SCT,
     NOW,
     PREGNANT_SCT,
+    Json,
     body_site,
     concept,
     condition,
@@ -26,8 +25,6 @@ from fhir_builders import (
 )
 
 from fhir_mappings import Knowledge, evaluate_orders, evaluate_patient, find_dry_needling_orders
-
-Json = dict[str, Any]
 
 
 def _codes(knowledge: Knowledge, *resources: Json) -> list[str]:

@@ -60,26 +60,23 @@ def _assess(knowledge: Knowledge, *resources: Json) -> PregnancyAssessment:
 @pytest.mark.parametrize(
     ("answer", "status"),
     [
-        (PREGNANT_SCT, "first-trimester"),
-        (PREGNANT_LOINC, "first-trimester"),
-        (POSSIBLE_PREGNANCY_SCT, "first-trimester"),
-        (PREGNANCY_NOT_CONFIRMED_SCT, "first-trimester"),
-        (NOT_PREGNANT_SCT, "not-pregnant"),
-        (NOT_PREGNANT_LOINC, "not-pregnant"),
-        (UNKNOWN_LOINC, "not-pregnant"),
-        (coding("http://terminology.hl7.org/CodeSystem/v3-NullFlavor", "UNK", "Unknown"), "not-pregnant"),
-        (coding("http://snomed.info/sct", "LA15173-0"), "not-pregnant"),  # LOINC answer, wrong system
-    ],
-    ids=[
-        "snomed-pregnant",
-        "loinc-pregnant",
-        "possible-pregnancy",
-        "pregnancy-not-yet-confirmed",
-        "snomed-not-pregnant",
-        "loinc-not-pregnant",
-        "loinc-unknown",
-        "nullflavor-unk",
-        "loinc-answer-under-snomed-system",
+        pytest.param(PREGNANT_SCT, "first-trimester", id="snomed-pregnant"),
+        pytest.param(PREGNANT_LOINC, "first-trimester", id="loinc-pregnant"),
+        pytest.param(POSSIBLE_PREGNANCY_SCT, "first-trimester", id="possible-pregnancy"),
+        pytest.param(PREGNANCY_NOT_CONFIRMED_SCT, "first-trimester", id="pregnancy-not-yet-confirmed"),
+        pytest.param(NOT_PREGNANT_SCT, "not-pregnant", id="snomed-not-pregnant"),
+        pytest.param(NOT_PREGNANT_LOINC, "not-pregnant", id="loinc-not-pregnant"),
+        pytest.param(UNKNOWN_LOINC, "not-pregnant", id="loinc-unknown"),
+        pytest.param(
+            coding("http://terminology.hl7.org/CodeSystem/v3-NullFlavor", "UNK", "Unknown"),
+            "not-pregnant",
+            id="nullflavor-unk",
+        ),
+        pytest.param(
+            coding("http://snomed.info/sct", "LA15173-0"),
+            "not-pregnant",
+            id="loinc-answer-under-snomed-system",
+        ),  # LOINC answer, wrong system
     ],
 )
 def test_status_observation_alone(answer: Json, status: str, knowledge: Knowledge) -> None:
@@ -103,15 +100,14 @@ def test_possible_pregnancy_is_first_trimester_even_when_old(knowledge: Knowledg
 @pytest.mark.parametrize(
     ("days", "status", "ga_label"),
     [
-        (10, "first-trimester", None),
-        (97, "first-trimester", None),
-        (98, "later-trimester", "at least 14w0d"),
-        (150, "later-trimester", "at least 21w3d"),
-        (294, "later-trimester", "at least 42w0d"),
-        (295, "not-pregnant", None),
-        (400, "not-pregnant", None),
+        pytest.param(10, "first-trimester", None, id="10-days"),
+        pytest.param(97, "first-trimester", None, id="97-days"),
+        pytest.param(98, "later-trimester", "at least 14w0d", id="98-days"),
+        pytest.param(150, "later-trimester", "at least 21w3d", id="150-days"),
+        pytest.param(294, "later-trimester", "at least 42w0d", id="294-days"),
+        pytest.param(295, "not-pregnant", None, id="stale-295-days"),
+        pytest.param(400, "not-pregnant", None, id="stale-400-days"),
     ],
-    ids=["10-days", "97-days", "98-days", "150-days", "294-days", "stale-295-days", "stale-400-days"],
 )
 def test_undated_pregnant_status_by_age(
     days: int, status: str, ga_label: str | None, knowledge: Knowledge
@@ -123,39 +119,37 @@ def test_undated_pregnant_status_by_age(
 @pytest.mark.parametrize(
     ("resources", "status"),
     [
-        (
+        pytest.param(
             [pregnancy_status(PREGNANT_SCT, days_ago(40)), pregnancy_status(NOT_PREGNANT_SCT, days_ago(5))],
             "not-pregnant",
+            id="snomed-not-pregnant-after-pregnant",
         ),
-        (
+        pytest.param(
             [
                 pregnancy_status(PREGNANT_LOINC, days_ago(40)),
                 pregnancy_status(NOT_PREGNANT_LOINC, days_ago(5)),
             ],
             "not-pregnant",
+            id="loinc-not-pregnant-after-pregnant",
         ),
-        (
+        pytest.param(
             [pregnancy_status(NOT_PREGNANT_SCT, days_ago(40)), pregnancy_status(PREGNANT_SCT, days_ago(5))],
             "first-trimester",
+            id="pregnant-after-not-pregnant",
         ),
-        (
+        pytest.param(
             [
                 estimated_due_date(_edd_for_ga(60), days_ago(30)),
                 pregnancy_status(NOT_PREGNANT_SCT, days_ago(2)),
             ],
             "not-pregnant",
+            id="not-pregnant-after-edd",
         ),
-        (
+        pytest.param(
             [pregnancy_status(PREGNANT_SCT, days_ago(40)), pregnancy_status(UNKNOWN_LOINC, days_ago(5))],
             "first-trimester",
+            id="unknown-after-pregnant-does-not-negate",
         ),
-    ],
-    ids=[
-        "snomed-not-pregnant-after-pregnant",
-        "loinc-not-pregnant-after-pregnant",
-        "pregnant-after-not-pregnant",
-        "not-pregnant-after-edd",
-        "unknown-after-pregnant-does-not-negate",
     ],
 )
 def test_status_sequence(resources: list[Json], status: str, knowledge: Knowledge) -> None:
@@ -195,12 +189,11 @@ def test_not_pregnant_entered_in_error_does_not_negate(knowledge: Knowledge) -> 
 @pytest.mark.parametrize(
     "answer",
     [
-        loinc("LA26438-4", "Yes, I want to become pregnant"),
-        sct("454411000124108", "Wants to become pregnant"),
-        loinc("LA14072-5", "I'm not sure"),
-        sct("454381000124105", "Unsure if wants to become pregnant"),
+        pytest.param(loinc("LA26438-4", "Yes, I want to become pregnant"), id="loinc-wants"),
+        pytest.param(sct("454411000124108", "Wants to become pregnant"), id="snomed-wants"),
+        pytest.param(loinc("LA14072-5", "I'm not sure"), id="loinc-not-sure"),
+        pytest.param(sct("454381000124105", "Unsure if wants to become pregnant"), id="snomed-not-sure"),
     ],
-    ids=["loinc-wants", "snomed-wants", "loinc-not-sure", "snomed-not-sure"],
 )
 def test_pregnancy_intent_never_counts(answer: Json, knowledge: Knowledge) -> None:
     assert _assess(knowledge, pregnancy_intent(answer, days_ago(3))).status == "not-pregnant"
@@ -217,13 +210,12 @@ def test_pregnancy_intent_never_counts(answer: Json, knowledge: Knowledge) -> No
 @pytest.mark.parametrize(
     ("ga_days", "status", "ga_label"),
     [
-        (65, "first-trimester", "9w2d"),
-        (97, "first-trimester", "13w6d"),
-        (98, "later-trimester", "14w0d"),
-        (180, "later-trimester", "25w5d"),
-        (294, "later-trimester", "42w0d"),
+        pytest.param(65, "first-trimester", "9w2d", id="9w2d"),
+        pytest.param(97, "first-trimester", "13w6d", id="13w6d"),
+        pytest.param(98, "later-trimester", "14w0d", id="14w0d"),
+        pytest.param(180, "later-trimester", "25w5d", id="25w5d"),
+        pytest.param(294, "later-trimester", "42w0d", id="42w0d"),
     ],
-    ids=["9w2d", "13w6d", "14w0d", "25w5d", "42w0d"],
 )
 def test_edd_dates_the_pregnancy(
     loinc_code: str, ga_days: int, status: str, ga_label: str, knowledge: Knowledge
@@ -236,12 +228,17 @@ def test_edd_dates_the_pregnancy(
 @pytest.mark.parametrize(
     ("due", "recorded", "status"),
     [
-        (days_ago(30), days_ago(200), "not-pregnant"),  # GA 310 today: the pregnancy has ended
-        (days_ago(15), days_ago(100), "not-pregnant"),  # GA 295
-        (days_ahead(290), days_ago(1), "not-pregnant"),  # GA -10: due date too far ahead to be real
-        (_edd_for_ga(65), days_ago(300), "not-pregnant"),  # recorded > 294 days ago: stale
+        pytest.param(
+            days_ago(30), days_ago(200), "not-pregnant", id="edd-long-past"
+        ),  # GA 310 today: the pregnancy has ended
+        pytest.param(days_ago(15), days_ago(100), "not-pregnant", id="edd-just-past-42-weeks"),  # GA 295
+        pytest.param(
+            days_ahead(290), days_ago(1), "not-pregnant", id="edd-beyond-term"
+        ),  # GA -10: due date too far ahead to be real
+        pytest.param(
+            _edd_for_ga(65), days_ago(300), "not-pregnant", id="edd-recorded-too-long-ago"
+        ),  # recorded > 294 days ago: stale
     ],
-    ids=["edd-long-past", "edd-just-past-42-weeks", "edd-beyond-term", "edd-recorded-too-long-ago"],
 )
 def test_edd_out_of_range_does_not_count(due: Any, recorded: Any, status: str, knowledge: Knowledge) -> None:
     assert _assess(knowledge, estimated_due_date(due, recorded)).status == status
@@ -249,8 +246,11 @@ def test_edd_out_of_range_does_not_count(due: Any, recorded: Any, status: str, k
 
 @pytest.mark.parametrize(
     ("ga_days", "status"),
-    [(65, "first-trimester"), (180, "later-trimester"), (310, "not-pregnant")],
-    ids=["9w2d", "25w5d", "past-42-weeks"],
+    [
+        pytest.param(65, "first-trimester", id="9w2d"),
+        pytest.param(180, "later-trimester", id="25w5d"),
+        pytest.param(310, "not-pregnant", id="past-42-weeks"),
+    ],
 )
 def test_undated_edd_observation_still_dates(ga_days: int, status: str, knowledge: Knowledge) -> None:
     """An EDD Observation without effective[x]/issued: the due date itself dates the pregnancy."""
@@ -272,26 +272,31 @@ def test_undated_edd_before_a_delivery_does_not_count(knowledge: Knowledge) -> N
 @pytest.mark.parametrize(
     ("resource", "ga_label", "status"),
     [
-        (gestational_age(8, "wk", days_ago(10)), "9w3d", "first-trimester"),
-        (gestational_age(20, "wk", days_ago(7)), "21w0d", "later-trimester"),
-        (gestational_age(60, "d", days_ago(5)), "9w2d", "first-trimester"),
-        (gestational_age(13.5, "wk", days_ago(4)), "14w0d", "later-trimester"),
-        (gestational_age_components(9, 2, NOW), "9w2d", "first-trimester"),
-        (gestational_age_components(16, 3, days_ago(14)), "18w3d", "later-trimester"),
-        (gestational_age(9, "wk", days_ago(2), loinc_code="49051-6"), "9w2d", "first-trimester"),
-        (gestational_age(65, "d", NOW, loinc_code="49052-4"), "9w2d", "first-trimester"),
-        (gestational_age(12, "wk", days_ago(1), loinc_code="11888-5"), "12w1d", "first-trimester"),
-    ],
-    ids=[
-        "weeks",
-        "weeks-later",
-        "days",
-        "fractional-weeks",
-        "components",
-        "components-later",
-        "49051-6-weeks",
-        "49052-4-days",
-        "11888-5-ultrasound",
+        pytest.param(gestational_age(8, "wk", days_ago(10)), "9w3d", "first-trimester", id="weeks"),
+        pytest.param(gestational_age(20, "wk", days_ago(7)), "21w0d", "later-trimester", id="weeks-later"),
+        pytest.param(gestational_age(60, "d", days_ago(5)), "9w2d", "first-trimester", id="days"),
+        pytest.param(
+            gestational_age(13.5, "wk", days_ago(4)), "14w0d", "later-trimester", id="fractional-weeks"
+        ),
+        pytest.param(gestational_age_components(9, 2, NOW), "9w2d", "first-trimester", id="components"),
+        pytest.param(
+            gestational_age_components(16, 3, days_ago(14)), "18w3d", "later-trimester", id="components-later"
+        ),
+        pytest.param(
+            gestational_age(9, "wk", days_ago(2), loinc_code="49051-6"),
+            "9w2d",
+            "first-trimester",
+            id="49051-6-weeks",
+        ),
+        pytest.param(
+            gestational_age(65, "d", NOW, loinc_code="49052-4"), "9w2d", "first-trimester", id="49052-4-days"
+        ),
+        pytest.param(
+            gestational_age(12, "wk", days_ago(1), loinc_code="11888-5"),
+            "12w1d",
+            "first-trimester",
+            id="11888-5-ultrasound",
+        ),
     ],
 )
 def test_gestational_age_observation(
@@ -304,11 +309,14 @@ def test_gestational_age_observation(
 @pytest.mark.parametrize(
     "quantity",
     [
-        {"value": 9, "unit": "mo", "system": "http://unitsofmeasure.org", "code": "mo"},
-        {"value": -3, "unit": "wk", "system": "http://unitsofmeasure.org", "code": "wk"},
-        {"value": "9", "unit": "wk"},
+        pytest.param(
+            {"value": 9, "unit": "mo", "system": "http://unitsofmeasure.org", "code": "mo"}, id="unknown-unit"
+        ),
+        pytest.param(
+            {"value": -3, "unit": "wk", "system": "http://unitsofmeasure.org", "code": "wk"}, id="negative"
+        ),
+        pytest.param({"value": "9", "unit": "wk"}, id="string-value"),
     ],
-    ids=["unknown-unit", "negative", "string-value"],
 )
 def test_gestational_age_unusable_quantity_ignored(quantity: Json, knowledge: Knowledge) -> None:
     resource = gestational_age(9, "wk", days_ago(2))
@@ -318,8 +326,10 @@ def test_gestational_age_unusable_quantity_ignored(quantity: Json, knowledge: Kn
 
 @pytest.mark.parametrize(
     ("lmp_days_ago", "status", "ga_label"),
-    [(65, "first-trimester", "9w2d"), (120, "later-trimester", "17w1d")],
-    ids=["lmp-9w2d", "lmp-17w1d"],
+    [
+        pytest.param(65, "first-trimester", "9w2d", id="lmp-9w2d"),
+        pytest.param(120, "later-trimester", "17w1d", id="lmp-17w1d"),
+    ],
 )
 def test_lmp_dates_a_recorded_pregnancy(
     lmp_days_ago: int, status: str, ga_label: str | None, knowledge: Knowledge
@@ -347,33 +357,36 @@ def test_lmp_beyond_42_weeks_leaves_undated_status(knowledge: Knowledge) -> None
 @pytest.mark.parametrize(
     ("resources", "ga_label"),
     [
-        (
+        pytest.param(
             [
                 last_menstrual_period(days_ago(140), days_ago(30)),
                 estimated_due_date(_edd_for_ga(65), days_ago(30)),
             ],
             "9w2d",
+            id="edd-over-lmp",
         ),
-        (
+        pytest.param(
             [gestational_age(20, "wk", days_ago(7)), estimated_due_date(_edd_for_ga(70), days_ago(60))],
             "10w0d",
+            id="edd-over-ga",
         ),
-        (
+        pytest.param(
             [
                 estimated_due_date(_edd_for_ga(80), days_ago(60)),
                 estimated_due_date(_edd_for_ga(84), days_ago(20)),
             ],
             "12w0d",
+            id="newest-edd-wins",
         ),
-        (
+        pytest.param(
             [
                 icd_condition("Z3A.20", "20 weeks gestation of pregnancy", recorded=days_ago(3)),
                 last_menstrual_period(days_ago(65), days_ago(30)),
             ],
             "9w2d",
+            id="lmp-over-z3a",
         ),
     ],
-    ids=["edd-over-lmp", "edd-over-ga", "newest-edd-wins", "lmp-over-z3a"],
 )
 def test_dating_precedence(resources: list[Json], ga_label: str, knowledge: Knowledge) -> None:
     assert _assess(knowledge, *resources).ga_label == ga_label
@@ -385,24 +398,78 @@ def test_dating_precedence(resources: list[Json], ga_label: str, knowledge: Know
 @pytest.mark.parametrize(
     ("code", "display", "recorded_days_ago", "status", "ga_label", "has_reason"),
     [
-        ("Z3A.01", "Less than 8 weeks gestation of pregnancy", 0, "first-trimester", "0w0d-7w6d", False),
-        ("Z3A.08", "8 weeks gestation of pregnancy", 0, "first-trimester", "8w0d-8w6d", False),
-        ("Z3A.08", "8 weeks gestation of pregnancy", 14, "first-trimester", "10w0d-10w6d", False),
-        ("Z3A.13", "13 weeks gestation of pregnancy", 3, "first-trimester", "13w3d-14w2d", True),
-        ("Z3A.13", "13 weeks gestation of pregnancy", 10, "later-trimester", "14w3d-15w2d", False),
-        ("Z3A.20", "20 weeks gestation of pregnancy", 0, "later-trimester", "20w0d-20w6d", False),
-        ("Z3A.20", "20 weeks gestation of pregnancy", 30, "later-trimester", "24w2d-25w1d", False),
-        ("z3a20", "20 weeks gestation of pregnancy", 0, "later-trimester", "20w0d-20w6d", False),
-    ],
-    ids=[
-        "z3a01-under-8-weeks",
-        "z3a08-today",
-        "z3a08-two-weeks-ago",
-        "z3a13-3-days-ago-ambiguous",
-        "z3a13-10-days-ago-past-14w0d",
-        "z3a20-today",
-        "z3a20-30-days-ago",
-        "z3a20-undotted-lower-case",
+        pytest.param(
+            "Z3A.01",
+            "Less than 8 weeks gestation of pregnancy",
+            0,
+            "first-trimester",
+            "0w0d-7w6d",
+            False,
+            id="z3a01-under-8-weeks",
+        ),
+        pytest.param(
+            "Z3A.08",
+            "8 weeks gestation of pregnancy",
+            0,
+            "first-trimester",
+            "8w0d-8w6d",
+            False,
+            id="z3a08-today",
+        ),
+        pytest.param(
+            "Z3A.08",
+            "8 weeks gestation of pregnancy",
+            14,
+            "first-trimester",
+            "10w0d-10w6d",
+            False,
+            id="z3a08-two-weeks-ago",
+        ),
+        pytest.param(
+            "Z3A.13",
+            "13 weeks gestation of pregnancy",
+            3,
+            "first-trimester",
+            "13w3d-14w2d",
+            True,
+            id="z3a13-3-days-ago-ambiguous",
+        ),
+        pytest.param(
+            "Z3A.13",
+            "13 weeks gestation of pregnancy",
+            10,
+            "later-trimester",
+            "14w3d-15w2d",
+            False,
+            id="z3a13-10-days-ago-past-14w0d",
+        ),
+        pytest.param(
+            "Z3A.20",
+            "20 weeks gestation of pregnancy",
+            0,
+            "later-trimester",
+            "20w0d-20w6d",
+            False,
+            id="z3a20-today",
+        ),
+        pytest.param(
+            "Z3A.20",
+            "20 weeks gestation of pregnancy",
+            30,
+            "later-trimester",
+            "24w2d-25w1d",
+            False,
+            id="z3a20-30-days-ago",
+        ),
+        pytest.param(
+            "z3a20",
+            "20 weeks gestation of pregnancy",
+            0,
+            "later-trimester",
+            "20w0d-20w6d",
+            False,
+            id="z3a20-undotted-lower-case",
+        ),
     ],
 )
 def test_weeks_of_gestation_codes(
@@ -433,26 +500,35 @@ def test_z3a00_weeks_not_specified_is_undated_pregnancy(knowledge: Knowledge) ->
 @pytest.mark.parametrize(
     ("code", "kwargs", "status", "ga_label"),
     [
-        (
+        pytest.param(
             concept(coding("http://hl7.org/fhir/sid/icd-10-cm", "Z33.1", "Pregnant state, incidental")),
             {"onset": days_ago(20)},
             "first-trimester",
             None,
+            id="z33-1-onset-recent",
         ),
-        (
+        pytest.param(
             concept(coding("http://hl7.org/fhir/sid/icd-10-cm", "Z33.1", "Pregnant state, incidental")),
             {"onset": days_ago(150)},
             "later-trimester",
             "at least 21w3d",
+            id="z33-1-onset-150-days",
         ),
-        (
+        pytest.param(
             concept(coding("http://hl7.org/fhir/sid/icd-10-cm", "Z33.1", "Pregnant state, incidental")),
             {"recorded": days_ago(150)},
             "later-trimester",
             "at least 21w3d",
+            id="z33-1-recorded-150-days",
         ),
-        (concept(PREGNANT_SCT), {"onset": days_ago(30)}, "first-trimester", None),
-        (
+        pytest.param(
+            concept(PREGNANT_SCT),
+            {"onset": days_ago(30)},
+            "first-trimester",
+            None,
+            id="snomed-pregnant-condition",
+        ),
+        pytest.param(
             concept(
                 coding(
                     "http://hl7.org/fhir/sid/icd-10-cm",
@@ -463,8 +539,9 @@ def test_z3a00_weeks_not_specified_is_undated_pregnancy(knowledge: Knowledge) ->
             {"onset": days_ago(40)},
             "first-trimester",
             "5w5d-19w4d",  # first trimester 40 days ago: 0-97 days then
+            id="z34-01",
         ),
-        (
+        pytest.param(
             concept(
                 coding(
                     "urn:oid:2.16.840.1.113883.6.90",
@@ -475,52 +552,50 @@ def test_z3a00_weeks_not_specified_is_undated_pregnancy(knowledge: Knowledge) ->
             {"onset": days_ago(40)},
             "first-trimester",
             "5w5d-19w4d",
+            id="o09-521-via-oid",
         ),
-        (concept(coding("http://hl7.org/fhir/sid/icd-10-cm", "Z33.1")), {}, "first-trimester", None),
-        (
+        pytest.param(
+            concept(coding("http://hl7.org/fhir/sid/icd-10-cm", "Z33.1")),
+            {},
+            "first-trimester",
+            None,
+            id="z33-1-undated",
+        ),
+        pytest.param(
             concept(coding("http://hl7.org/fhir/sid/icd-10-cm", "Z33.1")),
             {"onset": days_ago(300)},
             "not-pregnant",
             None,
+            id="z33-1-stale",
         ),
-        (
+        pytest.param(
             concept(coding("http://hl7.org/fhir/sid/icd-10-cm", "Z33.1")),
             {"onset": days_ago(20), "clinical_status": "resolved", "abatement": days_ago(2)},
             "not-pregnant",
             None,
+            id="z33-1-resolved",
         ),
-        (
+        pytest.param(
             concept(coding("http://hl7.org/fhir/sid/icd-10-cm", "Z33.1")),
             {"onset": days_ago(20), "verification_status": "entered-in-error"},
             "not-pregnant",
             None,
+            id="z33-1-entered-in-error",
         ),
-        (
+        pytest.param(
             concept(coding("http://hl7.org/fhir/sid/icd-10-cm", "Z33.1")),
             {"onset": days_ago(20), "verification_status": "refuted"},
             "not-pregnant",
             None,
+            id="z33-1-refuted",
         ),
-        (
+        pytest.param(
             concept(coding("http://hl7.org/fhir/sid/icd-10-cm", "Z33.1")),
             {"onset": days_ago(20), "clinical_status": "inactive"},
             "not-pregnant",
             None,
+            id="z33-1-inactive",
         ),
-    ],
-    ids=[
-        "z33-1-onset-recent",
-        "z33-1-onset-150-days",
-        "z33-1-recorded-150-days",
-        "snomed-pregnant-condition",
-        "z34-01",
-        "o09-521-via-oid",
-        "z33-1-undated",
-        "z33-1-stale",
-        "z33-1-resolved",
-        "z33-1-entered-in-error",
-        "z33-1-refuted",
-        "z33-1-inactive",
     ],
 )
 def test_pregnancy_condition(
@@ -535,11 +610,12 @@ def test_pregnancy_condition(
 @pytest.mark.parametrize(
     ("ended", "status"),
     [
-        (
+        pytest.param(
             icd_condition("O80", "Encounter for full-term uncomplicated delivery", onset=days_ago(3)),
             "not-pregnant",
+            id="delivery-after-pregnancy",
         ),
-        (
+        pytest.param(
             icd_condition(
                 "O03.9",
                 "Complete or unspecified spontaneous abortion without complication",
@@ -548,8 +624,9 @@ def test_pregnancy_condition(
                 abatement=days_ago(1),
             ),
             "not-pregnant",
+            id="resolved-abortion-after-pregnancy",
         ),
-        (
+        pytest.param(
             icd_condition(
                 "Z39.2",
                 "Encounter for routine postpartum follow-up",
@@ -557,12 +634,14 @@ def test_pregnancy_condition(
                 category="encounter-diagnosis",
             ),
             "not-pregnant",
+            id="postpartum-visit",
         ),
-        (
+        pytest.param(
             icd_condition("O80", "Encounter for full-term uncomplicated delivery", onset=days_ago(400)),
             "first-trimester",
+            id="earlier-delivery-then-new-pregnancy",
         ),
-        (
+        pytest.param(
             icd_condition(
                 "O80",
                 "Encounter for full-term uncomplicated delivery",
@@ -570,14 +649,8 @@ def test_pregnancy_condition(
                 verification_status="entered-in-error",
             ),
             "first-trimester",
+            id="delivery-entered-in-error",
         ),
-    ],
-    ids=[
-        "delivery-after-pregnancy",
-        "resolved-abortion-after-pregnancy",
-        "postpartum-visit",
-        "earlier-delivery-then-new-pregnancy",
-        "delivery-entered-in-error",
     ],
 )
 def test_ended_pregnancy(ended: Json, status: str, knowledge: Knowledge) -> None:
@@ -633,14 +706,13 @@ def test_evidence_lists_every_live_record(knowledge: Knowledge) -> None:
 @pytest.mark.parametrize(
     ("low", "high", "label"),
     [
-        (65, 65, "9w2d"),
-        (0, 0, "0w0d"),
-        (98, 98, "14w0d"),
-        (105, None, "at least 15w0d"),
-        (56, 62, "8w0d-8w6d"),
-        (None, None, None),
+        pytest.param(65, 65, "9w2d", id="exact"),
+        pytest.param(0, 0, "0w0d", id="zero"),
+        pytest.param(98, 98, "14w0d", id="14w0d"),
+        pytest.param(105, None, "at least 15w0d", id="lower-bound"),
+        pytest.param(56, 62, "8w0d-8w6d", id="range"),
+        pytest.param(None, None, None, id="unknown"),
     ],
-    ids=["exact", "zero", "14w0d", "lower-bound", "range", "unknown"],
 )
 def test_ga_label(low: int | None, high: int | None, label: str | None) -> None:
     assert PregnancyAssessment("first-trimester", low, high).ga_label == label
@@ -648,8 +720,13 @@ def test_ga_label(low: int | None, high: int | None, label: str | None) -> None:
 
 @pytest.mark.parametrize(
     ("days", "text"),
-    [(0, "0w0d"), (6, "0w6d"), (7, "1w0d"), (65, "9w2d"), (293, "41w6d")],
-    ids=["0", "6", "7", "65", "293"],
+    [
+        pytest.param(0, "0w0d", id="0"),
+        pytest.param(6, "0w6d", id="6"),
+        pytest.param(7, "1w0d", id="7"),
+        pytest.param(65, "9w2d", id="65"),
+        pytest.param(293, "41w6d", id="293"),
+    ],
 )
 def test_format_ga(days: int, text: str) -> None:
     assert format_ga(days) == text
@@ -661,42 +738,45 @@ def test_format_ga(days: int, text: str) -> None:
 @pytest.mark.parametrize(
     ("resources", "code", "ga"),
     [
-        ([estimated_due_date(_edd_for_ga(65), days_ago(7), id="edd-1")], "pregnancy-first-trimester", "9w2d"),
-        (
+        pytest.param(
+            [estimated_due_date(_edd_for_ga(65), days_ago(7), id="edd-1")],
+            "pregnancy-first-trimester",
+            "9w2d",
+            id="first-trimester-9w2d",
+        ),
+        pytest.param(
             [estimated_due_date(_edd_for_ga(180), days_ago(7), id="edd-1")],
             "pregnancy-later-trimester",
             "25w5d",
+            id="later-trimester-25w5d",
         ),
-        ([pregnancy_status(PREGNANT_LOINC, days_ago(10), id="ps-1")], "pregnancy-first-trimester", None),
-        (
+        pytest.param(
+            [pregnancy_status(PREGNANT_LOINC, days_ago(10), id="ps-1")],
+            "pregnancy-first-trimester",
+            None,
+            id="undated-status",
+        ),
+        pytest.param(
             [pregnancy_status(POSSIBLE_PREGNANCY_SCT, days_ago(10), id="ps-2")],
             "pregnancy-first-trimester",
             None,
+            id="possible-pregnancy",
         ),
-        (
+        pytest.param(
             [icd_condition("Z33.1", onset=days_ago(150), id="z33-1")],
             "pregnancy-later-trimester",
             "at least 21w3d",
+            id="z33-1-150-days",
         ),
-        ([pregnancy_status(UNKNOWN_LOINC, days_ago(10))], None, None),
-        ([pregnancy_intent(loinc("LA26438-4"), days_ago(10))], None, None),
-        (
+        pytest.param([pregnancy_status(UNKNOWN_LOINC, days_ago(10))], None, None, id="unknown-status-only"),
+        pytest.param([pregnancy_intent(loinc("LA26438-4"), days_ago(10))], None, None, id="intent-only"),
+        pytest.param(
             [pregnancy_status(PREGNANT_SCT, days_ago(40)), pregnancy_status(NOT_PREGNANT_SCT, days_ago(5))],
             None,
             None,
+            id="not-pregnant-after-pregnant",
         ),
-        ([estimated_due_date(days_ago(30), days_ago(200))], None, None),
-    ],
-    ids=[
-        "first-trimester-9w2d",
-        "later-trimester-25w5d",
-        "undated-status",
-        "possible-pregnancy",
-        "z33-1-150-days",
-        "unknown-status-only",
-        "intent-only",
-        "not-pregnant-after-pregnant",
-        "edd-long-past",
+        pytest.param([estimated_due_date(days_ago(30), days_ago(200))], None, None, id="edd-long-past"),
     ],
 )
 def test_pregnancy_finding_in_evaluate_orders(
@@ -736,8 +816,10 @@ def test_lmp_alone_is_no_evidence_of_pregnancy(knowledge: Knowledge) -> None:
 
 @pytest.mark.parametrize(
     ("clinical_status", "status"),
-    [("active", "first-trimester"), ("resolved", "not-pregnant")],
-    ids=["active-possible-pregnancy-problem", "resolved-possible-pregnancy-problem"],
+    [
+        pytest.param("active", "first-trimester", id="active-possible-pregnancy-problem"),
+        pytest.param("resolved", "not-pregnant", id="resolved-possible-pregnancy-problem"),
+    ],
 )
 def test_possible_pregnancy_condition(clinical_status: str, status: str, knowledge: Knowledge) -> None:
     result = _assess(

@@ -16,6 +16,7 @@ from fhir_builders import (
     NOT_PREGNANT_SCT,
     NOW,
     PREGNANT_SCT,
+    Json,
     body_site,
     coding,
     concept,
@@ -39,8 +40,6 @@ from fhir_mappings import Knowledge, evaluate_orders, find_dry_needling_orders
 from fhir_mappings.bleeding import find_bleeding_disorders
 from fhir_mappings.indications import find_indications
 from fhir_mappings.pregnancy import assess_pregnancy
-
-Json = dict[str, Any]
 
 
 def _status(knowledge: Knowledge, *resources: Json) -> tuple[str, str | None]:

@@ -3,13 +3,12 @@ or to raise a false critical alert; each row is a way real EHRs and laboratories
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from fhir_builders import (
     NOW,
     RXNORM,
     SNOMED,
+    Json,
     body_site,
     coding,
     concept,
@@ -32,7 +31,6 @@ from fhir_mappings.labs import assess_labs
 from fhir_mappings.medications import find_antithrombotic_therapy
 from fhir_mappings.pregnancy import assess_pregnancy
 
-Json = dict[str, Any]
 V3_INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
 WARFARIN = concept(coding(RXNORM, "855332", "warfarin sodium 5 MG Oral Tablet"))
 

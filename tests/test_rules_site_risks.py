@@ -3,15 +3,12 @@ neck -> pneumothorax precaution; head or neck -> fainting precaution; site lines
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
-from fhir_builders import NOW, body_site, draft_orders, dry_needling_order, patient_record, sct
+from fhir_builders import NOW, Json, body_site, draft_orders, dry_needling_order, patient_record, sct
 
 from cards import CardContext, build_cards, load_card_wording
 from fhir_mappings import Knowledge, evaluate_orders, find_dry_needling_orders
 
-Json = dict[str, Any]
 PNEUMO = "pneumothorax-risk-site"
 FAINT = "fainting-risk-site"
 

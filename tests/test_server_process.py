@@ -20,6 +20,7 @@ from cds_service.catalog import load_catalog
 from cds_service.demo import build_hook_request, load_demo_patients
 from cds_service.local_client import sign_service_request
 
+pytestmark = pytest.mark.gunicorn  # the service as a real process on a loopback port
 DATA_DIR: dict[str, str] = {}  # the server's DN_CDS_DATA_DIR, where its local client key lives
 
 

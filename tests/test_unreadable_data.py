@@ -18,12 +18,12 @@ import pytest
 import requests
 import responses
 from conftest import TODAY, CdsClient
+from hook_services import SERVICES
 from tokens import issuer_trust
 
 from cards.wording import load_card_wording
 from cds_service import Settings, create_app
 from cds_service.advice import Advisor
-from cds_service.catalog import load_catalog
 from cds_service.demo import DemoPatient, answer_prefetch, build_hook_request, load_demo_patients
 from cds_service.fhir_fetcher import fill_template
 from cds_service.hook_request import parse_hook_request
@@ -37,7 +37,6 @@ from fhir_mappings import Knowledge
 from fhir_mappings.findings import Finding, FindingKind
 
 BASE = "https://ehr.example.org/fhir/R4"
-SERVICES = {service.hook: service for service in load_catalog().services}
 DEMO = {patient.slug: patient for patient in load_demo_patients(TODAY)}
 INCOMPLETE = "patient-data-incomplete"
 NO_INDICATION = "no-indication-found"

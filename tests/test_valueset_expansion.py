@@ -53,7 +53,8 @@ def _compose_icd_codes(value_set: dict[str, Any]) -> list[str]:
     return codes
 
 
-@pytest.mark.parametrize("path", VALUESET_FILES, ids=[p.name for p in VALUESET_FILES])
+@pytest.mark.slow
+@pytest.mark.parametrize("path", [pytest.param(p, id=p.name) for p in VALUESET_FILES])
 def test_committed_expansions_equal_a_regeneration(path: Path) -> None:
     assert expand_valuesets.render(path) == path.read_text(encoding="utf-8"), (
         f"{path.name} is out of date: run python scripts/expand_valuesets.py"
