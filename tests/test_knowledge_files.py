@@ -95,7 +95,14 @@ def _generated(part: dict[str, Any]) -> bool:
 
 def test_value_sets_are_shipped_for_every_knowledge_area() -> None:
     files = {name for name, _ in VALUE_SETS}
-    assert files == {"bleeding.json", "indications.json", "infection.json", "orders.json", "pregnancy.json"}
+    assert files == {
+        "bleeding.json",
+        "indications.json",
+        "infection.json",
+        "orders.json",
+        "pregnancy.json",
+        "vsac.json",
+    }
     assert len(VALUE_SET_IDS) == len(set(VALUE_SET_IDS))
 
 

@@ -16,6 +16,7 @@ PREGNANCY_OBSERVATION_SETS = (
     "pregnancy-ga-observation",
     "pregnancy-lmp-observation",
     "pregnancy-test-observation",
+    "pregnancy-test-observation-vsac",
 )
 
 
@@ -90,13 +91,16 @@ def test_the_patient_is_read(service: object) -> None:
 
 
 @pytest.mark.parametrize("service", SERVICES, ids=[s.id for s in SERVICES])
-def test_procedure_codes_equal_the_hysterectomy_value_set(service: object, knowledge: Knowledge) -> None:
+def test_procedure_codes_equal_the_hysterectomy_and_pregnancy_ending_value_sets(
+    service: object, knowledge: Knowledge
+) -> None:
     template = service.prefetch["procedures"]  # type: ignore[attr-defined]
     resource_type, _, query = template.partition("?")
     params = dict(parse_qsl(query))
     asked = {tuple(token.split("|", 1)) for token in params["code"].split(",")}
 
     read = set(knowledge.value_set("hysterectomy").exact_codes)
+    read |= knowledge.value_set("pregnancy-ending-procedure").exact_codes  # deliveries, terminations
 
     assert resource_type == "Procedure"
     assert params["patient"] == "{{context.patientId}}"
