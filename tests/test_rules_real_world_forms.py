@@ -11,17 +11,28 @@ from typing import Any
 import pytest
 from fhir_builders import (
     NOW,
+    PATIENT_ID,
+    coding,
     concept,
+    condition,
     days_ago,
+    icd,
     lab_result,
     loinc,
+    medication_request,
     observation,
     patient_record,
+    rxnorm,
+    sct,
     text_only,
 )
 
+from cds_service.patient_data import build_record
 from fhir_mappings import Knowledge, evaluate_patient
 from fhir_mappings.answer_text import combine_answers, read_answer_text
+from fhir_mappings.bleeding import find_bleeding_disorders
+from fhir_mappings.infection import find_active_infections
+from fhir_mappings.medications import find_antithrombotic_therapy
 from fhir_mappings.pregnancy import assess_pregnancy
 
 Json = dict[str, Any]
@@ -32,6 +43,11 @@ LAB_CODES = {
     "inr-elevated",
     "lab-unit-unknown",
 }
+
+
+def _cc(code: Json) -> Json:
+    """A CodeableConcept from a Coding (``sct``/``icd`` builders) or a concept as given."""
+    return code if "coding" in code or "text" in code else concept(code)
 
 
 def _lab_codes(knowledge: Knowledge, *resources: Json) -> list[str]:
@@ -243,3 +259,183 @@ def test_members_sent_alongside_are_read_once(knowledge: Knowledge) -> None:
     panel = observation(concept(loinc("34528-0")), effective=days_ago(1), category="laboratory")
     panel["hasMember"] = [{"reference": "Observation/inr1"}]
     assert _lab_codes(knowledge, panel, member) == ["inr-critical"]
+
+
+# --- class 2: SNOMED CT codes beyond short lists, and words when no code is placed ------------------------
+
+
+@pytest.mark.parametrize(
+    ("code", "status"),
+    [
+        (sct("47200007", "High risk pregnancy"), "first-trimester"),
+        (sct("237244005", "Single pregnancy"), "first-trimester"),
+        (sct("169561007", "Pregnant - blood test confirms"), "first-trimester"),
+        (concept(text="Pregnancy"), "first-trimester"),  # class 11: text only
+        (concept(coding("urn:oid:1.2.3.4", "P1", "Intrauterine pregnancy")), "first-trimester"),
+        (sct("34801009", "Ectopic pregnancy"), "not-pregnant"),  # a pregnancy-ended event, not ongoing
+        (concept(text="Pregnancy test negative"), "not-pregnant"),
+        (concept(text="History of pregnancy loss"), "not-pregnant"),
+    ],
+)
+def test_pregnancy_conditions_beyond_the_hand_picked_codes(
+    code: Json, status: str, knowledge: Knowledge
+) -> None:
+    record = patient_record(condition(_cc(code), recorded=days_ago(5)))
+    assert assess_pregnancy(record, knowledge, NOW).status == status
+
+
+@pytest.mark.parametrize(
+    ("code", "fires"),
+    [
+        (sct("64779008", "Blood coagulation disorder"), True),
+        (sct("16922007", "Hereditary coagulation factor deficiency"), True),
+        (sct("1386000", "Intracranial hemorrhage"), False),  # active bleeding, not a diathesis
+        (sct("123786007", "Blood coagulation disorder with shortened coagulation time"), False),
+        (sct("999999001", "Haemophilia A, severe"), True),  # a code no value set places: its words count
+    ],
+)
+def test_bleeding_diatheses_coded_in_snomed(code: Json, fires: bool, knowledge: Knowledge) -> None:
+    assert bool(find_bleeding_disorders(patient_record(condition(_cc(code))), knowledge, NOW)) is fires
+
+
+# --- classes 8 and 9: what counts as an active local infection, and for how long --------------------------
+
+
+@pytest.mark.parametrize(
+    ("code", "counts"),
+    [
+        (icd("B02.29", "Other postherpetic nervous system involvement"), False),
+        (icd("B02.22", "Postherpetic trigeminal neuralgia"), False),
+        (icd("B00.4", "Herpesviral encephalitis"), False),
+        (icd("B02.31", "Zoster conjunctivitis"), False),
+        (icd("L05.91", "Pilonidal cyst without abscess"), False),
+        (sct("999999002", "Postherpetic neuralgia"), False),
+        (icd("L05.01", "Pilonidal cyst with abscess"), True),
+        (icd("M72.6", "Necrotizing fasciitis"), True),
+        (icd("M71.061", "Abscess of bursa, right knee"), True),
+        (icd("M65.041", "Abscess of tendon sheath, right hand"), True),
+        (icd("M46.26", "Osteomyelitis of vertebra, lumbar region"), True),
+        (icd("T84.51XA", "Infection and inflammatory reaction due to internal right hip prosthesis"), True),
+        (icd("B01.9", "Varicella without complication"), True),
+        (icd("L89.154", "Pressure ulcer of sacral region, stage 4"), True),
+        (sct("4740000", "Herpes zoster"), True),
+        (sct("999999003", "Cellulitis of left lower limb"), True),  # SNOMED outside the set: words read
+    ],
+)
+def test_infection_value_set_look_alikes_and_additions(
+    code: Json, counts: bool, knowledge: Knowledge
+) -> None:
+    record = patient_record(condition(_cc(code), onset=days_ago(3)))
+    assert bool(find_active_infections(record, knowledge, NOW)) is counts
+
+
+@pytest.mark.parametrize(
+    ("clinical_status", "onset_days_ago", "counts"),
+    [
+        (None, 730, False),  # a problem-list cellulitis nobody closed, two years old
+        (None, 91, False),
+        (None, 60, True),
+        ("active", 730, True),  # a status that says active still counts
+        ("recurrence", 400, True),
+    ],
+)
+def test_acute_infections_expire_by_date_unless_active(
+    clinical_status: str | None, onset_days_ago: int, counts: bool, knowledge: Knowledge
+) -> None:
+    cellulitis = condition(
+        concept(icd("L03.115", "Cellulitis of right lower limb")),
+        clinical_status=clinical_status,
+        onset=days_ago(onset_days_ago),
+    )
+    assert bool(find_active_infections(patient_record(cellulitis), knowledge, NOW)) is counts
+
+
+def test_chronic_site_infections_do_not_expire(knowledge: Knowledge) -> None:
+    osteomyelitis = condition(
+        concept(icd("M86.661", "Other chronic osteomyelitis, right tibia")),
+        clinical_status=None,
+        onset=days_ago(700),
+    )
+    assert find_active_infections(patient_record(osteomyelitis), knowledge, NOW)
+
+
+# --- class 5: drug coverage by ingredient ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("code", "display", "drug"),
+    [
+        ("1364435", None, "apixaban"),  # apixaban 5 MG Oral Tablet, no display sent
+        ("309362", None, "clopidogrel"),
+        ("1536467", None, "aspirin"),  # an aspirin combination (effervescent tablet)
+        ("259081", None, "aspirin"),  # aspirin / dipyridamole ER capsule: both ingredients
+        ("197622", None, "dipyridamole"),
+        ("1736470", None, "eptifibatide"),
+        ("1537034", None, "vorapaxar"),
+        ("999999", "tinzaparin 10000 IU/0.5 mL", "tinzaparin"),
+    ],
+)
+def test_antithrombotic_products_by_ingredient(
+    code: str, display: str | None, drug: str, knowledge: Knowledge
+) -> None:
+    request = medication_request(code, display or "")
+    request["status"] = "active"
+    if display is None:
+        request["medicationCodeableConcept"] = concept(rxnorm(code))
+    uses = find_antithrombotic_therapy(patient_record(request), knowledge, NOW)
+    assert drug in {use.drug for use in uses}
+
+
+@pytest.mark.parametrize("text", ["mesalamine (5-ASA) 800 mg", "5-ASA enema", "Asacol HD"])
+def test_mesalamine_is_not_aspirin(text: str, knowledge: Knowledge) -> None:
+    request = medication_request("999998", text)
+    request["status"] = "active"
+    request["medicationCodeableConcept"] = concept(text=text)
+    assert find_antithrombotic_therapy(patient_record(request), knowledge, NOW) == []
+
+
+# --- classes 7 and 10: pregnancy ended by a procedure; every VSAC pregnancy test -------------------------
+
+
+def _procedure(system: str, code: str, performed_days_ago: int, status: str = "completed") -> Json:
+    return {
+        "resourceType": "Procedure",
+        "id": f"proc-{code}",
+        "status": status,
+        "code": concept(coding(system, code)),
+        "subject": {"reference": f"Patient/{PATIENT_ID}"},
+        "performedDateTime": days_ago(performed_days_ago).isoformat(),
+    }
+
+
+@pytest.mark.parametrize(
+    ("system", "code", "status", "ended"),
+    [
+        ("http://www.ama-assn.org/go/cpt", "59840", "completed", True),  # induced abortion, D&C
+        ("http://www.ama-assn.org/go/cpt", "59514", "completed", True),  # cesarean delivery only
+        ("http://www.cms.gov/Medicare/Coding/ICD10", "10A07ZZ", "completed", True),
+        ("http://www.cms.gov/Medicare/Coding/ICD10", "10D00Z1", "completed", True),  # low cesarean (VSAC)
+        ("http://snomed.info/sct", "177143000", "completed", True),  # elective LSCS (VSAC)
+        ("http://www.ama-assn.org/go/cpt", "59840", "not-done", False),
+    ],
+)
+def test_a_procedure_ends_the_pregnancy_before_it(
+    system: str, code: str, status: str, ended: bool, knowledge: Knowledge
+) -> None:
+    hcg = observation(
+        concept(loinc("2106-3")),
+        effective=days_ago(30),
+        category="laboratory",
+        value={"valueString": "Positive"},
+    )
+    record = build_record(PATIENT_ID, [hcg, _procedure(system, code, 10, status)])
+    result = assess_pregnancy(record, knowledge, NOW).status
+    assert (result == "not-pregnant") is ended
+
+
+@pytest.mark.parametrize("code", ["80384-1", "80385-8", "2110-5", "2112-1", "20994-0"])
+def test_every_vsac_pregnancy_test_is_read(code: str, knowledge: Knowledge) -> None:
+    test = observation(
+        concept(loinc(code)), effective=days_ago(2), category="laboratory", value={"valueString": "POSITIVE"}
+    )
+    assert assess_pregnancy(patient_record(test), knowledge, NOW).status == "first-trimester"
