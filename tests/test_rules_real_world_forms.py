@@ -31,6 +31,7 @@ from cds_service.patient_data import build_record
 from fhir_mappings import Knowledge, evaluate_patient
 from fhir_mappings.answer_text import combine_answers, read_answer_text
 from fhir_mappings.bleeding import find_bleeding_disorders
+from fhir_mappings.body_regions import read_body_site, relate_sites
 from fhir_mappings.infection import find_active_infections
 from fhir_mappings.medications import find_antithrombotic_therapy
 from fhir_mappings.pregnancy import assess_pregnancy
@@ -439,3 +440,45 @@ def test_every_vsac_pregnancy_test_is_read(code: str, knowledge: Knowledge) -> N
         concept(loinc(code)), effective=days_ago(2), category="laboratory", value={"valueString": "POSITIVE"}
     )
     assert assess_pregnancy(patient_record(test), knowledge, NOW).status == "first-trimester"
+
+
+# --- class 3: pre-coordinated sided body sites and limb words -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("site", "region", "side"),
+    [
+        (concept(sct("62175007")), "LOWER_LIMB", "right"),  # no display sent
+        (concept(sct("32153003")), "LOWER_LIMB", "left"),
+        (concept(sct("6921000")), "UPPER_LIMB", "right"),
+        (concept(sct("91775009")), "SHOULDER_GIRDLE", "left"),
+        (concept(sct("287579007")), "PELVIS_HIP", "right"),
+        (concept(sct("61685007"), sct("7771000")), "LOWER_LIMB", "left"),  # region + laterality qualifier
+        (concept(sct("61685007:272741003=24028007")), "LOWER_LIMB", "right"),  # post-coordinated
+        (text_only("Structure of right lower limb"), "LOWER_LIMB", "right"),
+        (text_only("left upper limb"), "UPPER_LIMB", "left"),
+        (text_only("R leg"), "LOWER_LIMB", "right"),
+        (text_only("left arm"), "UPPER_LIMB", "left"),
+        (text_only("bilateral lower extremities"), "LOWER_LIMB", "both"),
+    ],
+)
+def test_sided_limb_sites_are_placed(site: Json, region: str, side: str, knowledge: Knowledge) -> None:
+    read = read_body_site(site, knowledge.body_regions, knowledge.aliases)
+    assert region in read.regions and read.side == side
+
+
+@pytest.mark.parametrize(
+    ("order_site", "infection_site", "relation"),
+    [
+        (sct("62175007"), sct("62175007"), "same"),
+        (sct("62175007"), sct("32153003"), "apart"),
+        (sct("32153003"), sct("56459004"), "same"),  # left lower limb order, foot infection of unknown side
+    ],
+)
+def test_same_side_limb_infection_is_the_same_site(
+    order_site: Json, infection_site: Json, relation: str, knowledge: Knowledge
+) -> None:
+    regions = knowledge.body_regions
+    order = read_body_site(concept(order_site), regions, knowledge.aliases)
+    infection = read_body_site(concept(infection_site), regions, knowledge.aliases)
+    assert relate_sites(order, infection, regions) == relation
