@@ -135,6 +135,7 @@ def format_ga(days: int) -> str:
 PREGNANCY_TEST_VALUE_SETS = ("pregnancy-test-observation", "pregnancy-test-observation-vsac")
 PREGNANCY_CONDITION_VALUE_SETS = ("pregnancy-condition", "pregnancy-condition-snomed")
 PREGNANCY_ENDING_PROCEDURES = "pregnancy-ending-procedure"
+NEGATIVE_TEST_CONDITIONS = "pregnancy-test-negative-condition"  # Z32.02
 _PROCEDURE_NOT_DONE = frozenset({"not-done", "entered-in-error", "preparation", "stopped", "unknown"})
 
 
@@ -363,6 +364,18 @@ def _condition_events(record: PatientRecord, knowledge: Knowledge, now: date) ->
             if ended is not None:
                 events.append(
                     _Event("ended", ended, Evidence(reference, f"{label} ({ended.isoformat()})", ended))
+                )
+            continue
+        if knowledge.value_set(NEGATIVE_TEST_CONDITIONS).match_concept(code, knowledge.aliases):
+            tested = condition_date(condition, "earliest")  # a negation counts from its earliest day
+            if tested is not None:
+                events.append(
+                    _Event(
+                        "status",
+                        tested,
+                        Evidence(reference, f"{label} ({tested.isoformat()})", tested),
+                        answer="not-pregnant",
+                    )
                 )
             continue
         recorded = condition_date(condition, "latest")

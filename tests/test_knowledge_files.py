@@ -100,7 +100,9 @@ def test_value_sets_are_shipped_for_every_knowledge_area() -> None:
         "indications.json",
         "infection.json",
         "orders.json",
+        "panels.json",
         "pregnancy.json",
+        "reproductive.json",
         "vsac.json",
     }
     assert len(VALUE_SET_IDS) == len(set(VALUE_SET_IDS))
