@@ -51,9 +51,9 @@ def find_active_infections(record: PatientRecord, knowledge: Knowledge, now: dat
     for condition in record.conditions:
         if not is_active_condition(condition, now, knowledge.policy):
             continue
-        if _old_encounter_diagnosis(condition, now, knowledge):
+        if old_encounter_diagnosis(condition, now, knowledge):
             continue
-        if _expired_acute_infection(condition, now, knowledge):
+        if expired_acute_infection(condition, now, knowledge):
             continue
         code = condition.get("code")
         matches = value_set.match_concept(code, knowledge.aliases)
@@ -86,7 +86,7 @@ def find_active_infections(record: PatientRecord, knowledge: Knowledge, now: dat
     return infections
 
 
-def _old_encounter_diagnosis(condition: Mapping[str, Any], now: date, knowledge: Knowledge) -> bool:
+def old_encounter_diagnosis(condition: Mapping[str, Any], now: date, knowledge: Knowledge) -> bool:
     """An encounter diagnosis without clinicalStatus, older than the policy window: a past visit's infection,
     not a current one. Undated ones still count (the safe reading)."""
     if condition.get("clinicalStatus") is not None or not is_encounter_diagnosis(condition):
@@ -97,7 +97,7 @@ def _old_encounter_diagnosis(condition: Mapping[str, Any], now: date, knowledge:
     )
 
 
-def _expired_acute_infection(condition: Mapping[str, Any], now: date, knowledge: Knowledge) -> bool:
+def expired_acute_infection(condition: Mapping[str, Any], now: date, knowledge: Knowledge) -> bool:
     """An acute infection on any list whose clinicalStatus does not say active (absent or unreadable), dated
     more than ``infection_acute_max_age_days`` ago: a past episode nobody closed. Chronic site infections
     (``chronic-site-infection``) and undated ones still count (the safe reading)."""

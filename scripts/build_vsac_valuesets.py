@@ -67,6 +67,7 @@ INGREDIENT_WORDS = {
     "rivaroxaban": "rivaroxaban",
     "dabigatran": "dabigatran",
     "edoxaban": "edoxaban",
+    "betrixaban": "betrixaban",
     "heparin": r"(?<!\w)heparin",
     "enoxaparin": "enoxaparin",
     "dalteparin": "dalteparin",
@@ -239,6 +240,7 @@ def build(directory: Path) -> dict[str, Any]:
         bleeding_snomed(directory),
         pregnancy_tests(directory),
         pregnancy_ending_procedures(directory),
+        systemic_infection(directory),
     ]
     return {
         "resourceType": "Bundle",
@@ -392,6 +394,21 @@ def pregnancy_ending_procedures(directory: Path) -> dict[str, Any]:
         {(CPT, c) for c in ENDING_CPT}
         | {(ICD10PCS, c) for c in ENDING_PCS}
         | {(SNOMED, c) for c in ENDING_SNOMED},
+    )
+
+
+def systemic_infection(directory: Path) -> dict[str, Any]:
+    """Sepsis (VSAC Sepsis, ICD-10-CM): every code taken; a patient-level precaution, not a site rule."""
+    document = read_reference(directory, "sepsis")
+    codes = {(entry["system"], entry["code"]): entry["display"] for entry in document["codes"]}
+    return value_set(
+        "systemic-infection",
+        "Sepsis (systemic infection)",
+        "Sepsis and septic shock: a systemic infection is a reason to postpone elective needling wherever "
+        "the site (a patient-level precaution, issue 11 class 8).",
+        [source_line(document, "sepsis")],
+        codes,
+        {},
     )
 
 

@@ -838,10 +838,34 @@ def class8_9() -> None:
         )
 
 
+def class8_sepsis() -> None:
+    cases = [
+        ("a419-active", cc(ICD, "A41.9", "Sepsis, unspecified organism"), "active", 6, True),
+        ("r6521-septic-shock", cc(ICD, "R65.21", "Severe sepsis with septic shock"), "active", 3, True),
+        ("a4102-mrsa", cc(ICD, "A41.02", "Sepsis due to MRSA"), None, 10, True),
+        ("text-urosepsis", cc(text="Urosepsis"), "active", 4, True),
+        ("a419-resolved", cc(ICD, "A41.9", "Sepsis, unspecified organism"), "resolved", 200, False),
+        ("a419-no-status-old", cc(ICD, "A41.9", "Sepsis, unspecified organism"), None, 300, False),
+    ]
+    for slug, code, status, days, counts in cases:
+        chart = Chart(f"c8-sepsis-{slug}")
+        chart.condition(code, status=status, onset=days)
+        lumbar_order(chart)
+        add(
+            chart,
+            f"Man, 62, sepsis on file ({slug.replace('-', ' ')})",
+            "Sepsis is a systemic infection: a patient-level precaution whatever the site, while it is "
+            "active (an undated-status episode expires 90 days after onset).",
+            [*BASE, "systemic-infection"] if counts else BASE,
+            ["class-8", "sepsis"],
+            [] if counts else ["systemic-infection"],
+        )
+
+
 def document() -> Json:
     """The vignette file's content (rebuilt from scratch on every call)."""
     VIGNETTES.clear()
-    for build in (class1, class2, class3, class4_5, class6_11, class7_10, class8_9):
+    for build in (class1, class2, class3, class4_5, class6_11, class7_10, class8_9, class8_sepsis):
         build()
     return {
         "_comment": "Issue 11 vignettes: data forms production EHRs send, written by "

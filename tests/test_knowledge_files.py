@@ -39,6 +39,7 @@ EXPECTED_FINDINGS: dict[str, str] = {
     "low-platelet-count": "precaution",
     "inr-elevated": "precaution",
     "infection-near-site": "precaution",
+    "systemic-infection": "precaution",
     "pneumothorax-risk-site": "precaution",
     "fainting-risk-site": "precaution",
     "pregnancy-status-unknown": "missing-data",

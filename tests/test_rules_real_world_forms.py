@@ -35,6 +35,9 @@ from fhir_mappings.body_regions import read_body_site, relate_sites
 from fhir_mappings.infection import find_active_infections
 from fhir_mappings.medications import find_antithrombotic_therapy
 from fhir_mappings.pregnancy import assess_pregnancy
+from fhir_mappings.references import MEDICATION_REFERENCES, unresolved_references
+from fhir_mappings.reproductive import reproductive_potential
+from fhir_mappings.systemic_infection import find_systemic_infections
 
 Json = dict[str, Any]
 LAB_CODES = {
@@ -482,3 +485,148 @@ def test_same_side_limb_infection_is_the_same_site(
     order = read_body_site(concept(order_site), regions, knowledge.aliases)
     infection = read_body_site(concept(infection_site), regions, knowledge.aliases)
     assert relate_sites(order, infection, regions) == relation
+
+
+# --- class 10: menopause ends the pregnancy-status prompt; Z32.02 is a status -----------------------------
+
+
+def _woman(age: int) -> Json:
+    return {
+        "resourceType": "Patient",
+        "id": PATIENT_ID,
+        "gender": "female",
+        "birthDate": f"{NOW.year - age}-01-01",
+    }
+
+
+@pytest.mark.parametrize(
+    ("code", "prompted"),
+    [
+        (concept(icd("N95.1", "Menopausal and female climacteric states")), False),
+        (concept(icd("Z78.0", "Asymptomatic menopausal state")), False),
+        (concept(icd("E28.310", "Symptomatic premature menopause")), False),
+        (concept(sct("289903006", "Menopause present")), False),  # a code no set places: its words
+        (text_only("Post-menopausal"), False),
+        (text_only("Perimenopausal symptoms"), True),
+        (text_only("Family history of early menopause"), True),
+    ],
+)
+def test_menopause_ends_the_prompt(code: Json, prompted: bool, knowledge: Knowledge) -> None:
+    record = build_record(PATIENT_ID, [_woman(51), condition(code, onset=days_ago(400))])
+    potential = reproductive_potential(record, knowledge, NOW)
+    assert potential.possible is prompted
+
+
+@pytest.mark.parametrize(("recorded", "gap"), [(6, False), (60, True)])
+def test_a_negative_test_coded_z32_02_is_a_status(recorded: int, gap: bool, knowledge: Knowledge) -> None:
+    z3202 = condition(
+        concept(icd("Z32.02", "Encounter for pregnancy test, result negative")),
+        clinical_status=None,
+        recorded=days_ago(recorded),
+        category="encounter-diagnosis",
+    )
+    assessment = assess_pregnancy(patient_record(z3202), knowledge, NOW)
+    assert assessment.status == "not-pregnant"
+    assert (assessment.status_gap is not None) is gap
+
+
+# --- class 8: sepsis is a patient-level precaution --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "onset", "found"),
+    [
+        (concept(icd("A41.9", "Sepsis, unspecified organism")), "active", 5, True),
+        (concept(icd("A40.0", "Sepsis due to streptococcus, group A")), None, 20, True),
+        (text_only("Urosepsis"), "active", 3, True),
+        (concept(icd("A41.9")), "resolved", 5, False),
+        (concept(icd("A41.9")), None, 200, False),  # no status, onset past the acute window
+        (text_only("Sepsis screen negative"), "active", 3, False),
+    ],
+)
+def test_sepsis_is_found_while_active(
+    code: Json, status: str | None, onset: int, found: bool, knowledge: Knowledge
+) -> None:
+    record = patient_record(condition(code, clinical_status=status, onset=days_ago(onset)))
+    assert bool(find_systemic_infections(record, knowledge, NOW)) is found
+
+
+# --- class 4: a drug coded only on a Medication resource ---------------------------------------------------
+
+
+def _request_with_reference(reference: str, contained: list[Json] | None = None) -> Json:
+    request: Json = {
+        "resourceType": "MedicationRequest",
+        "id": "mr-ref",
+        "status": "active",
+        "intent": "order",
+        "medicationReference": {"reference": reference},
+        "subject": {"reference": f"Patient/{PATIENT_ID}"},
+    }
+    if contained:
+        request["contained"] = contained
+    return request
+
+
+CLOPIDOGREL = {"resourceType": "Medication", "id": "clop", "code": concept(rxnorm("309362"))}
+
+
+@pytest.mark.parametrize(
+    ("resources", "unresolved"),
+    [
+        ([_request_with_reference("Medication/clop")], {MEDICATION_REFERENCES: ["Medication/clop"]}),
+        ([_request_with_reference("Medication/clop"), CLOPIDOGREL], {}),  # sent alongside (an _include)
+        ([_request_with_reference("#clop", [CLOPIDOGREL])], {}),  # contained
+        (
+            [_request_with_reference("https://ehr.example.org/fhir/Medication/clop")],
+            {MEDICATION_REFERENCES: ["Medication/clop"]},
+        ),
+    ],
+)
+def test_unresolved_medication_references_are_found(
+    resources: list[Json], unresolved: dict[str, list[str]]
+) -> None:
+    assert unresolved_references(build_record(PATIENT_ID, resources)) == unresolved
+
+
+@pytest.mark.parametrize(
+    "resources",
+    [
+        [_request_with_reference("Medication/clop"), CLOPIDOGREL],
+        [_request_with_reference("#clop", [CLOPIDOGREL])],
+    ],
+)
+def test_a_drug_coded_only_on_its_medication_is_found(resources: list[Json], knowledge: Knowledge) -> None:
+    uses = find_antithrombotic_therapy(build_record(PATIENT_ID, resources), knowledge, NOW)
+    assert [use.drug for use in uses] == ["clopidogrel"]
+
+
+def test_an_unreadable_medication_is_reported_missing_not_no_drug() -> None:
+    from cds_service.catalog import load_catalog
+    from cds_service.demo import DemoPatient, build_hook_request
+    from cds_service.hook_request import parse_hook_request
+    from cds_service.patient_data import FetchResult, gather_patient_data
+
+    service = next(s for s in load_catalog().services if s.hook == "patient-view")
+    patient = DemoPatient(
+        "x",
+        "x",
+        "",
+        PATIENT_ID,
+        "ServiceRequest/none",
+        (),
+        ({"resourceType": "Patient", "id": PATIENT_ID}, _request_with_reference("Medication/clop")),
+    )
+    request = parse_hook_request(
+        {**build_hook_request(patient, service), "fhirServer": "https://ehr.example.org/fhir"}
+    )
+
+    class Fetcher:
+        def fetch(self, *args: Any) -> FetchResult:
+            raise AssertionError("prefetch was complete")
+
+        def read_references(self, request: Any, references: list[str], started: float) -> FetchResult:
+            return FetchResult(failures={ref: "HTTP 404" for ref in references})
+
+    data = gather_patient_data(request, service, Fetcher())
+    assert data.unavailable == {MEDICATION_REFERENCES: "HTTP 404"}
