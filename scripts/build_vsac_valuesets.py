@@ -1,6 +1,6 @@
 """Build fhir_mappings/data/valuesets/vsac.json from the VSAC expansions in shared/reference/value-sets.
 
-    python scripts/build_vsac_valuesets.py [--reference DIR]   # rewrite vsac.json
+    python scripts/build_vsac_valuesets.py [--reference DIR]   # rewrite vsac.json (then its ICD expansions)
     python scripts/build_vsac_valuesets.py --check             # exit 1 when a rewrite would change it
 
 Each ValueSet written here takes the codes of named VSAC expansions (OID and version recorded as its
@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import subprocess
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -412,19 +413,34 @@ def systemic_infection(directory: Path) -> dict[str, Any]:
     )
 
 
+def _comparable(document: dict[str, Any]) -> dict[str, Any]:
+    """The document without what scripts/expand_valuesets.py adds (ICD-10-CM expansions, release source)."""
+    copy = json.loads(json.dumps(document))
+    for entry in copy.get("entry", []):
+        resource = entry["resource"]
+        resource.pop("expansion", None)
+        resource["extension"] = [
+            ext for ext in resource["extension"] if "expand_valuesets.py" not in str(ext.get("valueString"))
+        ]
+    return copy
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Write vsac.json, then let scripts/expand_valuesets.py add the ICD-10-CM expansions (sepsis)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reference", type=Path, default=DEFAULT_REFERENCE)
     parser.add_argument("--check", action="store_true")
     args = parser.parse_args(argv)
-    text = json.dumps(build(args.reference), indent=1, ensure_ascii=False) + "\n"
+    built = build(args.reference)
     if args.check:
-        if OUTPUT.read_text(encoding="utf-8") != text:
+        committed = json.loads(OUTPUT.read_text(encoding="utf-8"))
+        if _comparable(committed) != _comparable(built):
             print(f"{OUTPUT} is out of date: run scripts/build_vsac_valuesets.py", file=sys.stderr)
             return 1
         return 0
-    OUTPUT.write_text(text, encoding="utf-8")
-    return 0
+    OUTPUT.write_text(json.dumps(built, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    expand = ROOT / "scripts" / "expand_valuesets.py"
+    return subprocess.run([sys.executable, str(expand)], check=False).returncode
 
 
 if __name__ == "__main__":
