@@ -39,6 +39,7 @@ EXPECTED_FINDINGS: dict[str, str] = {
     "low-platelet-count": "precaution",
     "inr-elevated": "precaution",
     "infection-near-site": "precaution",
+    "systemic-infection": "precaution",
     "pneumothorax-risk-site": "precaution",
     "fainting-risk-site": "precaution",
     "pregnancy-status-unknown": "missing-data",
@@ -95,7 +96,16 @@ def _generated(part: dict[str, Any]) -> bool:
 
 def test_value_sets_are_shipped_for_every_knowledge_area() -> None:
     files = {name for name, _ in VALUE_SETS}
-    assert files == {"bleeding.json", "indications.json", "infection.json", "orders.json", "pregnancy.json"}
+    assert files == {
+        "bleeding.json",
+        "indications.json",
+        "infection.json",
+        "orders.json",
+        "panels.json",
+        "pregnancy.json",
+        "reproductive.json",
+        "vsac.json",
+    }
     assert len(VALUE_SET_IDS) == len(set(VALUE_SET_IDS))
 
 
