@@ -190,6 +190,20 @@ class AuditedFetcher:
             metrics.fhir_fallback.labels(outcome=fallback_outcome(outcome)).inc()
         return result
 
+    def read_references(self, request: HookRequest, references: list[str], started: float) -> FetchResult:
+        """``inner.read_references`` (referenced Medications, panel members), noted for the audit as one
+        entry, ``referencedResources``; an inner fetcher that cannot read references fails each one."""
+        reader = getattr(self.inner, "read_references", None)
+        if reader is None:
+            result = FetchResult(
+                failures={ref: "this service cannot read referenced resources" for ref in references}
+            )
+        else:
+            result = reader(request, references, started)
+        failures = [result.failures[ref] for ref in references if ref in result.failures]
+        _note_fetch({"referencedResources": failures[0] if failures else "read"})
+        return result
+
 
 def _error_classes(base: type[FhirError]) -> Iterator[type[FhirError]]:
     for subclass in base.__subclasses__():

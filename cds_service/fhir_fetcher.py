@@ -169,6 +169,42 @@ class FhirFetcher:
         )
         return result
 
+    def read_references(self, request: HookRequest, references: list[str], started: float) -> FetchResult:
+        """Read each ``Type/id`` from ``fhirServer`` (concurrently), by the deadline of the call that began at
+        ``started`` (one time budget per hook call); resources and failures are keyed by the reference."""
+        result = FetchResult()
+        if request.fhir_server is None or not self.allowlist.allows(request.fhir_server):
+            for reference in references:
+                result.failures[reference] = "fhirServer is not allowed, so it was not read"
+            return result
+        deadline = started + self.budget
+        executor = self._pool()
+        futures = {ref: executor.submit(self._read_one, request, ref, deadline) for ref in references}
+        wait(futures.values(), timeout=max(0.0, deadline - time.monotonic()))
+        for reference, future in futures.items():
+            if not future.done():
+                future.cancel()
+                result.failures[reference] = f"no answer within the time budget ({self.budget:g} s)"
+            elif (error := future.exception()) is not None:
+                if isinstance(error, FhirError):
+                    result.failures[reference] = error.reason
+                else:
+                    log.error("fhir read of a referenced resource failed with %s", type(error).__name__)
+                    result.failures[reference] = "the FHIR read failed unexpectedly"
+            else:
+                result.resources[reference] = future.result()
+        return result
+
+    def _read_one(self, request: HookRequest, reference: str, deadline: float) -> Resources:
+        """One instance read; the answer must be that very resource."""
+        assert request.fhir_server is not None  # noqa: S101 - checked by read_references()
+        resource_type, _, resource_id = reference.partition("/")
+        url = f"{request.fhir_server}/{resource_type}/{quote(resource_id, safe='')}"
+        body = self.client.get_json(url, request.access_token, deadline)
+        if (body.get("resourceType"), body.get("id")) != (resource_type, resource_id):
+            raise FhirBadResponse("the FHIR server's answer to a read is not the resource asked for")
+        return [body]
+
     def _pool(self) -> ThreadPoolExecutor:
         """This process's thread pool (made lazily, and again after a fork)."""
         with self._lock:

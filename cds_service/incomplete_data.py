@@ -14,6 +14,7 @@ from pathlib import Path
 
 from fhir_mappings import Knowledge
 from fhir_mappings.findings import Finding, FindingKind
+from fhir_mappings.references import MEDICATION_REFERENCES, RESULT_REFERENCES
 
 PATIENT_DATA_FILE = Path(__file__).parent / "data" / "patient-data.json"
 FINDING_CODE = "patient-data-incomplete"
@@ -82,7 +83,8 @@ def incomplete_data_finding(
         "unchecked": ", ".join(unchecked) if unchecked else "some checks",
         "reason": reason,
     }
-    if set(coverage) <= set(unavailable):  # nothing could be read: the list of every check is no summary
+    prefetched = set(coverage) - {MEDICATION_REFERENCES, RESULT_REFERENCES}
+    if prefetched <= set(unavailable):  # nothing could be read: the list of every check is no summary
         facts = {"nothing_read": "any patient data", "reason": reason}
     return Finding(
         code=FINDING_CODE,

@@ -156,6 +156,7 @@ def build_report(sources: KnowledgeSources) -> list[Block]:
         _risk_knowledge_part(sources),
         _body_regions_part(sources),
         _value_sets_part(sources),
+        _coverage_part(sources),
         _aliases_part(sources),
         _verification_part(sources),
         _precautions_part(sources),
@@ -331,6 +332,78 @@ def _value_sets_part(sources: KnowledgeSources) -> list[Block]:
             Collapsed(f"Compose of {vs_id}: {len(rows)} rows, {_expansion_summary(resource)}", inner)
         )
     return blocks
+
+
+EXCLUDED_EXTENSION = "urn:dn-cds:StructureDefinition/excluded-code"
+
+
+def _coverage_part(sources: KnowledgeSources) -> list[Block]:
+    """Per value set: its codes by code system, its sources, and what was left out and why."""
+    rows: list[tuple[str, ...]] = []
+    exclusions: list[str] = []
+    for vs_id in sources.knowledge.value_sets:
+        resource = sources.value_sets.get(vs_id, {})
+        excluded = _excluded_codes(resource)
+        rows.append(
+            (
+                f"`{vs_id}`",
+                _codes_by_system(resource),
+                "; ".join(_sources_of(resource)),
+                f"{len(excluded)} listed below" if excluded else _compose_exclusions(resource),
+            )
+        )
+        exclusions += [f"**{vs_id}**: {item}" for item in excluded]
+    blocks: list[Block] = [
+        Heading(2, "Coverage by value set", "coverage"),
+        Paragraph(
+            "What each value set covers, by code system (the shipped expansion where there is one, else the "
+            "codes and ICD-10-CM prefixes of its compose), where it comes from, and what was left out of it. "
+            "Sets derived from VSAC (valuesets/vsac.json, scripts/build_vsac_valuesets.py) list every code "
+            "of their VSAC sources they did not take, with the reason."
+        ),
+        _collapsed(
+            f"Coverage of {len(rows)} value sets",
+            Table(("Value set", "Codes by system", "Sources", "Excluded"), tuple(rows)),
+        ),
+    ]
+    if exclusions:
+        blocks += [
+            Heading(3, "Codes left out of the VSAC-derived sets, and why"),
+            Collapsed(f"{len(exclusions)} codes left out, each with why", (Bullets(tuple(exclusions)),)),
+        ]
+    return blocks
+
+
+def _codes_by_system(resource: Mapping[str, Any]) -> str:
+    expansion = resource.get("expansion")
+    if isinstance(expansion, Mapping) and expansion.get("contains"):
+        counts = Counter(str(c.get("system", "")) for c in expansion["contains"] if isinstance(c, Mapping))
+    else:
+        counts = Counter(system for system, _ in _concepts(resource, "include"))
+    text = ", ".join(f"{count} {_system_name(system)}" for system, count in sorted(counts.items()))
+    prefixes = _filter_values(resource, "include")
+    if prefixes and not (isinstance(expansion, Mapping) and expansion.get("contains")):
+        text += f"{', ' if text else ''}ICD-10-CM {', '.join(prefixes)} (with descendants)"
+    return text or "none"
+
+
+def _excluded_codes(resource: Mapping[str, Any]) -> list[str]:
+    return [
+        str(ext.get("valueString"))
+        for ext in resource.get("extension") or []
+        if isinstance(ext, Mapping) and ext.get("url") == EXCLUDED_EXTENSION
+    ]
+
+
+def _compose_exclusions(resource: Mapping[str, Any]) -> str:
+    prefixes = _filter_values(resource, "exclude")
+    codes = [code for _, code in _concepts(resource, "exclude")]
+    parts = []
+    if prefixes:
+        parts.append("ICD-10-CM " + ", ".join(prefixes) + " (reasons in the sources)")
+    if codes:
+        parts.append(f"{len(codes)} ICD-10-CM codes (see the compose)")
+    return "; ".join(parts) or "none"
 
 
 def _compose_rows(part: str, entries: Sequence[Mapping[str, Any]]) -> list[tuple[str, ...]]:
@@ -798,6 +871,7 @@ def _system_name(system: str) -> str:
         "http://loinc.org": "LOINC",
         "http://www.nlm.nih.gov/research/umls/rxnorm": "RxNorm",
         "http://www.ama-assn.org/go/cpt": "CPT",
+        "http://www.cms.gov/Medicare/Coding/ICD10": "ICD-10-PCS",
     }
     return names.get(system, system)
 

@@ -16,6 +16,7 @@ Keys that prefetch does not usably supply are read by a :class:`PatientDataFetch
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -25,6 +26,7 @@ from cds_service.catalog import ServiceDefinition
 from cds_service.hook_request import HookRequest
 from fhir_mappings.fhir_json import as_list, as_object, bundle_resources
 from fhir_mappings.records import PatientRecord, belongs_to_patient
+from fhir_mappings.references import unresolved_references
 
 Resources = list[Mapping[str, Any]]
 
@@ -129,6 +131,7 @@ def gather_patient_data(
 
     A key with more than ``max_resources_per_key`` resources is not evaluated (the cost of the rules grows
     with them) and is reported as unavailable, never read as "nothing on file"."""
+    started = time.monotonic()
     reading = read_prefetch(request, service)
     resources: dict[str, Resources] = {}
     unavailable: dict[str, str] = {}
@@ -146,8 +149,42 @@ def gather_patient_data(
                 unavailable[key] = too_many_resources(max_resources_per_key)
             else:
                 resources[key] = fetched.resources[key]
-    record = build_record(request.patient_id, [r for rs in resources.values() for r in rs])
+    all_resources = [r for rs in resources.values() for r in rs]
+    record = build_record(request.patient_id, all_resources)
+    unresolved = unresolved_references(record)
+    if unresolved:
+        extra = _read_references(request, fetcher, unresolved, started, unavailable)
+        if extra:
+            record = build_record(request.patient_id, [*all_resources, *extra])
     return PatientData(record, unavailable)
+
+
+def _read_references(
+    request: HookRequest,
+    fetcher: PatientDataFetcher,
+    unresolved: Mapping[str, list[str]],
+    started: float,
+    unavailable: dict[str, str],
+) -> Resources:
+    """Read what the records point to and the record lacks (a Medication, a panel's member result) from
+    ``fhirServer``, within the call's time budget; a kind that cannot be read goes into ``unavailable``."""
+    reader = getattr(fetcher, "read_references", None)
+    if request.fhir_server is None or reader is None:
+        for kind, references in unresolved.items():
+            unavailable[kind] = (
+                f"{len(references)} referenced, not sent in prefetch and no fhirServer to read"
+            )
+        return []
+    result: FetchResult = reader(request, [ref for refs in unresolved.values() for ref in refs], started)
+    found: Resources = []
+    for kind, references in unresolved.items():
+        failed = [ref for ref in references if ref in result.failures]
+        if failed:
+            unavailable[kind] = result.failures[failed[0]]
+        found += [
+            r for ref in references if ref not in result.failures for r in result.resources.get(ref, [])
+        ]
+    return found
 
 
 def build_record(patient_id: str, resources: Sequence[Mapping[str, Any]]) -> PatientRecord:

@@ -11,6 +11,7 @@ from fhir_mappings.knowledge import Knowledge
 from fhir_mappings.records import PatientRecord, condition_date, is_active_condition
 
 BLEEDING_DISORDER_VALUE_SET = "bleeding-disorder"
+BLEEDING_DISORDER_SNOMED_VALUE_SET = "bleeding-disorder-snomed"  # VSAC-derived, valuesets/vsac.json
 
 
 def find_bleeding_disorders(record: PatientRecord, knowledge: Knowledge, now: date) -> list[Evidence]:
@@ -21,7 +22,12 @@ def find_bleeding_disorders(record: PatientRecord, knowledge: Knowledge, now: da
     for condition in record.conditions:
         if not is_active_condition(condition, now, knowledge.policy):
             continue
-        matches = value_set.match_concept(condition.get("code"), knowledge.aliases)
+        matches = [
+            match
+            for matcher in (value_set, knowledge.value_sets.get(BLEEDING_DISORDER_SNOMED_VALUE_SET))
+            if matcher is not None
+            for match in matcher.match_concept(condition.get("code"), knowledge.aliases)
+        ]
         if not matches:
             by_name = match_condition_text(
                 condition.get("code"),

@@ -1,21 +1,21 @@
 """Names of contraindicated conditions read in the text of a Condition that has no standard coding.
 
-A free-text problem ("Hemophilia A", "Cellulitis of right leg") or one coded only in a local system would
-otherwise say nothing to the code-based rules. The names and the phrases that make a text not an assertion
-("history of", "denies") are knowledge data (``condition-text.json``); a match is flagged as made by name.
+A free-text problem ("Hemophilia A", "Cellulitis of right leg"), one coded only in a local system, or one
+whose SNOMED CT / ICD-10-CM code no value set places would otherwise say nothing to the code-based rules.
+The names and the phrases that make a text not an assertion ("history of", "denies") are knowledge data
+(``condition-text.json``); a match is flagged as made by name.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from fhir_mappings.codes import ICD10CM, SNOMED, SystemAliases
+from fhir_mappings.codes import SystemAliases
 from fhir_mappings.fhir_json import codings, concept_texts
 
-_STANDARD_SYSTEMS = frozenset({ICD10CM, SNOMED})
 _MAX_TEXT = 300  # a problem name, not a note: only its start is read
 
 
@@ -25,6 +25,11 @@ class ConditionTextKnowledge:
 
     names_by_value_set: Mapping[str, re.Pattern[str]] = field(default_factory=dict)
     not_asserted: re.Pattern[str] | None = None
+    # per value set: words that make a text name something else ("postherpetic neuralgia" is no zoster)
+    not_when_by_value_set: Mapping[str, re.Pattern[str]] = field(default_factory=dict)
+    # (canonical system, code) -> True when some value set of the rule base places it: such a coding is
+    # judged by its code; a concept with no such coding is read by its words
+    is_known_code: Callable[[str, str], bool] = field(default=lambda system, code: False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +43,10 @@ class TextMatch:
 def parse_condition_text(document: Mapping[str, Any]) -> ConditionTextKnowledge:
     """Compile the document (raises KeyError/TypeError/ValueError on a malformed one)."""
     names = {str(rule["value_set"]): _words(rule["names"]) for rule in document["rules"] if rule["names"]}
-    return ConditionTextKnowledge(names, _words(document["not_asserted"]))
+    not_when = {
+        str(rule["value_set"]): _words(rule["not_when"]) for rule in document["rules"] if rule.get("not_when")
+    }
+    return ConditionTextKnowledge(names, _words(document["not_asserted"]), not_when)
 
 
 def _words(phrases: Any) -> re.Pattern[str]:
@@ -51,14 +59,21 @@ def _words(phrases: Any) -> re.Pattern[str]:
 def match_condition_text(
     concept: Any, value_set_id: str, knowledge: ConditionTextKnowledge, aliases: SystemAliases
 ) -> TextMatch | None:
-    """The name of a ``value_set_id`` condition in the concept's text, when the concept has no ICD-10-CM or
-    SNOMED CT coding (those are judged by their codes) and the text asserts the condition."""
+    """The name of a ``value_set_id`` condition in the concept's text (its text and coding displays), when no
+    coding of the concept is placed by any value set of the rule base (those are judged by their codes; a
+    SNOMED CT or ICD-10-CM code outside every value set says nothing, so its words are read) and the text
+    asserts the condition and names nothing the rule's ``not_when`` words exclude."""
     pattern = knowledge.names_by_value_set.get(value_set_id)
-    if pattern is None or any(aliases.canonical(c.system) in _STANDARD_SYSTEMS for c in codings(concept)):
+    if pattern is None or any(
+        knowledge.is_known_code(aliases.canonical(c.system), c.code) for c in codings(concept)
+    ):
         return None
+    not_when = knowledge.not_when_by_value_set.get(value_set_id)
     for text in concept_texts(concept):
         lowered = text[:_MAX_TEXT].lower()
         if knowledge.not_asserted is not None and knowledge.not_asserted.search(lowered):
+            continue
+        if not_when is not None and not_when.search(lowered):
             continue
         found = pattern.search(lowered)
         if found:

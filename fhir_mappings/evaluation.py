@@ -29,6 +29,7 @@ from fhir_mappings.pregnancy import PregnancyAssessment, assess_pregnancy
 from fhir_mappings.records import PatientRecord, belongs_to_patient
 from fhir_mappings.reproductive import reproductive_potential
 from fhir_mappings.site_risks import order_site_risks
+from fhir_mappings.systemic_infection import find_systemic_infections
 
 
 def evaluate_orders(
@@ -135,6 +136,12 @@ def _patient_findings(
                 {"condition": bleeding[0].label or bleeding[0].description},
                 tuple(bleeding),
             )
+        )
+    sepsis = find_systemic_infections(record, knowledge, now)
+    if sepsis:
+        label = sepsis[0].label or sepsis[0].description
+        findings.append(
+            _finding(knowledge, "systemic-infection", references, {"condition": label}, tuple(sepsis))
         )
     labs = assess_labs(record, knowledge, now)
     findings.extend(bleeding_risk_conditions(record, knowledge, now, references, labs))

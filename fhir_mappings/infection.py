@@ -9,12 +9,19 @@ from typing import Any
 
 from fhir_mappings.body_regions import BodySite, SiteRelation, condition_sites, relate_sites
 from fhir_mappings.condition_text import match_condition_text
-from fhir_mappings.fhir_json import concept_label, relative_reference
+from fhir_mappings.fhir_json import concept_label, relative_reference, status_code
 from fhir_mappings.findings import Evidence
 from fhir_mappings.knowledge import Knowledge
-from fhir_mappings.records import PatientRecord, condition_date, is_active_condition, is_encounter_diagnosis
+from fhir_mappings.records import (
+    CONDITION_CLINICAL_SYSTEM,
+    PatientRecord,
+    condition_date,
+    is_active_condition,
+    is_encounter_diagnosis,
+)
 
 INFECTION_VALUE_SET = "skin-soft-tissue-infection"
+CHRONIC_INFECTION_VALUE_SET = "chronic-site-infection"
 _CLOSENESS: dict[SiteRelation, int] = {"same": 0, "near": 1, "unknown": 2, "apart": 3}
 
 
@@ -44,7 +51,9 @@ def find_active_infections(record: PatientRecord, knowledge: Knowledge, now: dat
     for condition in record.conditions:
         if not is_active_condition(condition, now, knowledge.policy):
             continue
-        if _old_encounter_diagnosis(condition, now, knowledge):
+        if old_encounter_diagnosis(condition, now, knowledge):
+            continue
+        if expired_acute_infection(condition, now, knowledge):
             continue
         code = condition.get("code")
         matches = value_set.match_concept(code, knowledge.aliases)
@@ -74,7 +83,7 @@ def find_active_infections(record: PatientRecord, knowledge: Knowledge, now: dat
     return infections
 
 
-def _old_encounter_diagnosis(condition: Mapping[str, Any], now: date, knowledge: Knowledge) -> bool:
+def old_encounter_diagnosis(condition: Mapping[str, Any], now: date, knowledge: Knowledge) -> bool:
     """An encounter diagnosis without clinicalStatus, older than the policy window: a past visit's infection,
     not a current one. Undated ones still count (the safe reading)."""
     if condition.get("clinicalStatus") is not None or not is_encounter_diagnosis(condition):
@@ -83,6 +92,21 @@ def _old_encounter_diagnosis(condition: Mapping[str, Any], now: date, knowledge:
     return (
         dated is not None and (now - dated).days > knowledge.policy.infection_encounter_diagnosis_max_age_days
     )
+
+
+def expired_acute_infection(condition: Mapping[str, Any], now: date, knowledge: Knowledge) -> bool:
+    """An acute infection on any list whose clinicalStatus does not say active (absent or unreadable), dated
+    more than ``infection_acute_max_age_days`` ago: a past episode nobody closed. Chronic site infections
+    (``chronic-site-infection``) and undated ones still count (the safe reading)."""
+    clinical = status_code(condition.get("clinicalStatus"), CONDITION_CLINICAL_SYSTEM)
+    if clinical in knowledge.policy.condition_active_clinical_statuses:
+        return False
+    if knowledge.value_set(CHRONIC_INFECTION_VALUE_SET).match_concept(
+        condition.get("code"), knowledge.aliases
+    ):
+        return False
+    dated = condition_date(condition, "latest")
+    return dated is not None and (now - dated).days > knowledge.policy.infection_acute_max_age_days
 
 
 def relate_infection(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from fhir.resources.R4B.codesystem import CodeSystem
 from fhir.resources.R4B.valueset import ValueSet
 from pydantic import ValidationError
 
+from fhir_mappings.answer_text import AnswerTextKnowledge, parse_answer_text
 from fhir_mappings.body_regions import BodyRegionKnowledge, parse_body_regions
 from fhir_mappings.codes import SystemAliases
 from fhir_mappings.condition_text import ConditionTextKnowledge, parse_condition_text
@@ -65,7 +66,7 @@ class Knowledge:
     body_regions: BodyRegionKnowledge
     aliases: SystemAliases
     sorted_indication_keys: tuple[str, ...] = ()
-    status_text_answers: tuple[tuple[str, re.Pattern[str]], ...] = ()
+    answer_text: AnswerTextKnowledge = field(default_factory=AnswerTextKnowledge)
     antithrombotics: AntithromboticKnowledge = field(default_factory=AntithromboticKnowledge)
     lab_tests: tuple[LabTest, ...] = ()
     site_risks: tuple[SiteRisk, ...] = ()
@@ -127,7 +128,7 @@ def load_knowledge(data_dir: Path = DATA_DIR, policy_file: Path | None = None) -
     if site_document is not None:
         version += f"+site.{_site_version(site_document)}"
     antithrombotics, lab_tests, site_risks = _risk_knowledge(data_dir, value_sets, body_regions)
-    status_text_answers = _status_text_answers(_read_json(data_dir / "pregnancy-text.json"))
+    answer_text = _answer_text(_read_json(data_dir / "pregnancy-text.json"))
     condition_text = _condition_text(_read_json(data_dir / "condition-text.json"), value_sets)
     precautions = _precautions(_read_json(data_dir / "precautions.json"), value_sets, body_regions)
     return Knowledge(
@@ -138,7 +139,7 @@ def load_knowledge(data_dir: Path = DATA_DIR, policy_file: Path | None = None) -
         policy=policy,
         body_regions=body_regions,
         aliases=aliases,
-        status_text_answers=status_text_answers,
+        answer_text=answer_text,
         antithrombotics=antithrombotics,
         lab_tests=lab_tests,
         site_risks=site_risks,
@@ -223,23 +224,22 @@ def _condition_text(document: Any, value_sets: Mapping[str, ValueSetMatcher]) ->
     missing = sorted(set(compiled.names_by_value_set) - set(value_sets))
     if missing:
         raise KnowledgeError(f"condition-text.json: unknown value sets {missing}")
-    return compiled
+    matchers = tuple(value_sets.values())
+
+    def is_known_code(system: str, code: str) -> bool:
+        return any(matcher.contains(system, code) for matcher in matchers)
+
+    return replace(compiled, is_known_code=is_known_code)
 
 
-def _status_text_answers(document: Any) -> tuple[tuple[str, re.Pattern[str]], ...]:
-    """``pregnancy-text.json`` compiled: (answer, whole-word pattern) in the order they are tried."""
-    try:
-        answers = document["answers"]
-        compiled = []
-        for answer in document["order"]:
-            phrases = sorted(answers[answer], key=len, reverse=True)
-            pattern = r"\b(?:" + "|".join(re.escape(p) for p in phrases) + r")\b"
-            compiled.append((str(answer), re.compile(pattern)))
-    except (KeyError, TypeError) as error:
-        raise KnowledgeError(f"pregnancy-text.json: missing or malformed {error}") from error
-    if not document.get("sources"):
+def _answer_text(document: Any) -> AnswerTextKnowledge:
+    """``pregnancy-text.json`` compiled (see fhir_mappings/answer_text.py for its grammar)."""
+    if not isinstance(document, dict) or not document.get("sources"):
         raise KnowledgeError("pregnancy-text.json: names no source")
-    return tuple(compiled)
+    try:
+        return parse_answer_text(document)
+    except (KeyError, TypeError, AttributeError, ValueError) as error:
+        raise KnowledgeError(f"pregnancy-text.json: missing or malformed {error}") from error
 
 
 def _read_json(path: Path) -> Any:

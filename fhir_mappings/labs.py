@@ -9,6 +9,7 @@ older readable result, which still decides. A comparator (``<10``, ``>8``) is re
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -18,6 +19,7 @@ from fhir_mappings.codes import SystemAliases
 from fhir_mappings.fhir_json import as_object, as_text, relative_reference
 from fhir_mappings.findings import Evidence
 from fhir_mappings.knowledge import Knowledge
+from fhir_mappings.panels import lab_readings
 from fhir_mappings.records import PatientRecord, is_usable_observation, observation_date
 from fhir_mappings.risk_knowledge import LabTest, normalise_unit
 
@@ -52,7 +54,7 @@ def assess_labs(record: PatientRecord, knowledge: Knowledge, now: date) -> list[
     for test in knowledge.lab_tests:
         value_set = knowledge.value_set(test.value_set)
         results = []
-        for observation in record.observations:
+        for observation in lab_readings(record):
             if not is_usable_observation(observation, knowledge.policy):
                 continue
             if not value_set.match_concept(observation.get("code"), knowledge.aliases):
@@ -89,7 +91,7 @@ def read_result(
 ) -> LabResult:
     """The observation's value in the test's canonical unit, or the reason it cannot be read."""
     evidence_ref = relative_reference(observation)
-    quantity = as_object(observation.get("valueQuantity"))
+    quantity = as_object(observation.get("valueQuantity")) or _quantity_in_text(observation)
     if quantity is None:
         sent = _other_value(observation)
         return _unreadable(test, evidence_ref, measured, sent, "not a quantity")
@@ -102,6 +104,16 @@ def read_result(
     if number is None:
         return _unreadable(test, evidence_ref, measured, sent, "no numeric value")
     factor = _factor(test, units)
+    if factor is None and _toward_danger(test, comparator):
+        # "<10" platelets or ">8" INR: whatever the unit, the value may be as bad as can be (its worst case)
+        return LabResult(
+            test,
+            Evidence(evidence_ref, f"{test.display} {sent}, {measured.isoformat()}", measured, test.display),
+            measured,
+            _worst_case(test, comparator, number),
+            sent,
+            converted=sent,
+        )
     if factor is None:
         reason = f"unit '{unit_text}' not recognised" if unit_text else "no unit"
         return _unreadable(test, evidence_ref, measured, sent, reason)
@@ -153,6 +165,42 @@ def _factor(test: LabTest, units: list[str]) -> float | None:
 
 def _same_unit(test: LabTest, units: list[str]) -> bool:
     return not units or all(test.factors.get(normalise_unit(u)) == 1.0 for u in units[:1])
+
+
+# A result sent as text (valueString, or valueQuantity without a number): an optional comparator (FHIR
+# Quantity.comparator: < <= >= >), a number (thousands separators allowed: "150,000"), an optional unit, and
+# nothing else ("8.0 (critical)" is not read: a note beside a number is no number). Unit arithmetic only.
+_VALUE_TEXT_RE = re.compile(
+    r"^\s*(<=|>=|<|>|\u2264|\u2265)?\s*(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?"
+    r"(?:\s*([^\s\d.,<>=]\S{0,19})|\s+(\S{1,20}))?\s*$"
+)
+_COMPARATORS = {"\u2264": "<=", "\u2265": ">="}
+
+
+def _quantity_in_text(observation: Mapping[str, Any]) -> dict[str, Any] | None:
+    """``valueString`` ">8.0", "<10", "150 K/uL" as the Quantity it spells, or ``None``."""
+    text = as_text(observation.get("valueString"))
+    if text is None:
+        return None
+    found = _VALUE_TEXT_RE.match(text[:64])
+    if found is None:
+        return None
+    comparator, whole, fraction, attached_unit, spaced_unit = found.groups()
+    unit = attached_unit or spaced_unit
+    number = float(whole.replace(",", "") + (fraction or ""))
+    quantity: dict[str, Any] = {"value": number}
+    if comparator:
+        quantity["comparator"] = _COMPARATORS.get(comparator, comparator)
+    if unit:
+        quantity["unit"] = unit
+    return quantity
+
+
+def _toward_danger(test: LabTest, comparator: str) -> bool:
+    """True when the comparator leaves the value unbounded on the dangerous side (``<`` for platelets)."""
+    return (test.danger == "low" and comparator in {"<", "<="}) or (
+        test.danger == "high" and comparator in {">", ">="}
+    )
 
 
 def _worst_case(test: LabTest, comparator: str, value: float) -> float:

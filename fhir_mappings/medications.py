@@ -28,6 +28,7 @@ from fhir_mappings.findings import Evidence
 from fhir_mappings.knowledge import Knowledge
 from fhir_mappings.records import PatientRecord, condition_date, is_active_condition
 from fhir_mappings.risk_knowledge import Antithrombotic
+from fhir_mappings.valuesets import ValueSetMatcher
 
 MatchedBy = Literal["code", "name", "condition"]
 _MAX_NAME_TEXT = 512  # medication text longer than this is not a drug name; only its start is read
@@ -94,9 +95,12 @@ def _medication_use(
     knowledge: Knowledge,
 ) -> AntithromboticUse | None:
     for ingredient in ingredients:
-        value_set = knowledge.value_set(ingredient.value_set)
         for concept in concepts:
-            matches = value_set.match_concept(concept, knowledge.aliases)
+            matches = [
+                match
+                for value_set in _ingredient_value_sets(ingredient, knowledge)
+                for match in value_set.match_concept(concept, knowledge.aliases)
+            ]
             if matches:
                 label = concept_label(concept) or matches[0].display or matches[0].code
                 codes = ", ".join(f"RxNorm {m.code}" for m in matches)
@@ -111,6 +115,13 @@ def _medication_use(
                 description = f"'{text}', {status}: matched by the name '{match.group(0)}', not by a code"
                 return _use(resource, ingredient, description, "name")
     return None
+
+
+def _ingredient_value_sets(ingredient: Antithrombotic, knowledge: Knowledge) -> list[ValueSetMatcher]:
+    """The ingredient's own value set and its generated VSAC product set (``<value_set>-products`` or
+    ``antithrombotic-<key>-products``, valuesets/vsac.json), when there is one."""
+    ids = dict.fromkeys((ingredient.value_set, f"antithrombotic-{ingredient.key}-products"))
+    return [knowledge.value_sets[vs_id] for vs_id in ids if vs_id in knowledge.value_sets]
 
 
 def _use(

@@ -28,6 +28,7 @@ class Policy:
     condition_excluded_verification_statuses: frozenset[str]
     observation_usable_statuses: frozenset[str]
     infection_encounter_diagnosis_max_age_days: int
+    infection_acute_max_age_days: int
     gestational_age_max_observed_days: int
     medication_request_active_statuses: frozenset[str]
     medication_statement_active_statuses: frozenset[str]

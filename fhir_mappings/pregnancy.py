@@ -30,7 +30,9 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, Literal, cast
 
+from fhir_mappings.answer_text import read_answer_text
 from fhir_mappings.codes import ICD10CM, normalise_icd10cm
+from fhir_mappings.condition_text import match_condition_text
 from fhir_mappings.fhir_json import (
     as_list,
     as_object,
@@ -130,10 +132,37 @@ def format_ga(days: int) -> str:
     return f"{days // 7}w{days % 7}d"
 
 
+PREGNANCY_TEST_VALUE_SETS = ("pregnancy-test-observation", "pregnancy-test-observation-vsac")
+PREGNANCY_CONDITION_VALUE_SETS = ("pregnancy-condition", "pregnancy-condition-snomed")
+PREGNANCY_ENDING_PROCEDURES = "pregnancy-ending-procedure"
+NEGATIVE_TEST_CONDITIONS = "pregnancy-test-negative-condition"  # Z32.02
+_PROCEDURE_NOT_DONE = frozenset({"not-done", "entered-in-error", "preparation", "stopped", "unknown"})
+
+
+@dataclass(frozen=True, slots=True)
+class _AnyOf:
+    """Membership in any of several value sets (a hand-made set and its VSAC-derived companion)."""
+
+    knowledge: Knowledge
+    value_set_ids: tuple[str, ...]
+
+    def match_concept(self, concept: Any, aliases: Any) -> list[CodeMatch]:
+        return [
+            match
+            for vs_id in self.value_set_ids
+            if vs_id in self.knowledge.value_sets
+            for match in self.knowledge.value_set(vs_id).match_concept(concept, aliases)
+        ]
+
+
 def assess_pregnancy(record: PatientRecord, knowledge: Knowledge, now: date) -> PregnancyAssessment:
     """Decide whether the patient is pregnant now, and in which trimester."""
     policy = knowledge.policy
-    events = _observation_events(record, knowledge, now) + _condition_events(record, knowledge, now)
+    events = (
+        _observation_events(record, knowledge, now)
+        + _condition_events(record, knowledge, now)
+        + _procedure_events(record, knowledge)
+    )
     ended_on = _pregnancy_ended_on(events, now, policy.pregnancy_max_days)
 
     def current(event: _Event) -> bool:
@@ -223,7 +252,7 @@ def _observation_events(record: PatientRecord, knowledge: Knowledge, now: date) 
     edd_codes = knowledge.value_set("pregnancy-edd-observation")
     ga_codes = knowledge.value_set("pregnancy-ga-observation")
     lmp_codes = knowledge.value_set("pregnancy-lmp-observation")
-    test_codes = knowledge.value_set("pregnancy-test-observation")
+    test_codes = _AnyOf(knowledge, PREGNANCY_TEST_VALUE_SETS)
     full_term = knowledge.policy.full_term_days
     events: list[_Event] = []
     for observation in record.observations:
@@ -314,7 +343,7 @@ def _observation_events(record: PatientRecord, knowledge: Knowledge, now: date) 
 
 
 def _condition_events(record: PatientRecord, knowledge: Knowledge, now: date) -> list[_Event]:
-    pregnancy_codes = knowledge.value_set("pregnancy-condition")
+    pregnancy_codes = _AnyOf(knowledge, PREGNANCY_CONDITION_VALUE_SETS)
     ended_codes = knowledge.value_set("pregnancy-ended-condition")
     possible_codes = knowledge.value_set("pregnancy-status-possible")
     events: list[_Event] = []
@@ -337,6 +366,18 @@ def _condition_events(record: PatientRecord, knowledge: Knowledge, now: date) ->
                     _Event("ended", ended, Evidence(reference, f"{label} ({ended.isoformat()})", ended))
                 )
             continue
+        if knowledge.value_set(NEGATIVE_TEST_CONDITIONS).match_concept(code, knowledge.aliases):
+            tested = condition_date(condition, "earliest")  # a negation counts from its earliest day
+            if tested is not None:
+                events.append(
+                    _Event(
+                        "status",
+                        tested,
+                        Evidence(reference, f"{label} ({tested.isoformat()})", tested),
+                        answer="not-pregnant",
+                    )
+                )
+            continue
         recorded = condition_date(condition, "latest")
         asserted = condition_asserted(condition)
         when = f" ({recorded.isoformat()})" if recorded else ""
@@ -354,7 +395,12 @@ def _condition_events(record: PatientRecord, knowledge: Knowledge, now: date) ->
             continue
         matches = pregnancy_codes.match_concept(code, knowledge.aliases)
         if not matches:
-            continue
+            by_name = match_condition_text(
+                code, "pregnancy-condition", knowledge.condition_text, knowledge.aliases
+            )
+            if by_name is None:
+                continue
+            label = f"'{by_name.text}' (no code: matched by the name '{by_name.name}')"
         if not is_active_condition(condition, now, knowledge.policy):
             abated = _plausible_end(condition, knowledge.policy.pregnancy_max_days)
             if abated is not None:
@@ -373,6 +419,34 @@ def _condition_events(record: PatientRecord, knowledge: Knowledge, now: date) ->
         trimester = _trimester_dating(code, knowledge, asserted, now, reference, label)
         if trimester is not None:
             events.append(trimester)
+    return events
+
+
+def _procedure_events(record: PatientRecord, knowledge: Knowledge) -> list[_Event]:
+    """A completed delivery, termination, evacuation or ectopic surgery ends the pregnancy before it."""
+    value_set = knowledge.value_set(PREGNANCY_ENDING_PROCEDURES)
+    events: list[_Event] = []
+    for procedure in record.procedures:
+        status = (as_text(procedure.get("status")) or "").lower()
+        if status in _PROCEDURE_NOT_DONE:
+            continue
+        matches = value_set.match_concept(procedure.get("code"), knowledge.aliases)
+        if not matches:
+            continue
+        period = as_object(procedure.get("performedPeriod")) or {}
+        ended = parse_date(procedure.get("performedDateTime"), "earliest") or parse_date(
+            period.get("end") or period.get("start"), "earliest"
+        )
+        if ended is None:  # an undated procedure cannot say which pregnancy it ended
+            continue
+        label = concept_label(procedure.get("code")) or matches[0].display or matches[0].code
+        events.append(
+            _Event(
+                "ended",
+                ended,
+                Evidence(relative_reference(procedure), f"{label} ({ended.isoformat()})", ended),
+            )
+        )
     return events
 
 
@@ -490,10 +564,9 @@ def _status_answer(observation: Mapping[str, Any], knowledge: Knowledge) -> tupl
         return ("pregnant" if flag else "not-pregnant"), f"{'yes' if flag else 'no'}, uncoded"
     text = as_text(observation.get("valueString")) or as_text((as_object(value) or {}).get("text"))
     if text:
-        lowered = text[:200].lower()
-        for text_answer, pattern in knowledge.status_text_answers:
-            if pattern.search(lowered):
-                return cast(StatusAnswer, text_answer), f"{text[:60]}, uncoded"
+        text_answer = read_answer_text(text, knowledge.answer_text)
+        if text_answer is not None:
+            return cast(StatusAnswer, text_answer), f"{text[:60]}, uncoded"
     return None, ""
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from fhir_mappings.condition_text import match_condition_text
 from fhir_mappings.fhir_json import as_list, as_object, as_text, codings, parse_date, relative_reference
 from fhir_mappings.findings import Evidence
 from fhir_mappings.knowledge import Knowledge
@@ -32,6 +33,7 @@ _FEMALE = {
     "male": False,
 }
 _PROCEDURE_DONE = "completed"
+MENOPAUSE_VALUE_SET = "menopause"
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +62,9 @@ def reproductive_potential(record: PatientRecord, knowledge: Knowledge, now: dat
     hysterectomy = _hysterectomy_evidence(record, knowledge)
     if hysterectomy:
         return ReproductivePotential(False, "hysterectomy", hysterectomy)
+    menopause = _menopause_evidence(record, knowledge)
+    if menopause:
+        return ReproductivePotential(False, "menopause", menopause)
     age = "age unknown" if youngest is None else f"age {youngest}"
     sex = "female" if female else "sex not recorded as female or male"
     return ReproductivePotential(True, f"{sex}, {age}")
@@ -123,4 +128,24 @@ def _hysterectomy_evidence(record: PatientRecord, knowledge: Knowledge) -> tuple
             found.append(
                 Evidence(relative_reference(condition), matches[0].display or "absence of the uterus", None)
             )
+    return tuple(found)
+
+
+def _menopause_evidence(record: PatientRecord, knowledge: Knowledge) -> tuple[Evidence, ...]:
+    """A Condition saying the patient is menopausal (a code of the ``menopause`` value set, or its words when
+    no code is placed); any clinical status (menopause is permanent); refuted/entered-in-error never count."""
+    value_set = knowledge.value_set(MENOPAUSE_VALUE_SET)
+    found: list[Evidence] = []
+    for condition in record.conditions:
+        if is_excluded_verification(condition, knowledge.policy):
+            continue
+        code = condition.get("code")
+        matches = value_set.match_concept(code, knowledge.aliases)
+        if matches:
+            found.append(Evidence(relative_reference(condition), matches[0].display or matches[0].code, None))
+            continue
+        by_name = match_condition_text(code, MENOPAUSE_VALUE_SET, knowledge.condition_text, knowledge.aliases)
+        if by_name is not None:
+            description = f"'{by_name.text}' (no code: matched by the name '{by_name.name}')"
+            found.append(Evidence(relative_reference(condition), description, None))
     return tuple(found)

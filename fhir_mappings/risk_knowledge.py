@@ -83,7 +83,7 @@ def parse_antithrombotics(document: Mapping[str, Any]) -> AntithromboticKnowledg
     return AntithromboticKnowledge(
         ingredients=ingredients,
         condition_value_set=str(document["condition_value_set"]),
-        name_pattern=words_pattern(by_name),
+        name_pattern=drug_names_pattern(by_name),
         ingredient_by_name=by_name,
         condition_classes={
             code.replace(".", "").upper(): str(drug_class)
@@ -134,6 +134,14 @@ def words_pattern(words: Iterable[str]) -> re.Pattern[str]:
     if not distinct:
         return _NEVER
     return re.compile(r"(?<!\w)(?:" + "|".join(re.escape(w) for w in distinct) + r")(?!\w)", re.IGNORECASE)
+
+
+def drug_names_pattern(names: Iterable[str]) -> re.Pattern[str]:
+    """Like :func:`words_pattern`, and no hyphen before the name: "5-ASA" (mesalamine) is no "ASA"."""
+    distinct = sorted({n.lower() for n in names}, key=lambda n: (-len(n), n))
+    if not distinct:
+        return _NEVER
+    return re.compile(r"(?<![\w-])(?:" + "|".join(re.escape(n) for n in distinct) + r")(?!\w)", re.IGNORECASE)
 
 
 _MICRO = str.maketrans({"\u00b5": "u", "\u03bc": "u", "^": "*", " ": ""})

@@ -39,6 +39,7 @@ EXPECTED_FINDINGS: dict[str, str] = {
     "low-platelet-count": "precaution",
     "inr-elevated": "precaution",
     "infection-near-site": "precaution",
+    "systemic-infection": "precaution",
     "pneumothorax-risk-site": "precaution",
     "fainting-risk-site": "precaution",
     "pregnancy-status-unknown": "missing-data",
@@ -118,8 +119,11 @@ def test_value_sets_are_shipped_for_every_knowledge_area() -> None:
         "indications.json",
         "infection.json",
         "orders.json",
-        "pregnancy.json",
+        "panels.json",
         "precautions.json",
+        "pregnancy.json",
+        "reproductive.json",
+        "vsac.json",
     }
     assert len(VALUE_SET_IDS) == len(set(VALUE_SET_IDS))
 

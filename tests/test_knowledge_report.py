@@ -87,7 +87,7 @@ def test_every_policy_setting_appears_with_source_and_basis(markdown: str) -> No
 
 
 def test_unverified_codes_are_listed_for_checking(sources: KnowledgeSources, markdown: str) -> None:
-    section = markdown.split("## 9. Verification status of codes", 1)[1]
+    section = markdown.split("## 10. Verification status of codes", 1)[1]
     for vs_id, resource in sources.value_sets.items():
         for include in resource.get("compose", {}).get("include", []):
             for concept in include.get("concept", []):

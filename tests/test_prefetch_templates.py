@@ -16,6 +16,7 @@ PREGNANCY_OBSERVATION_SETS = (
     "pregnancy-ga-observation",
     "pregnancy-lmp-observation",
     "pregnancy-test-observation",
+    "pregnancy-test-observation-vsac",
 )
 
 
@@ -40,7 +41,7 @@ def test_conditions_are_fetched_whatever_their_status(service: object) -> None:
     assert service.prefetch["conditions"] == "Condition?patient={{context.patientId}}"  # type: ignore[attr-defined]
 
 
-LAB_OBSERVATION_SETS = ("platelet-count-observation", "inr-observation")
+LAB_OBSERVATION_SETS = ("platelet-count-observation", "inr-observation", "lab-panel-observation")
 
 
 @pytest.mark.parametrize("service", SERVICES, ids=[s.id for s in SERVICES])
@@ -51,7 +52,10 @@ def test_lab_observation_codes_equal_the_lab_value_sets(service: object, knowled
     asked = {tuple(token.split("|", 1)) for token in params["code"].split(",")}
 
     read = {code for vs in LAB_OBSERVATION_SETS for code in knowledge.value_set(vs).exact_codes}
-    assert {test.value_set for test in knowledge.lab_tests} == set(LAB_OBSERVATION_SETS)
+    # the panels are fetched for their components and members (issue 11 class 11)
+    assert {test.value_set for test in knowledge.lab_tests} == set(LAB_OBSERVATION_SETS) - {
+        "lab-panel-observation"
+    }
 
     assert resource_type == "Observation"
     assert params["patient"] == "{{context.patientId}}"
@@ -90,13 +94,16 @@ def test_the_patient_is_read(service: object) -> None:
 
 
 @pytest.mark.parametrize("service", SERVICES, ids=[s.id for s in SERVICES])
-def test_procedure_codes_equal_the_hysterectomy_value_set(service: object, knowledge: Knowledge) -> None:
+def test_procedure_codes_equal_the_hysterectomy_and_pregnancy_ending_value_sets(
+    service: object, knowledge: Knowledge
+) -> None:
     template = service.prefetch["procedures"]  # type: ignore[attr-defined]
     resource_type, _, query = template.partition("?")
     params = dict(parse_qsl(query))
     asked = {tuple(token.split("|", 1)) for token in params["code"].split(",")}
 
     read = set(knowledge.value_set("hysterectomy").exact_codes)
+    read |= knowledge.value_set("pregnancy-ending-procedure").exact_codes  # deliveries, terminations
 
     assert resource_type == "Procedure"
     assert params["patient"] == "{{context.patientId}}"

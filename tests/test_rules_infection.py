@@ -492,12 +492,12 @@ def test_infection_codes_recognised(code: Json, knowledge: Knowledge) -> None:
     "code",
     [
         icd("L40.0", "Psoriasis vulgaris"),
-        icd("L98.499", "Non-pressure chronic ulcer of skin of other sites with unspecified severity"),
+        icd("L90.5", "Scar conditions and fibrosis of skin"),  # L98.4 ulcers count since issue 11 class 8
         icd("J18.9", "Pneumonia, unspecified organism"),
         sct("L03.115"),
         icd("128045006"),
     ],
-    ids=["psoriasis", "chronic-ulcer", "pneumonia", "icd-code-snomed-system", "snomed-code-icd-system"],
+    ids=["psoriasis", "scar", "pneumonia", "icd-code-snomed-system", "snomed-code-icd-system"],
 )
 def test_non_infection_codes_ignored(code: Json, knowledge: Knowledge) -> None:
     record = patient_record(condition(concept(code)))

@@ -161,7 +161,7 @@ def test_an_unreadable_older_result_is_not_reported(knowledge: Knowledge) -> Non
 @pytest.mark.parametrize(
     ("value", "extra", "expected"),
     [
-        ({"valueString": "150 K/uL"}, {}, ["lab-unit-unknown"]),
+        ({"valueString": "Platelet clumps seen, unable to count"}, {}, ["lab-unit-unknown"]),
         ({"valueQuantity": {"unit": "10*3/uL"}}, {}, ["lab-unit-unknown"]),
         ({}, {"dataAbsentReason": {"text": "Specimen clotted"}}, []),
     ],

@@ -189,8 +189,13 @@ def test_platelets_in_laboratory_spellings_are_read(knowledge: Knowledge, unit: 
         pytest.param(concept(text="Factor V Leiden thrombophilia"), False, id="thrombophilia"),
         pytest.param(
             concept(coding(SNOMED, "234467004", "Thrombocytopenia (local text)")),
+            True,
+            id="a SNOMED code no value set places is read by its words (issue 11)",
+        ),
+        pytest.param(
+            concept(coding(SNOMED, "128045006", "Cellulitis"), text="Thrombocytopenia"),
             False,
-            id="a SNOMED coding is judged by its code",
+            id="a SNOMED code a value set places is judged by its code",
         ),
     ],
 )
