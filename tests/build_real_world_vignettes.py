@@ -470,8 +470,13 @@ def class4_5() -> None:
         add(
             chart,
             f"Man, 62, {drug} on a contained Medication (RxNorm {code}, no display)",
-            "The drug is coded only on the Medication the order references: antithrombotic precaution.",
-            [*BASE, "antithrombotic-therapy"],
+            "The drug is coded only on the Medication the order references: antithrombotic precaution"
+            + (
+                " (and, for a vitamin K antagonist with no INR on file, the INR prompt)."
+                if drug == "warfarin"
+                else "."
+            ),
+            [*BASE, "antithrombotic-therapy", *(["inr-not-recent"] if drug == "warfarin" else [])],
             ["rxnorm", "medication-reference", "class-4"],
         )
     products = [

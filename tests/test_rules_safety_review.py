@@ -188,7 +188,7 @@ def test_platelets_in_laboratory_spellings_are_read(knowledge: Knowledge, unit: 
         pytest.param(concept(text="Hemophilia carrier"), False, id="carrier"),
         pytest.param(concept(text="Factor V Leiden thrombophilia"), False, id="thrombophilia"),
         pytest.param(
-            concept(coding(SNOMED, "234467004", "Thrombocytopenia (local text)")),
+            concept(coding(SNOMED, "234467004", "Von Willebrand disease (local text)")),
             True,
             id="a SNOMED code no value set places is read by its words (issue 11)",
         ),
