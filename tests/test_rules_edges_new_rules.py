@@ -1,0 +1,105 @@
+"""Edges of the issue-11/12 rule modules that no vignette varies: how deep panels of panels are read, which
+``hasMember`` references are fetched, which finding carries the lung advice in the risk disclosure, and which
+bleeding-risk condition is taken for thrombocytopenia. Each test fires on one side of its edge and not on the
+other (``scripts/mutate.py`` flips these comparisons and shifts these depths)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fhir_builders import (
+    NOW,
+    PATIENT_ID,
+    Json,
+    concept,
+    draft_orders,
+    dry_needling_order,
+    fhir_datetime,
+    icd_condition,
+    lab_result,
+    loinc,
+    patient_record,
+    text_only,
+)
+
+from fhir_mappings import Knowledge, evaluate_orders, evaluate_patient, find_dry_needling_orders
+from fhir_mappings.findings import Finding
+from fhir_mappings.panels import unresolved_members
+
+INR_LOINC = "6301-6"
+
+
+def _nested_inr(levels: int) -> Json:
+    """An INR of 5.0 reached through ``levels`` contained ``hasMember`` steps from a panel Observation."""
+    inner: Json = lab_result(INR_LOINC, 5.0, "{INR}", effective=NOW, id="inr")
+    for level in range(levels, 0, -1):
+        inner = {
+            "resourceType": "Observation",
+            "id": f"panel-{level}",
+            "status": "final",
+            "subject": {"reference": f"Patient/{PATIENT_ID}"},
+            "code": concept(loinc("34714-6", "INR panel")),
+            "effectiveDateTime": fhir_datetime(NOW),
+            "contained": [{**inner, "id": f"m{level}"}],
+            "hasMember": [{"reference": f"#m{level}"}],
+        }
+        if level > 1:
+            inner.pop("subject")
+    return inner
+
+
+@pytest.mark.parametrize(("levels", "read"), [(1, True), (3, True), (4, False)])
+def test_panels_of_panels_are_read_three_levels_deep(levels: int, read: bool, knowledge: Knowledge) -> None:
+    record = patient_record(_nested_inr(levels))
+    codes = {f.code for f in evaluate_patient(record, knowledge, NOW)}
+    assert ("inr-critical" in codes) is read
+
+
+def test_only_observation_members_not_held_are_fetched() -> None:
+    held = lab_result(INR_LOINC, 1.1, "{INR}", effective=NOW, id="held")
+    panel = {
+        "resourceType": "Observation",
+        "id": "coag",
+        "status": "final",
+        "code": concept(loinc("34714-6", "INR panel")),
+        "hasMember": [
+            {"reference": "Observation/held"},
+            {"reference": "Observation/platelets"},
+            {"reference": "DiagnosticReport/cbc"},
+            {"reference": "#local"},
+        ],
+    }
+    assert unresolved_members(patient_record(panel, held)) == ["Observation/platelets"]
+
+
+def _disclosure(knowledge: Knowledge, site_text: str) -> Finding:
+    order = dry_needling_order(id="dn-1")
+    order["bodySite"] = [text_only(site_text)]
+    [parsed] = find_dry_needling_orders(draft_orders(order), knowledge)
+    findings = evaluate_orders([parsed], patient_record(), knowledge, NOW)
+    [disclosure] = [f for f in findings if f.code == "risk-disclosure"]
+    return disclosure
+
+
+def test_the_lung_advice_follows_a_lung_site_not_another_site_risk(knowledge: Knowledge) -> None:
+    chest = _disclosure(knowledge, "Left chest wall")
+    assert "pneumothorax-risk-site" in chest.site_risks and "lung_site" in chest.facts
+    abdomen = _disclosure(knowledge, "Abdomen")
+    assert abdomen.site_risks == ("organ-risk-site",)
+    assert "lung_site" not in abdomen.facts
+
+
+def _bleeding_facts(knowledge: Knowledge, *resources: Any) -> dict[str, str]:
+    findings = evaluate_patient(patient_record(*resources), knowledge, NOW)
+    [finding] = [f for f in findings if f.code == "bleeding-risk-condition"]
+    return dict(finding.facts)
+
+
+def test_purpura_beside_a_resolved_thrombocytopenia_asks_for_no_platelet_count(knowledge: Knowledge) -> None:
+    resolved = icd_condition("D69.6", "Thrombocytopenia, unspecified", id="old", clinical_status="resolved")
+    purpura = icd_condition("D69.2", "Other nonthrombocytopenic purpura", id="purpura")
+    facts = _bleeding_facts(knowledge, resolved, purpura)
+    assert "platelets" not in facts
+    active = icd_condition("D69.6", "Thrombocytopenia, unspecified", id="now")
+    assert "platelets" in _bleeding_facts(knowledge, active)
