@@ -624,6 +624,7 @@ MINOR_BELOW = SHIPPED["minor_age_below_years"]
         pytest.param(_birthday(MINOR_BELOW, days_from_today=1), True, id="birthday-tomorrow"),
         pytest.param(_birthday(MINOR_BELOW), False, id="birthday-today"),
         pytest.param(_birthday(MINOR_BELOW - 1), True, id="one-year-younger"),
+        pytest.param(_birthday(0), True, id="born-today"),
         pytest.param(_birthday(0, days_from_today=1), False, id="born-tomorrow"),
     ],
 )
