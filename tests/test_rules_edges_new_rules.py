@@ -16,6 +16,7 @@ from fhir_builders import (
     draft_orders,
     dry_needling_order,
     fhir_datetime,
+    icd,
     icd_condition,
     lab_result,
     loinc,
@@ -103,3 +104,35 @@ def test_purpura_beside_a_resolved_thrombocytopenia_asks_for_no_platelet_count(k
     assert "platelets" not in facts
     active = icd_condition("D69.6", "Thrombocytopenia, unspecified", id="now")
     assert "platelets" in _bleeding_facts(knowledge, active)
+
+
+def _order_codes(knowledge: Knowledge, order: Json, *resources: Any) -> set[str]:
+    [parsed] = find_dry_needling_orders(draft_orders(order), knowledge)
+    return {f.code for f in evaluate_orders([parsed], patient_record(*resources), knowledge, NOW)}
+
+
+@pytest.mark.parametrize(("target", "fires"), [("#reason", True), ("#other", False)])
+def test_an_order_reason_is_read_only_from_the_contained_condition_it_names(
+    target: str, fires: bool, knowledge: Knowledge
+) -> None:
+    order = dry_needling_order(id="dn-1")
+    order["contained"] = [
+        {
+            "resourceType": "Condition",
+            "id": "reason",
+            "subject": {"reference": f"Patient/{PATIENT_ID}"},
+            "code": concept(icd("G83.4", "Cauda equina syndrome")),
+        }
+    ]
+    order["reasonReference"] = [{"reference": target}]
+    assert ("red-flag-condition" in _order_codes(knowledge, order)) is fires
+
+
+@pytest.mark.parametrize(("site_text", "fires"), [("Right knee", True), ("Left shoulder", False)])
+def test_a_knee_prosthesis_is_placed_by_its_icd_site_digits(
+    site_text: str, fires: bool, knowledge: Knowledge
+) -> None:
+    prosthesis = icd_condition("Z96.651", None, id="knee")
+    order = dry_needling_order(id="dn-1")
+    order["bodySite"] = [text_only(site_text)]
+    assert ("prosthetic-joint-near-site" in _order_codes(knowledge, order, prosthesis)) is fires
