@@ -13,6 +13,7 @@ from fhir_builders import (
     PATIENT_ID,
     Json,
     concept,
+    condition,
     draft_orders,
     dry_needling_order,
     fhir_datetime,
@@ -136,3 +137,16 @@ def test_a_knee_prosthesis_is_placed_by_its_icd_site_digits(
     order = dry_needling_order(id="dn-1")
     order["bodySite"] = [text_only(site_text)]
     assert ("prosthetic-joint-near-site" in _order_codes(knowledge, order, prosthesis)) is fires
+
+
+def test_an_unplaced_site_tied_with_a_placed_one_names_every_order_site(knowledge: Knowledge) -> None:
+    """Lymphedema of an arm of unknown side: the unplaced site and the left forearm are equally uncertain, so
+    the warning names both order sites, not only the one it could place (the first closest site is kept)."""
+    lymphedema = condition(concept(icd("I89.0", "Lymphedema")), id="l", body_sites=[text_only("Arm")])
+    order = dry_needling_order(id="dn-1")
+    order["bodySite"] = [text_only("Trigger point 3"), text_only("L forearm")]
+    [parsed] = find_dry_needling_orders(draft_orders(order), knowledge)
+    findings = evaluate_orders([parsed], patient_record(lymphedema), knowledge, NOW)
+    [finding] = [f for f in findings if f.code == "lymphedema-limb"]
+    assert finding.facts["order_site"] == "Trigger point 3; left arm"
+    assert "side" in finding.facts
