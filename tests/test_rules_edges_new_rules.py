@@ -5,6 +5,7 @@ other (``scripts/mutate.py`` flips these comparisons and shifts these depths).""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -150,3 +151,23 @@ def test_an_unplaced_site_tied_with_a_placed_one_names_every_order_site(knowledg
     [finding] = [f for f in findings if f.code == "lymphedema-limb"]
     assert finding.facts["order_site"] == "Trigger point 3; left arm"
     assert "side" in finding.facts
+
+
+def test_an_allergy_rule_with_words_only_still_reads_allergy_words(knowledge: Knowledge) -> None:
+    """An allergy rule with words and no value set (the early exit is only for a rule with neither)."""
+    rules = tuple(
+        dataclasses.replace(rule, allergy_value_sets=()) if rule.code == "metal-allergy" else rule
+        for rule in knowledge.precautions.patient
+    )
+    words_only = dataclasses.replace(
+        knowledge, precautions=dataclasses.replace(knowledge.precautions, patient=rules)
+    )
+    allergy = {
+        "resourceType": "AllergyIntolerance",
+        "id": "al",
+        "code": text_only("Nickel allergy"),
+        "patient": {"reference": f"Patient/{PATIENT_ID}"},
+    }
+    codes = {f.code for f in evaluate_patient(patient_record(allergy), words_only, NOW)}
+    assert "metal-allergy" in codes
+    assert "metal-allergy" not in {f.code for f in evaluate_patient(patient_record(), words_only, NOW)}
