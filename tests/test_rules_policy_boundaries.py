@@ -37,12 +37,16 @@ from fhir_builders import (
     icd_condition,
     lab_result,
     last_menstrual_period,
+    medication,
     observation,
+    patient_record,
     pregnancy_status,
+    rxnorm,
 )
 
 from fhir_mappings import Knowledge, PatientRecord, evaluate_patient
 from fhir_mappings.infection import find_active_infections
+from fhir_mappings.precautions import minor_patient
 from fhir_mappings.pregnancy import PregnancyAssessment, assess_pregnancy
 from fhir_mappings.reproductive import reproductive_potential
 
@@ -566,3 +570,67 @@ def test_an_encounter_diagnosed_infection_counts_for_the_window(days_ago: int, k
     )
     found = find_active_infections(_record(cellulitis), knowledge, TODAY)
     assert len(found) == (1 if days_ago <= INFECTION_AGE else 0)
+
+
+# --- acute infection with no active clinicalStatus: a past episode nobody closed ----------------------------
+
+ACUTE_INFECTION_AGE = SHIPPED["infection_acute_max_age_days"]
+
+
+@pytest.mark.parametrize("days_ago", [ACUTE_INFECTION_AGE - 1, ACUTE_INFECTION_AGE, ACUTE_INFECTION_AGE + 1])
+def test_an_acute_infection_without_a_status_expires_after_the_window(
+    days_ago: int, knowledge: Knowledge
+) -> None:
+    cellulitis = condition(
+        concept(icd("L03.115", "Cellulitis of right lower limb")),
+        clinical_status=None,
+        category="problem-list-item",
+        recorded=before(days_ago),
+    )
+    found = find_active_infections(_record(cellulitis), knowledge, TODAY)
+    assert len(found) == (1 if days_ago <= ACUTE_INFECTION_AGE else 0)
+
+
+# --- INR age on a vitamin K antagonist ----------------------------------------------------------------------
+
+VKA_INR_AGE = SHIPPED["inr_max_age_days_on_vka"]
+
+
+def _inr_prompted(knowledge: Knowledge, *resources: Json) -> bool:
+    warfarin = medication(concept(rxnorm("855332", "warfarin sodium 5 MG Oral Tablet")), id="warfarin")
+    record = patient_record(warfarin, *resources)
+    return "inr-not-recent" in {f.code for f in evaluate_patient(record, knowledge, TODAY)}
+
+
+@pytest.mark.parametrize("days_ago", [0, VKA_INR_AGE - 1, VKA_INR_AGE, VKA_INR_AGE + 1])
+def test_an_inr_on_warfarin_is_recent_up_to_the_policy_age(days_ago: int, knowledge: Knowledge) -> None:
+    inr = lab_result(INR, 2.4, "{INR}", effective=before(days_ago))
+    assert _inr_prompted(knowledge, inr) is (days_ago > VKA_INR_AGE)
+
+
+def test_an_inr_dated_tomorrow_is_not_a_recent_inr(knowledge: Knowledge) -> None:
+    inr = lab_result(INR, 2.4, "{INR}", effective=before(-1))
+    assert _inr_prompted(knowledge, inr)
+
+
+# --- minor patient ------------------------------------------------------------------------------------------
+
+MINOR_BELOW = SHIPPED["minor_age_below_years"]
+
+
+@pytest.mark.parametrize(
+    ("birth", "minor"),
+    [
+        pytest.param(_birthday(MINOR_BELOW, days_from_today=1), True, id="birthday-tomorrow"),
+        pytest.param(_birthday(MINOR_BELOW), False, id="birthday-today"),
+        pytest.param(_birthday(MINOR_BELOW - 1), True, id="one-year-younger"),
+        pytest.param(_birthday(0), True, id="born-today"),
+        pytest.param(_birthday(0, days_from_today=1), False, id="born-tomorrow"),
+    ],
+)
+def test_a_patient_is_a_minor_until_the_policy_birthday(
+    birth: str, minor: bool, knowledge: Knowledge
+) -> None:
+    record = _record(patient=_woman_born(birth))
+    findings = minor_patient(record, knowledge, TODAY, ("ServiceRequest/dn-1",))
+    assert [f.code for f in findings] == (["minor-patient"] if minor else [])
