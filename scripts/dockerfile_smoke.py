@@ -140,7 +140,7 @@ def run_readme_example() -> int:
     fresh directory owned by the image's uid, where the image's DN_CDS_DATA_DIR is), then its ``docker exec``
     command as the same uid with the container's environment. The container's port is a free loopback port
     here, so every URL naming the published port is rewritten to it, as ``-p`` maps it."""
-    env_from_image, pip_run, cmd, user = dockerfile_steps()
+    env_from_image, pip_runs, cmd, user = dockerfile_steps()
     settings, mount, exec_argv, published = readme_docker_example()
     if env_from_image.get("DN_CDS_DATA_DIR") != mount:
         image_data = env_from_image.get("DN_CDS_DATA_DIR")
@@ -150,7 +150,8 @@ def run_readme_example() -> int:
         os.chmod(tmp, 0o755)  # noqa: S103 - the unprivileged uid must read the venv
         venv = Path(tmp) / "venv"
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        subprocess.run([str(venv / "bin" / pip_run[0]), *pip_run[1:], "--quiet"], cwd=ROOT, check=True)
+        for pip_run in pip_runs:
+            subprocess.run([str(venv / "bin" / pip_run[0]), *pip_run[1:], "--quiet"], cwd=ROOT, check=True)
         port = free_port()
         volume = Path(tmp) / "volume"
         volume.mkdir(mode=0o700)
