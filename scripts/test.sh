@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Install everything the tests need, then run them: the README's test command, and what .ci/run runs.
+# System tools come from scripts/install-tools.sh (Debian packages, one apt-get update, only those missing):
 #  - PostgreSQL server binaries (Debian's package, only when missing) for the store tests, which start their own
 #    private server on 127.0.0.1;
 #  - Debian's Chromium (only when missing) for the browser tests (Playwright drives the system browser);
@@ -15,10 +16,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bash scripts/install-postgresql.sh
-bash scripts/install-chromium.sh
-bash scripts/install-nginx.sh
-bash scripts/install-wrk.sh
+bash scripts/install-tools.sh postgresql chromium nginx wrk
 python3 -m venv .venv
 .venv/bin/pip install --quiet --require-hashes -r requirements/test.txt
 .venv/bin/pip install --quiet --no-deps -e .
