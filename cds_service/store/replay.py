@@ -3,6 +3,13 @@
 Atomic across processes and machines: the key is the primary key of ``token_use``, and the insert is
 ``INSERT ... ON CONFLICT`` that only overwrites a row whose token has already expired. Expired rows are
 deleted here at most once a minute per process, and by ``dn-cds purge``.
+
+Two ways to claim a token id: :meth:`TokenReplayStore.first_use`, a commit of its own (discovery, feedback,
+other guards' callers), and :meth:`TokenReplayStore.claim`, a write in someone else's transaction: a hook
+call claims its token in the transaction of its audit record, after evaluation, so the call costs one commit
+(the claim refused, nothing of that transaction is kept and the caller gets 401 instead of cards). Before
+evaluating, :meth:`TokenReplayStore.seen` (a read, no commit) refuses a token already claimed, so a replay is
+not evaluated unless it arrives while the first use is still being evaluated.
 """
 
 from __future__ import annotations
@@ -13,7 +20,7 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Connection, Engine, delete
+from sqlalchemy import Connection, Engine, delete, select
 
 from cds_service.store import schema
 from cds_service.store.dialect import upsert
@@ -31,6 +38,10 @@ def utc_now() -> datetime:
 def token_key(issuer: str, jti: str) -> str:
     """A fixed-length key for (issuer, jti), unambiguous whatever characters either contains."""
     return hashlib.sha256(json.dumps([issuer, jti]).encode("utf-8")).hexdigest()
+
+
+class ReplayedToken(Exception):
+    """The token id was claimed by another call first (a replay): refused with 401, nothing written."""
 
 
 class TokenReplayStore:
@@ -51,23 +62,44 @@ class TokenReplayStore:
         Raises :class:`StoreUnavailable` when the database cannot be written (refuse the token, then).
         """
         now = self.now()
+        with store_errors("the token id"):
+            first = self.group.run(lambda connection: self.claim(connection, issuer, jti, expires_at, now))
+        self._purge_expired(now)
+        return first
+
+    def claim(
+        self, connection: Connection, issuer: str, jti: str, expires_at: datetime, now: datetime | None = None
+    ) -> bool:
+        """In the caller's transaction: record (issuer, jti) until ``expires_at``; False if it is already
+        recorded and unexpired (a replay). Durable, and refusing every later claim, once that transaction
+        commits; a concurrent claim of the same pair waits for it (PostgreSQL) or for the write lock
+        (SQLite)."""
         if expires_at.tzinfo is None:
             raise ValueError("expires_at must be timezone-aware")
         table = schema.token_use
+        statement = upsert(connection, table).values(key=token_key(issuer, jti), expires_at=expires_at)
+        statement = statement.on_conflict_do_update(
+            index_elements=[table.c.key],
+            set_={"expires_at": statement.excluded.expires_at},
+            where=table.c.expires_at < (now or self.now()),
+        )
+        return connection.execute(statement.returning(table.c.key)).first() is not None
 
-        def claim(connection: Connection) -> bool:
-            statement = upsert(connection, table).values(key=token_key(issuer, jti), expires_at=expires_at)
-            statement = statement.on_conflict_do_update(
-                index_elements=[table.c.key],
-                set_={"expires_at": statement.excluded.expires_at},
-                where=table.c.expires_at < now,
-            )
-            return connection.execute(statement.returning(table.c.key)).first() is not None
+    def seen(self, issuer: str, jti: str) -> bool:
+        """True when (issuer, jti) is recorded and unexpired (a read: no commit, no lock held). A claim still
+        uncommitted is not seen: only :meth:`claim` decides."""
+        table = schema.token_use
+        with store_errors("the token id"), self.engine.connect() as connection:
+            found = connection.execute(
+                select(table.c.key).where(
+                    table.c.key == token_key(issuer, jti), table.c.expires_at >= self.now()
+                )
+            ).first()
+        return found is not None
 
-        with store_errors("the token id"):
-            first = self.group.run(claim)
-        self._purge_expired(now)
-        return first
+    def purge_if_due(self) -> None:
+        """Delete expired rows, at most once a minute per process (after a claim made by :meth:`claim`)."""
+        self._purge_expired(self.now())
 
     def purge_expired(self) -> int:
         """Delete the rows of tokens that have expired; return how many."""
