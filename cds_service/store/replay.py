@@ -19,8 +19,9 @@ import json
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, select
+from sqlalchemy import Connection, Engine, bindparam, delete, select
 
 from cds_service.store import schema
 from cds_service.store.dialect import upsert
@@ -76,25 +77,14 @@ class TokenReplayStore:
         (SQLite)."""
         if expires_at.tzinfo is None:
             raise ValueError("expires_at must be timezone-aware")
-        table = schema.token_use
-        statement = upsert(connection, table).values(key=token_key(issuer, jti), expires_at=expires_at)
-        statement = statement.on_conflict_do_update(
-            index_elements=[table.c.key],
-            set_={"expires_at": statement.excluded.expires_at},
-            where=table.c.expires_at < (now or self.now()),
-        )
-        return connection.execute(statement.returning(table.c.key)).first() is not None
+        parameters = {"key": token_key(issuer, jti), "expires_at": expires_at, "now": now or self.now()}
+        return connection.execute(_claim_statement(connection), parameters).first() is not None
 
     def seen(self, issuer: str, jti: str) -> bool:
         """True when (issuer, jti) is recorded and unexpired (a read: no commit, no lock held). A claim still
         uncommitted is not seen: only :meth:`claim` decides."""
-        table = schema.token_use
         with store_errors("the token id"), self.engine.connect() as connection:
-            found = connection.execute(
-                select(table.c.key).where(
-                    table.c.key == token_key(issuer, jti), table.c.expires_at >= self.now()
-                )
-            ).first()
+            found = connection.execute(_SEEN, {"key": token_key(issuer, jti), "now": self.now()}).first()
         return found is not None
 
     def purge_if_due(self) -> None:
@@ -115,3 +105,27 @@ class TokenReplayStore:
                 return
             self._next_purge = now + PURGE_INTERVAL
         self.purge_expired()
+
+
+# The statements are built once (with bound parameters): building one costs more than running it.
+_SEEN = select(schema.token_use.c.key).where(
+    schema.token_use.c.key == bindparam("key"), schema.token_use.c.expires_at >= bindparam("now")
+)
+_CLAIMS: dict[str, Any] = {}
+
+
+def _claim_statement(connection: Connection) -> Any:
+    """``INSERT ... ON CONFLICT`` that creates the row, or takes over the row of an expired token, and returns
+    the key only then (parameters ``key``, ``expires_at``, ``now``), for the connection's dialect."""
+    dialect = connection.dialect.name
+    statement = _CLAIMS.get(dialect)
+    if statement is None:
+        table = schema.token_use
+        insert = upsert(connection, table).values(key=bindparam("key"), expires_at=bindparam("expires_at"))
+        statement = insert.on_conflict_do_update(
+            index_elements=[table.c.key],
+            set_={"expires_at": insert.excluded.expires_at},
+            where=table.c.expires_at < bindparam("now"),
+        ).returning(table.c.key)
+        _CLAIMS[dialect] = statement
+    return statement
