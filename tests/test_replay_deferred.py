@@ -172,3 +172,33 @@ def test_another_replay_guard_claims_in_the_gate(store: Store, store_settings: S
 
     assert [first.status_code, again.status_code] == [200, 401]
     assert len(guard) == 1 and count(store, schema.token_use) == 0
+
+
+def test_a_hook_call_that_ends_without_its_audit_write_claims_when_answered(
+    app: Flask, store: Store, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The safety net: were a hook call answered without the audit write that claims its token id (a defect),
+    the id is claimed as the answer is finalised, and a token another call claimed meanwhile turns the answer
+    into 401: cards are never sent on an unclaimed token."""
+    from cds_service.audit_trail import AuditTrail
+
+    competing: list[bool] = []
+
+    @app.before_request
+    def another_call_wins() -> None:  # from the second call on
+        pending = g.get(DEFERRED_TOKEN)
+        if pending is not None and competing:
+            assert store.replay.first_use(pending.issuer, pending.jti, pending.expires_at)
+
+    monkeypatch.setattr(AuditTrail, "_write", lambda self, record, started: None)
+    jti = str(uuid.uuid4())
+    first = client.post(
+        PATH, json=build_hook_request(PATIENT, SERVICE), headers=bearer(token(BASE_URL + PATH, jti=jti))
+    )
+    assert first.status_code == 200 and claimed(store, jti)
+
+    competing.append(True)
+    late = client.post(
+        PATH, json=build_hook_request(PATIENT, SERVICE), headers=bearer(token(BASE_URL + PATH))
+    )
+    assert late.status_code == 401 and "cards" not in late.get_json()
