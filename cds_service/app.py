@@ -125,8 +125,12 @@ def create_app(
     app.register_blueprint(preview_blueprint)
     _register_error_handlers(app)
     _register_access_log(app, store.pseudonymizer)  # the audit's pseudonym: a log line finds its row
+    guard = store.replay if replay_guard is None else replay_guard  # (an empty guard is falsy)
     install_security(
-        app, settings, build_verifier(settings, now=now, replay_guard=replay_guard or store.replay)
+        app,
+        settings,
+        build_verifier(settings, now=now, replay_guard=guard),
+        deferred_replay=store.replay if guard is store.replay else None,
     )
     return app
 

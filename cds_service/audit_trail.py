@@ -23,6 +23,7 @@ from flask import g, has_request_context
 from werkzeug.exceptions import HTTPException
 
 from cards.builder import EXTENSION_EVIDENCE
+from cds_service.auth import VerifiedToken
 from cds_service.catalog import ServiceDefinition
 from cds_service.errors import CdsServiceError
 from cds_service.fhir_client import FhirError
@@ -30,6 +31,11 @@ from cds_service.hook_request import HookRequest
 from cds_service.metrics import ServiceMetrics, bounded, service_metrics, slug
 from cds_service.patient_data import FetchResult, MissingReason, PatientDataFetcher, read_prefetch
 from cds_service.store import AuditedCard, HookCallRecord, Store, StoreUnavailable
+from cds_service.store.replay import ReplayedToken
+
+# The verified token (``cds_service.auth.VerifiedToken``) of a hook call whose token id the security gate
+# left for the audit record's transaction to claim (``flask.g`` key).
+DEFERRED_TOKEN = "dn_cds_deferred_token"  # noqa: S105 - a key name, not a secret
 
 
 @dataclass(slots=True)
@@ -69,19 +75,35 @@ class AuditTrail:
         self._write(self.record(draft, 200, started), started)
 
     def _write(self, record: HookCallRecord, started: float) -> None:
-        """Store ``record``, timing the write, and count the call with the status it is answered with."""
+        """Store ``record``, timing the write, and count the call with the status it is answered with.
+
+        A token id the security gate left to the audit (:data:`DEFERRED_TOKEN`) is claimed in the same
+        transaction: one commit makes both durable, and a token another call claimed first raises
+        :class:`ReplayedToken` (answered 401) with nothing written."""
         metrics = service_metrics()
         written = time.perf_counter()
         status = record.status
+        token: VerifiedToken | None = g.pop(DEFERRED_TOKEN, None) if has_request_context() else None
+        replay = self.store.replay
+        claim = (
+            None
+            if token is None
+            else lambda connection: replay.claim(connection, token.issuer, token.jti, token.expires_at)
+        )
         try:
-            self.store.audit.record(record)
+            self.store.audit.record(record, claim)
         except StoreUnavailable as error:
             status = error.status
+            raise
+        except ReplayedToken:
+            status = 401
             raise
         finally:
             finished = time.perf_counter()
             metrics.audit_write_seconds.observe(finished - written)
             observe_call(metrics, record, status, finished - started, self.known)
+        if token is not None:
+            replay.purge_if_due()
 
     def record(self, draft: CallDraft, status: int, started: float) -> HookCallRecord:
         """The audit record of ``draft`` answered with ``status``."""

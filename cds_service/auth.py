@@ -154,8 +154,14 @@ class TokenVerifier:
         self.leeway = leeway_seconds
         self.max_lifetime = max_lifetime_seconds
 
-    def verify(self, token: str, audience: str) -> VerifiedToken:
-        """Check ``token`` for a call to the endpoint URL ``audience``; :class:`AuthError` if it fails."""
+    def verify(
+        self, token: str, audience: str, *, seen: Callable[[str, str], bool] | None = None
+    ) -> VerifiedToken:
+        """Check ``token`` for a call to the endpoint URL ``audience``; :class:`AuthError` if it fails.
+
+        The last check claims the token id with the replay guard. With ``seen`` (the caller claims the id
+        itself, later, e.g. in the transaction of its audit record) it only asks ``seen(issuer, jti)`` and
+        refuses an id already claimed; the caller must then claim it before answering."""
         if len(token) > MAX_TOKEN_CHARS or not _COMPACT_JWS.fullmatch(token):
             raise AuthError("malformed")
         header = _header(token)
@@ -169,7 +175,10 @@ class TokenVerifier:
             key, source = self._key(header, trust)
             _check_signature(token, key, header["alg"])
             self.keys.verified(source)
-            if not self.replay_guard.first_use(issuer, claims["jti"], expires_at):
+            if seen is not None:
+                if seen(issuer, claims["jti"]):
+                    raise AuthError("replayed")
+            elif not self.replay_guard.first_use(issuer, claims["jti"], expires_at):
                 raise AuthError("replayed")
         except AuthError as error:
             error.issuer = issuer

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,8 +19,8 @@ from cds_service.errors import BadRequest, UnknownService
 from cds_service.feedback import FeedbackEntry, parse_feedback
 from cds_service.handout import handout_url
 from cds_service.hook_request import parse_hook_request
+from cds_service.json_body import read_body
 from cds_service.knowledge_page import knowledge_url
-from cds_service.limits import MAX_JSON_DEPTH, check_sizes, check_text
 from cds_service.metrics import service_metrics
 from cds_service.readiness import StoreProbe
 from cds_service.settings import Settings
@@ -140,25 +139,6 @@ def count_feedback(entries: list[FeedbackEntry], new: int) -> None:
     metrics.feedback_resubmitted.inc(len(entries) - new)
 
 
-class _DuplicateKey(ValueError):
-    """An object names a key twice: RFC 8259 leaves the meaning open, so a CDS service refuses it."""
-
-    def __init__(self, key: str) -> None:
-        super().__init__(key)
-        self.key = key[:64]
-
-
-def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    found = dict(pairs)
-    if len(found) != len(pairs):
-        seen: set[str] = set()
-        for key, _ in pairs:
-            if key in seen:
-                raise _DuplicateKey(key)
-            seen.add(key)
-    return found
-
-
 def _body_text(raw: bytes) -> str:
     """The body as text: UTF-8 only (RFC 8259 8.1), a leading UTF-8 byte order mark ignored; UTF-16 and
     UTF-32 (which Python's json would guess) are refused. A streamed (chunked) body longer than
@@ -177,21 +157,6 @@ def _body_text(raw: bytes) -> str:
         raise BadRequest("The request body is not valid UTF-8.") from None
 
 
-class _NotStrictJson(ValueError):
-    """NaN, Infinity or a number out of range: Python's json accepts them, RFC 8259 does not."""
-
-
-def _reject_constant(name: str) -> Any:
-    raise _NotStrictJson(name)
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise _NotStrictJson(text)
-    return value
-
-
 def _json_body() -> Any:
     """The request body as strict JSON (RFC 8259) within the size limits, or a 400 saying why not."""
     mimetype = request.mimetype or ""
@@ -200,30 +165,8 @@ def _json_body() -> Any:
             f"Content-Type must be application/json, got '{mimetype or 'none'}'.",
         )
     text = _body_text(request.get_data(cache=False))
-    try:
-        body = json.loads(
-            text,
-            parse_constant=_reject_constant,
-            parse_float=_finite_float,
-            object_pairs_hook=_object_without_duplicates,
-        )
-    except _DuplicateKey as error:
-        raise BadRequest(
-            f"The request body has a duplicate key {error.key!r} in one object; each key may appear once."
-        ) from None
-    except json.JSONDecodeError as error:
-        raise BadRequest(f"The request body is not valid JSON at position {error.pos}.") from None
-    except _NotStrictJson:
-        raise BadRequest(
-            "The request body is not valid JSON: NaN, Infinity and out-of-range numbers are not allowed."
-        ) from None
-    except RecursionError:
-        raise BadRequest("The request body is nested too deeply.") from None
-    except ValueError:  # an integer with more digits than Python converts
-        raise BadRequest("The request body is not valid JSON.") from None
     settings = state().settings
-    # One walk over the containers for depth, string lengths and member counts; the text check walks only
-    # when the raw text holds an escape that could decode to a NUL or a lone surrogate.
-    check_sizes(body, settings.max_string_chars, settings.max_array_items, max_depth=MAX_JSON_DEPTH)
-    check_text(body, text)
-    return body
+    # orjson when it can vouch for the result, else the strict reader; then one walk over the containers
+    # (depth, and the string lengths and member counts the raw text cannot rule out), and the text check
+    # (only when the raw text holds an escape that could decode to a NUL or a lone surrogate).
+    return read_body(text, settings.max_string_chars, settings.max_array_items)

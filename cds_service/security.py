@@ -12,8 +12,9 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
-from flask import Flask, Response, g, jsonify, request
+from flask import Flask, Response, current_app, g, jsonify, request
 
+from cds_service.audit_trail import DEFERRED_TOKEN
 from cds_service.auth import (
     AuthError,
     InMemoryReplayGuard,
@@ -28,6 +29,8 @@ from cds_service.jwks import JwksCache, JwksError, KeySource
 from cds_service.local_client import LOCAL_ISSUER, local_issuer_trust
 from cds_service.metrics import service_metrics, word
 from cds_service.settings import Settings, SettingsError
+from cds_service.store import StoreUnavailable, TokenReplayStore
+from cds_service.store.replay import ReplayedToken
 from cds_service.trust import IssuerTrust
 
 security_log = logging.getLogger("dn_cds.security")
@@ -74,7 +77,8 @@ def build_verifier(
                 cache.preload(source)
             except JwksError as error:
                 raise SettingsError(f"DN_CDS_TRUSTED_ISSUERS: issuer {trust.issuer!r}: {error}") from None
-    return TokenVerifier(issuers, keys or cache, replay_guard or InMemoryReplayGuard(now), now=now)
+    guard = InMemoryReplayGuard(now) if replay_guard is None else replay_guard  # an empty guard is falsy
+    return TokenVerifier(issuers, cache if keys is None else keys, guard, now=now)
 
 
 def _local_sources(trust: IssuerTrust) -> list[KeySource]:
@@ -93,9 +97,26 @@ def unauthorized() -> Response:
     return response
 
 
-def install_security(app: Flask, settings: Settings, verifier: TokenVerifier | None) -> None:
-    """Register the CORS and authentication hooks (after the access log's timer, so 401s are timed)."""
+def install_security(
+    app: Flask,
+    settings: Settings,
+    verifier: TokenVerifier | None,
+    deferred_replay: TokenReplayStore | None = None,
+) -> None:
+    """Register the CORS and authentication hooks (after the access log's timer, so 401s are timed).
+
+    With ``deferred_replay`` (the store whose table is the verifier's replay guard, and which holds the
+    audit), a hook call's token id is not claimed before evaluation: the gate only refuses an id already
+    claimed, and the audit record's transaction claims it (SECURITY.md, section 5). Any other protected
+    request claims its token id in the gate, as does every request with another replay guard."""
     cors = CorsPolicy(settings.cors_origins)
+
+    def refused(reason: str, issuer: str | None) -> Response:
+        security_log.info(
+            "unauthorized: %s", reason, extra={"event": "auth-refused", "reason": reason, "iss": issuer}
+        )
+        service_metrics().token_refusals.labels(reason=word(reason)).inc()
+        return unauthorized()
 
     @app.before_request
     def security_gate() -> Response | None:
@@ -109,30 +130,52 @@ def install_security(app: Flask, settings: Settings, verifier: TokenVerifier | N
             return preflight
         if verifier is None or request.method == "OPTIONS" or not _protected(request.path):
             return None
+        defer = deferred_replay is not None and _is_hook_call()
         try:
             token = verifier.verify(
-                bearer_token(request.headers.get("Authorization")), settings.base_url + request.path
+                bearer_token(request.headers.get("Authorization")),
+                settings.base_url + request.path,
+                seen=deferred_replay.seen if deferred_replay is not None and defer else None,
             )
         except AuthError as error:
-            security_log.info(
-                "unauthorized: %s",
-                error.reason,
-                extra={"event": "auth-refused", "reason": error.reason, "iss": error.issuer},
-            )
-            service_metrics().token_refusals.labels(reason=word(error.reason)).inc()
-            return unauthorized()
+            return refused(error.reason, error.issuer)
         g.token_issuer = token.issuer
         g.tenant = token.tenant
+        if defer:
+            g.setdefault(DEFERRED_TOKEN, token)  # claimed with the audit record (AuditTrail)
         return None
+
+    @app.errorhandler(ReplayedToken)
+    def replayed(_error: ReplayedToken) -> Response:
+        """Another call claimed this hook call's token id first: its audit transaction wrote nothing."""
+        return refused("replayed", g.get("token_issuer"))
 
     @app.after_request
     def cors_and_cache_headers(response: Response) -> Response:
+        unclaimed = g.pop(DEFERRED_TOKEN, None)
+        if unclaimed is not None and verifier is not None:  # not audited (never expected): claim it now
+            try:
+                first = verifier.replay_guard.first_use(unclaimed.issuer, unclaimed.jti, unclaimed.expires_at)
+            except StoreUnavailable as error:
+                response = jsonify(error.to_operation_outcome())
+                response.status_code = error.status
+            else:
+                if not first:
+                    response = refused("replayed", unclaimed.issuer)
         if not _is_preflight():
             response.headers.update(cors.response_headers(request.headers.get("Origin")))
         if _protected(request.path):
             response.headers["Cache-Control"] = "no-store"  # cards and errors may concern a patient
         response.headers["X-Content-Type-Options"] = "nosniff"
         return response
+
+
+def _is_hook_call() -> bool:
+    """A POST to a known service: the route audits it (and so claims a deferred token id)."""
+    if request.method != "POST" or request.endpoint != "cds.call_service" or not request.view_args:
+        return False
+    service_id = request.view_args.get("service_id")
+    return isinstance(service_id, str) and bool(current_app.extensions["dn_cds"].catalog.has_id(service_id))
 
 
 def _is_preflight() -> bool:

@@ -33,6 +33,23 @@ class Served:
 
     url: str
     data_dir: Path
+    process_group: int = 0  # the server's process group (master and workers), for CPU accounting
+
+
+def group_cpu_seconds(process_group: int) -> float:
+    """User + system CPU seconds used so far by the live processes of ``process_group`` (Linux /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile, or not readable
+            continue
+        if int(fields[2]) == process_group:  # pgrp
+            total += (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
+    return total
 
 
 def free_port() -> int:
@@ -81,7 +98,7 @@ def serving(auth: bool = True, env: Mapping[str, str] | None = None) -> Iterator
             if time.monotonic() > deadline:
                 raise RuntimeError("server did not answer /healthz within 60 s")
             time.sleep(0.1)
-        yield Served(url, data_dir)
+        yield Served(url, data_dir, process.pid)  # start_new_session: its pid is the group id
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGTERM)

@@ -4,6 +4,7 @@ test). Reproduces the table of BENCHMARKS.md.
     .venv/bin/python scripts/benchmark_charts.py                       # everything (about 5 minutes)
     .venv/bin/python scripts/benchmark_charts.py --sizes 200 --auth off --no-load
     .venv/bin/python scripts/benchmark_charts.py --rounds 3 --seconds 1 --connections 2 --sizes 10   # tiny
+    .venv/bin/python scripts/benchmark_charts.py --sizes 200 --env DN_CDS_WORKERS=3   # other serving settings
 
 For each chart size (``--sizes``, resources in the chart; the prefetch templates select part of them) and
 each authentication mode (``--auth``: off, on or both), it starts ``dn-cds serve`` with its default serving
@@ -13,7 +14,12 @@ settings and a scratch data directory, then:
   ``orjson.loads`` time of the same body measured in the same run (the floor), the ratio to it;
 - closed-loop load (unless ``--no-load``; needs ``wrk``, the Debian package): ``--connections`` (default 10
   and 50) for ``--seconds`` each; requests/s, p50/p90/p99, non-200 answers and socket errors. With auth on,
-  every request carries its own token from a pool signed beforehand (tokens are single-use).
+  every request carries its own token from a pool signed beforehand (tokens are single-use). Each load run
+  also reports the server's CPU time per request (master and workers, from /proc) and how many cores it got:
+  on a shared machine these say more than the wall-clock figures.
+
+``--env NAME=VALUE`` (repeatable) passes serving settings to the server (``DN_CDS_WORKERS``,
+``GUNICORN_CMD_ARGS``, ...) to compare them with the defaults.
 
 The order-select body is the one an EHR sends with full prefetch (``bench_charts.hook_body``).
 """
@@ -37,7 +43,7 @@ from pathlib import Path
 import orjson
 import requests
 from bench_charts import chart_patient, hook_body, service_id
-from bench_server import serving, token_signer
+from bench_server import Served, group_cpu_seconds, serving, token_signer
 
 WRK_SCRIPT = """
 local body_file, tokens_file, threads = "{body}", "{tokens}", {threads}
@@ -74,7 +80,11 @@ def main() -> int:
     parser.add_argument("--no-load", action="store_true", help="single client only (no wrk)")
     parser.add_argument("--max-rate", type=int, default=1500, help="req/s the token pool is sized for")
     parser.add_argument("--today", type=date.fromisoformat, default=datetime.now(UTC).date())
+    parser.add_argument(
+        "--env", action="append", default=[], metavar="NAME=VALUE", help="server setting (repeatable)"
+    )
     args = parser.parse_args()
+    server_env = dict(item.split("=", 1) for item in args.env)
 
     sizes = [int(size) for size in args.sizes.split(",")]
     modes = [False, True] if args.auth == "both" else [args.auth == "on"]
@@ -86,8 +96,10 @@ def main() -> int:
             file=sys.stderr,
         )
     print(describe_machine())
+    if server_env:
+        print(f"server settings: {' '.join(args.env)}")
     for auth in modes:
-        with serving(auth=auth) as served:
+        with serving(auth=auth, env=server_env) as served:
             endpoint = f"{served.url}/cds-services/{service_id()}"
             sign = token_signer(endpoint, served.data_dir) if auth else None
             label = "auth on (ES384 JWT per call)" if auth else "auth off"
@@ -98,7 +110,9 @@ def main() -> int:
             if not args.no_load and wrk is not None:
                 body = orjson.dumps(hook_body(chart_patient(args.load_size, args.today)))
                 for count in connections:
-                    load(wrk, endpoint, body, count, args.seconds, sign, args.max_rate, args.load_size)
+                    load(
+                        wrk, endpoint, body, count, args.seconds, sign, args.max_rate, args.load_size, served
+                    )
     return 0
 
 
@@ -171,6 +185,7 @@ def load(
     sign: Callable[[], str] | None,
     max_rate: int,
     size: int,
+    served: Served,
 ) -> None:
     threads = min(2, connections)
     with tempfile.TemporaryDirectory(prefix="dn-cds-wrk-") as scratch:
@@ -191,15 +206,19 @@ def load(
         base = endpoint[: endpoint.index("/", len("http://"))]
         command = [wrk, f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency"]
         command += ["-s", str(script), "--timeout", "10s", base]
+        cpu_before, started = group_cpu_seconds(served.process_group), time.monotonic()
         output = subprocess.run(
             command, capture_output=True, text=True, check=True, timeout=seconds + 60
         ).stdout
+        cpu = group_cpu_seconds(served.process_group) - cpu_before
+        elapsed = time.monotonic() - started
     result = parse_wrk(output)
     exhausted = sign is not None and result["requests"] > pool
     print(
         f"  wrk {connections:3} connections, {seconds:g} s, chart {size}: {result['rate']:7.1f} req/s;  "
         f"p50 {result['p50']:7.1f}  p90 {result['p90']:7.1f}  p99 {result['p99']:7.1f} ms;  "
-        f"non-200 {result['non_2xx']:.0f}, socket errors {result['socket_errors']:.0f}"
+        f"non-200 {result['non_2xx']:.0f}, socket errors {result['socket_errors']:.0f};  "
+        f"server CPU {cpu / max(1.0, result['requests']) * 1000:.1f} ms/request, {cpu / elapsed:.2f} cores"
         + ("  (TOKEN POOL EXHAUSTED: raise --max-rate)" if exhausted else "")
     )
 

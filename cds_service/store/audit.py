@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -12,6 +12,7 @@ from sqlalchemy import Connection, Engine, insert
 from cds_service.store import schema
 from cds_service.store.errors import store_errors
 from cds_service.store.group_commit import GroupCommit
+from cds_service.store.replay import ReplayedToken
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,10 +57,20 @@ class AuditLog:
         self.engine = engine
         self.group = group or GroupCommit(engine)
 
-    def record(self, call: HookCallRecord) -> int:
-        """Store ``call`` durably; return its id. Raises :class:`StoreUnavailable` when it cannot."""
+    def record(self, call: HookCallRecord, token: Callable[[Connection], bool] | None = None) -> int:
+        """Store ``call`` durably; return its id. Raises :class:`StoreUnavailable` when it cannot.
+
+        ``token``, when given, claims the call's token id in the same transaction, first
+        (:meth:`TokenReplayStore.claim`); when it returns False (another call claimed it) nothing is written
+        and :class:`ReplayedToken` is raised."""
+
+        def write(connection: Connection) -> int:
+            if token is not None and not token(connection):
+                raise ReplayedToken()
+            return _insert_call(connection, call)
+
         with store_errors("the hook call"):
-            return self.group.run(lambda connection: _insert_call(connection, call))
+            return self.group.run(write)
 
 
 def _insert_call(connection: Connection, call: HookCallRecord) -> int:
