@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import date
 
+from fhir_mappings.chart_view import active_conditions, concept_facts
 from fhir_mappings.condition_text import match_condition_text
 from fhir_mappings.fhir_json import concept_label, relative_reference
 from fhir_mappings.findings import Evidence
 from fhir_mappings.knowledge import Knowledge
-from fhir_mappings.records import PatientRecord, condition_date, is_active_condition
+from fhir_mappings.records import PatientRecord, condition_date
 
 BLEEDING_DISORDER_VALUE_SET = "bleeding-disorder"
 BLEEDING_DISORDER_SNOMED_VALUE_SET = "bleeding-disorder-snomed"  # VSAC-derived, valuesets/vsac.json
@@ -18,10 +19,12 @@ def find_bleeding_disorders(record: PatientRecord, knowledge: Knowledge, now: da
     """Active conditions in the bleeding-disorder value set (thrombophilias are excluded there), and active
     conditions without a standard coding that name a bleeding disorder in their text (flagged as such)."""
     value_set = knowledge.value_set(BLEEDING_DISORDER_VALUE_SET)
+    value_set_ids = (BLEEDING_DISORDER_VALUE_SET, BLEEDING_DISORDER_SNOMED_VALUE_SET)
     evidence: list[Evidence] = []
-    for condition in record.conditions:
-        if not is_active_condition(condition, now, knowledge.policy):
-            continue
+    for condition in active_conditions(record, knowledge, now):
+        facts = concept_facts(condition.get("code"), knowledge)
+        if facts.has_known_code and not facts.in_any(value_set_ids):
+            continue  # coded outside these value sets: neither a code match nor read by its words
         matches = [
             match
             for matcher in (value_set, knowledge.value_sets.get(BLEEDING_DISORDER_SNOMED_VALUE_SET))

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal
 
+from fhir_mappings.chart_view import active_conditions, concept_facts
 from fhir_mappings.codes import normalise_icd10cm
 from fhir_mappings.fhir_json import (
     as_list,
@@ -26,7 +27,7 @@ from fhir_mappings.fhir_json import (
 )
 from fhir_mappings.findings import Evidence
 from fhir_mappings.knowledge import Knowledge
-from fhir_mappings.records import PatientRecord, condition_date, is_active_condition
+from fhir_mappings.records import PatientRecord, condition_date
 from fhir_mappings.risk_knowledge import Antithrombotic
 from fhir_mappings.valuesets import ValueSetMatcher
 
@@ -94,8 +95,12 @@ def _medication_use(
     ingredients: list[Antithrombotic],
     knowledge: Knowledge,
 ) -> AntithromboticUse | None:
+    coded = [(concept, concept_facts(concept, knowledge)) for concept in concepts]
     for ingredient in ingredients:
-        for concept in concepts:
+        value_set_ids = _ingredient_value_set_ids(ingredient, knowledge)
+        for concept, facts in coded:
+            if not facts.in_any(value_set_ids):
+                continue
             matches = [
                 match
                 for value_set in _ingredient_value_sets(ingredient, knowledge)
@@ -115,6 +120,11 @@ def _medication_use(
                 description = f"'{text}', {status}: matched by the name '{match.group(0)}', not by a code"
                 return _use(resource, ingredient, description, "name")
     return None
+
+
+def _ingredient_value_set_ids(ingredient: Antithrombotic, knowledge: Knowledge) -> tuple[str, ...]:
+    """The ids of :func:`_ingredient_value_sets`."""
+    return tuple(matcher.value_set_id for matcher in _ingredient_value_sets(ingredient, knowledge))
 
 
 def _ingredient_value_sets(ingredient: Antithrombotic, knowledge: Knowledge) -> list[ValueSetMatcher]:
@@ -209,8 +219,9 @@ def _condition_uses(
     ]
     value_sets += [(i.condition_value_set, i) for i in ingredients if i.condition_value_set]
     classes = knowledge.antithrombotics.condition_classes
-    for condition in record.conditions:
-        if not is_active_condition(condition, now, knowledge.policy):
+    value_set_ids = [value_set_id for value_set_id, _ in value_sets]
+    for condition in active_conditions(record, knowledge, now):
+        if not concept_facts(condition.get("code"), knowledge).in_any(value_set_ids):
             continue
         for value_set_id, ingredient in value_sets:
             matches = knowledge.value_set(value_set_id).match_concept(

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from datetime import date
 
+from fhir_mappings.chart_view import active_conditions, concept_facts
 from fhir_mappings.condition_text import match_condition_text
 from fhir_mappings.fhir_json import concept_label, relative_reference
 from fhir_mappings.findings import Evidence
 from fhir_mappings.infection import expired_acute_infection, old_encounter_diagnosis
 from fhir_mappings.knowledge import Knowledge
-from fhir_mappings.records import PatientRecord, condition_date, is_active_condition
+from fhir_mappings.records import PatientRecord, condition_date
 
 SYSTEMIC_INFECTION_VALUE_SET = "systemic-infection"
 
@@ -20,9 +21,10 @@ def find_systemic_infections(record: PatientRecord, knowledge: Knowledge, now: d
     ``infection_acute_max_age_days``."""
     value_set = knowledge.value_set(SYSTEMIC_INFECTION_VALUE_SET)
     found: list[Evidence] = []
-    for condition in record.conditions:
-        if not is_active_condition(condition, now, knowledge.policy):
-            continue
+    for condition in active_conditions(record, knowledge, now):
+        facts = concept_facts(condition.get("code"), knowledge)
+        if facts.has_known_code and SYSTEMIC_INFECTION_VALUE_SET not in facts.value_sets:
+            continue  # coded outside the value set: neither a code match nor read by its words
         if old_encounter_diagnosis(condition, now, knowledge) or expired_acute_infection(
             condition, now, knowledge
         ):

@@ -1,0 +1,75 @@
+"""The per-request normalised view of coded concepts: each CodeableConcept read once, queried by every rule.
+
+For one concept, :func:`concept_facts` gives its codings with canonical systems and the ids of every value set
+of the rule base that places any of them (compiled terminology, :mod:`fhir_mappings.terminology`). Inside
+``fhir_json.read_once`` (a hook call) this is worked out once per concept and remembered; the rules then
+decide with set operations ("is this concept in any of these value sets") and only read the detailed
+matches (codes, displays) of the concepts that are members. Outside ``read_once`` every call reads afresh:
+same answers, no memory.
+
+The clinical meaning stays with the value sets (``ValueSetMatcher``): a concept is in ``value_sets`` exactly
+when ``matcher.match_concept`` would return at least one match.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+from fhir_mappings.fhir_json import CodingValue, codings, remembered
+from fhir_mappings.records import PatientRecord, is_active_condition
+
+if TYPE_CHECKING:
+    from fhir_mappings.knowledge import Knowledge
+
+
+@dataclass(frozen=True, slots=True)
+class ConceptFacts:
+    """One CodeableConcept as the rules see it."""
+
+    codings: tuple[CodingValue, ...]  # every coding with a system and a code; systems made canonical
+    systems: frozenset[str]  # the canonical systems of those codings
+    value_sets: frozenset[str]  # ids of the value sets that place at least one coding
+
+    def in_any(self, value_set_ids: Collection[str]) -> bool:
+        """True when some value set of ``value_set_ids`` places the concept."""
+        return not self.value_sets.isdisjoint(value_set_ids)
+
+    @property
+    def has_known_code(self) -> bool:
+        """True when some value set of the rule base places a coding (the concept is judged by its codes,
+        not its words)."""
+        return bool(self.value_sets)
+
+
+_NO_FACTS = ConceptFacts((), frozenset(), frozenset())
+
+
+def concept_facts(concept: Any, knowledge: Knowledge) -> ConceptFacts:
+    """The facts of ``concept`` (remembered per request inside ``fhir_json.read_once``)."""
+    if concept is None:
+        return _NO_FACTS
+    return remembered(concept, ("concept-facts", id(knowledge)), lambda: _read_facts(concept, knowledge))
+
+
+def _read_facts(concept: Any, knowledge: Knowledge) -> ConceptFacts:
+    canonical = knowledge.aliases.canonical
+    value_sets_of = knowledge.terminology.value_sets_of
+    read = tuple(CodingValue(canonical(c.system), c.code, c.display) for c in codings(concept))
+    members: frozenset[str] = frozenset().union(*(value_sets_of(c.system, c.code) for c in read))
+    return ConceptFacts(read, frozenset(c.system for c in read), members)
+
+
+def active_conditions(
+    record: PatientRecord, knowledge: Knowledge, now: date
+) -> tuple[Mapping[str, Any], ...]:
+    """The record's active Conditions (``records.is_active_condition``), in record order; remembered per
+    request."""
+    policy = knowledge.policy
+    return remembered(
+        record,
+        ("active-conditions", now, id(policy)),
+        lambda: tuple(c for c in record.conditions if is_active_condition(c, now, policy)),
+    )
