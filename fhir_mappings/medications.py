@@ -80,8 +80,9 @@ def find_antithrombotic_therapy(
         if i.key not in policy.antithrombotic_excluded_ingredients
     ]
     uses: list[AntithromboticUse] = []
+    searched = [(i, _ingredient_value_set_ids(i, knowledge)) for i in ingredients]
     for resource, status, concepts in current_medications(record, knowledge, now):
-        use = _medication_use(resource, status, concepts, ingredients, knowledge)
+        use = _medication_use(resource, status, concepts, searched, knowledge)
         if use is not None:
             uses.append(use)
     uses.extend(_condition_uses(record, ingredients, knowledge, now))
@@ -92,12 +93,13 @@ def _medication_use(
     resource: Mapping[str, Any],
     status: str,
     concepts: list[Any],
-    ingredients: list[Antithrombotic],
+    searched: list[tuple[Antithrombotic, tuple[str, ...]]],
     knowledge: Knowledge,
 ) -> AntithromboticUse | None:
+    """The first ingredient (in knowledge order) a concept is coded as, else named in a text.
+    ``searched``: the ingredients with the ids of their value sets."""
     coded = [(concept, concept_facts(concept, knowledge)) for concept in concepts]
-    for ingredient in ingredients:
-        value_set_ids = _ingredient_value_set_ids(ingredient, knowledge)
+    for ingredient, value_set_ids in searched:
         for concept, facts in coded:
             if not facts.in_any(value_set_ids):
                 continue
@@ -111,7 +113,7 @@ def _medication_use(
                 codes = ", ".join(f"RxNorm {m.code}" for m in matches)
                 description = f"{label} ({codes}), {status}"
                 return _use(resource, ingredient, description, "code")
-    allowed = {i.key for i in ingredients}
+    allowed = {i.key for i, _ in searched}
     for text in _medication_texts(resource, concepts):
         for match in knowledge.antithrombotics.name_pattern.finditer(text):
             key = knowledge.antithrombotics.ingredient_by_name[match.group(0).lower()]
