@@ -368,9 +368,11 @@ def _condition_events(record: PatientRecord, knowledge: Knowledge, now: date) ->
         if is_excluded_verification(condition, knowledge.policy):
             continue
         code = condition.get("code")
-        facts = concept_facts(code, knowledge)
-        if facts.has_known_code and not facts.in_any(_CONDITION_EVENT_VALUE_SETS):
-            continue  # coded outside every pregnancy value set: neither a code match nor read by its words
+        if not concept_facts(code, knowledge).in_any(_CONDITION_EVENT_VALUE_SETS) and (
+            match_condition_text(code, "pregnancy-condition", knowledge.condition_text, knowledge.aliases)
+            is None
+        ):
+            continue  # in no pregnancy value set and not named in its words: no event (as read below)
         reference = relative_reference(condition)
         label = concept_label(code) or "pregnancy condition"
         if ended_codes.match_concept(code, knowledge.aliases):
