@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from fhir_mappings.chart_view import active_conditions, concept_facts
+from fhir_mappings.chart_view import condition_index
 from fhir_mappings.condition_text import match_condition_text
 from fhir_mappings.fhir_json import concept_label, relative_reference
 from fhir_mappings.findings import Evidence
@@ -21,10 +21,9 @@ def find_bleeding_disorders(record: PatientRecord, knowledge: Knowledge, now: da
     value_set = knowledge.value_set(BLEEDING_DISORDER_VALUE_SET)
     value_set_ids = (BLEEDING_DISORDER_VALUE_SET, BLEEDING_DISORDER_SNOMED_VALUE_SET)
     evidence: list[Evidence] = []
-    for condition in active_conditions(record, knowledge, now):
-        facts = concept_facts(condition.get("code"), knowledge)
-        if facts.has_known_code and not facts.in_any(value_set_ids):
-            continue  # coded outside these value sets: neither a code match nor read by its words
+    # Only the Conditions coded in these value sets or named as a bleeding disorder can give evidence below.
+    index = condition_index(record, knowledge, now)
+    for condition in index.select(value_set_ids, (BLEEDING_DISORDER_VALUE_SET,)):
         matches = [
             match
             for matcher in (value_set, knowledge.value_sets.get(BLEEDING_DISORDER_SNOMED_VALUE_SET))

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 
-from fhir_mappings.chart_view import active_conditions, concept_facts
+from fhir_mappings.chart_view import concept_facts, condition_index
 from fhir_mappings.condition_text import match_condition_text
 from fhir_mappings.fhir_json import concept_label, relative_reference
 from fhir_mappings.findings import Evidence, Finding, FindingKind
@@ -105,11 +105,9 @@ def bleeding_risk_conditions(
     if not counted:
         value_sets.append(THROMBOCYTOPENIA_VALUE_SET)
     evidence: list[Evidence] = []
-    for condition in active_conditions(record, knowledge, now):
+    # Only the Conditions coded in these value sets or named as one of their conditions can give evidence.
+    for condition in condition_index(record, knowledge, now).select(value_sets, value_sets):
         concept = condition.get("code")
-        coded = concept_facts(concept, knowledge)
-        if coded.has_known_code and not coded.in_any(value_sets):
-            continue  # coded outside these value sets: neither a code match nor read by its words
         recorded = condition_date(condition)
         when = f", since {recorded.isoformat()}" if recorded else ""
         for value_set_id in value_sets:

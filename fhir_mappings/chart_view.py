@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
+from fhir_mappings.condition_text import match_condition_text
 from fhir_mappings.fhir_json import CodingValue, codings, remembered
 from fhir_mappings.records import PatientRecord, is_active_condition
 
@@ -72,4 +73,58 @@ def active_conditions(
         record,
         ("active-conditions", now, id(policy)),
         lambda: tuple(c for c in record.conditions if is_active_condition(c, now, policy)),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ConditionIndex:
+    """The record's Conditions indexed by what the rules ask of them: the value sets that place their code,
+    and (for a code no value set places) the value sets whose condition their words name
+    (``condition_text.match_condition_text``). Positions are in record order."""
+
+    conditions: tuple[Mapping[str, Any], ...]
+    active: tuple[bool, ...]  # records.is_active_condition, per position
+    by_value_set: Mapping[str, tuple[int, ...]]
+    by_name: Mapping[str, tuple[int, ...]]
+
+    def select(
+        self, value_set_ids: Collection[str], named: Collection[str] = (), *, active_only: bool = True
+    ) -> tuple[Mapping[str, Any], ...]:
+        """The Conditions coded in one of ``value_set_ids`` or named as one of ``named``, in record order
+        (only the active ones unless ``active_only`` is false). Every other Condition is one those rules
+        would pass over: no code of theirs and not named in words they read."""
+        positions: set[int] = set()
+        for value_set_id in value_set_ids:
+            positions.update(self.by_value_set.get(value_set_id, ()))
+        for value_set_id in named:
+            positions.update(self.by_name.get(value_set_id, ()))
+        active = self.active
+        return tuple(self.conditions[i] for i in sorted(positions) if active[i] or not active_only)
+
+
+def condition_index(record: PatientRecord, knowledge: Knowledge, now: date) -> ConditionIndex:
+    """The :class:`ConditionIndex` of the record (built once per request inside ``fhir_json.read_once``)."""
+    return remembered(
+        record, ("condition-index", now, id(knowledge)), lambda: _index_conditions(record, knowledge, now)
+    )
+
+
+def _index_conditions(record: PatientRecord, knowledge: Knowledge, now: date) -> ConditionIndex:
+    by_value_set: dict[str, list[int]] = {}
+    by_name: dict[str, list[int]] = {}
+    text = knowledge.condition_text
+    for position, condition in enumerate(record.conditions):
+        code = condition.get("code")
+        facts = concept_facts(code, knowledge)
+        for value_set_id in facts.value_sets:
+            by_value_set.setdefault(value_set_id, []).append(position)
+        for value_set_id in text.names_by_value_set:
+            if match_condition_text(code, value_set_id, text, knowledge.aliases) is not None:
+                by_name.setdefault(value_set_id, []).append(position)
+    policy = knowledge.policy
+    return ConditionIndex(
+        record.conditions,
+        tuple(is_active_condition(c, now, policy) for c in record.conditions),
+        {key: tuple(found) for key, found in by_value_set.items()},
+        {key: tuple(found) for key, found in by_name.items()},
     )

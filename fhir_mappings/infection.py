@@ -8,7 +8,7 @@ from datetime import date
 from typing import Any
 
 from fhir_mappings.body_regions import BodySite, SiteRelation, condition_sites, relate_sites
-from fhir_mappings.chart_view import active_conditions, concept_facts
+from fhir_mappings.chart_view import concept_facts, condition_index
 from fhir_mappings.condition_text import match_condition_text
 from fhir_mappings.fhir_json import concept_label, relative_reference, status_code
 from fhir_mappings.findings import Evidence
@@ -48,10 +48,9 @@ def find_active_infections(record: PatientRecord, knowledge: Knowledge, now: dat
     """Active conditions in the skin/soft-tissue infection value set, with their sites."""
     value_set = knowledge.value_set(INFECTION_VALUE_SET)
     infections: list[ActiveInfection] = []
-    for condition in active_conditions(record, knowledge, now):
-        facts = concept_facts(condition.get("code"), knowledge)
-        if facts.has_known_code and INFECTION_VALUE_SET not in facts.value_sets:
-            continue  # coded outside the value set: neither a code match nor read by its words
+    # Only the Conditions coded in the value set or named as such an infection can give evidence below.
+    ids = (INFECTION_VALUE_SET,)
+    for condition in condition_index(record, knowledge, now).select(ids, ids):
         if old_encounter_diagnosis(condition, now, knowledge):
             continue
         if expired_acute_infection(condition, now, knowledge):

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal
 
-from fhir_mappings.chart_view import active_conditions, concept_facts
+from fhir_mappings.chart_view import concept_facts, condition_index
 from fhir_mappings.codes import normalise_icd10cm
 from fhir_mappings.fhir_json import (
     as_list,
@@ -222,9 +222,7 @@ def _condition_uses(
     value_sets += [(i.condition_value_set, i) for i in ingredients if i.condition_value_set]
     classes = knowledge.antithrombotics.condition_classes
     value_set_ids = [value_set_id for value_set_id, _ in value_sets]
-    for condition in active_conditions(record, knowledge, now):
-        if not concept_facts(condition.get("code"), knowledge).in_any(value_set_ids):
-            continue
+    for condition in condition_index(record, knowledge, now).select(value_set_ids):
         for value_set_id, ingredient in value_sets:
             matches = knowledge.value_set(value_set_id).match_concept(
                 condition.get("code"), knowledge.aliases

@@ -31,7 +31,7 @@ from datetime import date, timedelta
 from typing import Any, Literal, cast
 
 from fhir_mappings.answer_text import read_answer_text
-from fhir_mappings.chart_view import concept_facts
+from fhir_mappings.chart_view import concept_facts, condition_index
 from fhir_mappings.codes import ICD10CM, normalise_icd10cm
 from fhir_mappings.condition_text import match_condition_text
 from fhir_mappings.fhir_json import (
@@ -364,15 +364,12 @@ def _condition_events(record: PatientRecord, knowledge: Knowledge, now: date) ->
     ended_codes = knowledge.value_set("pregnancy-ended-condition")
     possible_codes = knowledge.value_set("pregnancy-status-possible")
     events: list[_Event] = []
-    for condition in record.conditions:
+    # Only Conditions (active or not) in a pregnancy value set or named as a pregnancy give events below.
+    index = condition_index(record, knowledge, now)
+    for condition in index.select(_CONDITION_EVENT_VALUE_SETS, ("pregnancy-condition",), active_only=False):
         if is_excluded_verification(condition, knowledge.policy):
             continue
         code = condition.get("code")
-        if not concept_facts(code, knowledge).in_any(_CONDITION_EVENT_VALUE_SETS) and (
-            match_condition_text(code, "pregnancy-condition", knowledge.condition_text, knowledge.aliases)
-            is None
-        ):
-            continue  # in no pregnancy value set and not named in its words: no event (as read below)
         reference = relative_reference(condition)
         label = concept_label(code) or "pregnancy condition"
         if ended_codes.match_concept(code, knowledge.aliases):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from fhir_mappings.chart_view import active_conditions, concept_facts
+from fhir_mappings.chart_view import condition_index
 from fhir_mappings.condition_text import match_condition_text
 from fhir_mappings.fhir_json import concept_label, relative_reference
 from fhir_mappings.findings import Evidence
@@ -21,10 +21,9 @@ def find_systemic_infections(record: PatientRecord, knowledge: Knowledge, now: d
     ``infection_acute_max_age_days``."""
     value_set = knowledge.value_set(SYSTEMIC_INFECTION_VALUE_SET)
     found: list[Evidence] = []
-    for condition in active_conditions(record, knowledge, now):
-        facts = concept_facts(condition.get("code"), knowledge)
-        if facts.has_known_code and SYSTEMIC_INFECTION_VALUE_SET not in facts.value_sets:
-            continue  # coded outside the value set: neither a code match nor read by its words
+    # Only the Conditions coded in the value set or named as sepsis can give evidence below.
+    ids = (SYSTEMIC_INFECTION_VALUE_SET,)
+    for condition in condition_index(record, knowledge, now).select(ids, ids):
         if old_encounter_diagnosis(condition, now, knowledge) or expired_acute_infection(
             condition, now, knowledge
         ):
