@@ -20,7 +20,7 @@ from fhir_builders import NOW, concept, condition, icd, patient_record, sct
 from cds_service.demo import load_demo_patients
 from cds_service.patient_data import build_record
 from fhir_mappings import Knowledge, evaluate_orders, find_dry_needling_orders
-from fhir_mappings.chart_view import active_conditions, concept_facts
+from fhir_mappings.chart_view import active_conditions, concept_facts, condition_index
 from fhir_mappings.codes import ICD10CM, SNOMED
 from fhir_mappings.fhir_json import read_once
 from fhir_mappings.records import is_active_condition
@@ -183,3 +183,34 @@ def test_a_generated_chart_is_judged_the_same_inside_and_outside_a_call(
 
     assert remembered == plain
     assert {f.code for f in plain} >= set(patient.expected_findings)
+
+
+def test_the_condition_index_selects_coded_and_named_conditions_in_record_order(knowledge: Knowledge) -> None:
+    named = condition(concept(text="Hemophilia A"), id="named")
+    coded = condition(concept(icd("D66", "Hereditary factor VIII deficiency")), id="coded")
+    # a code some value set places: judged by its code, its words are not read
+    coded_elsewhere = condition(concept(icd("M54.50"), text="Hemophilia A"), id="elsewhere")
+    unplaced = condition(concept(icd("I10"), text="Essential hypertension"), id="unplaced")
+    resolved = condition(concept(icd("D67")), id="resolved", clinical_status="resolved")
+    refuted = condition(concept(icd("D68.0")), id="refuted", verification_status="refuted")
+    record = patient_record(named, coded, coded_elsewhere, unplaced, resolved, refuted)
+    index = condition_index(record, knowledge, NOW)
+
+    def ids(found: tuple[Mapping[str, Any], ...]) -> list[str]:
+        return [c["id"] for c in found]
+
+    assert ids(index.select(("bleeding-disorder",), ("bleeding-disorder",))) == ["named", "coded"]
+    assert ids(index.select(("bleeding-disorder",))) == ["coded"]  # by code only
+    assert ids(index.select((), ("bleeding-disorder",))) == ["named"]  # by name only
+    assert ids(index.select(("bleeding-disorder",), active_only=False)) == ["coded", "resolved", "refuted"]
+    assert ids(index.select(("no-such-value-set",), ("systemic-infection",))) == []
+    assert index.active == (True, True, True, True, False, False)
+
+
+def test_the_condition_index_is_built_once_per_call_and_afresh_outside(knowledge: Knowledge) -> None:
+    record = patient_record(condition(concept(icd("D66")), id="coded"))
+    with read_once():
+        first = condition_index(record, knowledge, NOW)
+        assert condition_index(record, knowledge, NOW) is first
+        assert condition_index(record, knowledge, NOW + timedelta(days=1)) is not first  # another day
+    assert condition_index(record, knowledge, NOW) is not condition_index(record, knowledge, NOW)
