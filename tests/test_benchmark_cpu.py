@@ -35,4 +35,5 @@ def test_cpu_benchmark_reports_each_chart_against_its_orjson_floor(tmp_path: Pat
     assert len(lines) == 1
     assert "(   7 resources sent" in lines[0]
     assert "orjson floor" in lines[0] and "x floor  (2 calls)" in lines[0]
+    assert "rules only (record + evaluate_orders): median" in completed.stdout
     assert "function calls" in completed.stdout  # the profile
