@@ -86,18 +86,29 @@ class ConditionIndex:
     active: tuple[bool, ...]  # records.is_active_condition, per position
     by_value_set: Mapping[str, tuple[int, ...]]
     by_name: Mapping[str, tuple[int, ...]]
+    systems: tuple[frozenset[str], ...] = ()  # the canonical systems of each Condition's codings
 
     def select(
-        self, value_set_ids: Collection[str], named: Collection[str] = (), *, active_only: bool = True
+        self,
+        value_set_ids: Collection[str],
+        named: Collection[str] = (),
+        *,
+        active_only: bool = True,
+        no_coding_from: Collection[str] = (),
     ) -> tuple[Mapping[str, Any], ...]:
-        """The Conditions coded in one of ``value_set_ids`` or named as one of ``named``, in record order
-        (only the active ones unless ``active_only`` is false). Every other Condition is one those rules
-        would pass over: no code of theirs and not named in words they read."""
+        """The Conditions coded in one of ``value_set_ids``, named as one of ``named``, or (when
+        ``no_coding_from`` names systems) without a coding from any of those systems, in record order (only
+        the active ones unless ``active_only`` is false). Every other Condition is one those rules would pass
+        over: no code of theirs and not named in words they read."""
         positions: set[int] = set()
         for value_set_id in value_set_ids:
             positions.update(self.by_value_set.get(value_set_id, ()))
         for value_set_id in named:
             positions.update(self.by_name.get(value_set_id, ()))
+        if no_coding_from:
+            positions.update(
+                i for i, systems in enumerate(self.systems) if systems.isdisjoint(no_coding_from)
+            )
         active = self.active
         return tuple(self.conditions[i] for i in sorted(positions) if active[i] or not active_only)
 
@@ -113,9 +124,11 @@ def _index_conditions(record: PatientRecord, knowledge: Knowledge, now: date) ->
     by_value_set: dict[str, list[int]] = {}
     by_name: dict[str, list[int]] = {}
     text = knowledge.condition_text
+    systems: list[frozenset[str]] = []
     for position, condition in enumerate(record.conditions):
         code = condition.get("code")
         facts = concept_facts(code, knowledge)
+        systems.append(facts.systems)
         for value_set_id in facts.value_sets:
             by_value_set.setdefault(value_set_id, []).append(position)
         for value_set_id in text.names_by_value_set:
@@ -127,4 +140,5 @@ def _index_conditions(record: PatientRecord, knowledge: Knowledge, now: date) ->
         tuple(is_active_condition(c, now, policy) for c in record.conditions),
         {key: tuple(found) for key, found in by_value_set.items()},
         {key: tuple(found) for key, found in by_name.items()},
+        tuple(systems),
     )

@@ -94,9 +94,10 @@ def _read_texts(
     if any(knowledge.is_known_code(aliases.canonical(c.system), c.code) for c in codings(concept)):
         return ()
     texts: list[tuple[str, str]] = []
-    for text in concept_texts(concept):
-        lowered = text[:_MAX_TEXT].lower()
+    # the same words twice (a text repeating a coding's display) are read once: they name the same things
+    for text in dict.fromkeys(text[:_MAX_TEXT] for text in concept_texts(concept)):
+        lowered = text.lower()
         if knowledge.not_asserted is not None and knowledge.not_asserted.search(lowered):
             continue
-        texts.append((text[:_MAX_TEXT], lowered))
+        texts.append((text, lowered))
     return tuple(texts)

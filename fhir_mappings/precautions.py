@@ -15,7 +15,7 @@ from datetime import date
 from typing import Any, Literal
 
 from fhir_mappings.body_regions import BodySite, read_body_site
-from fhir_mappings.chart_view import active_conditions, concept_facts
+from fhir_mappings.chart_view import concept_facts, condition_index
 from fhir_mappings.codes import ICD10CM, SNOMED
 from fhir_mappings.fhir_json import (
     as_list,
@@ -164,7 +164,10 @@ def matching_conditions(
 ) -> list[MatchedCondition]:
     """Active conditions in the rule's value sets, or (without a standard coding) naming it in their text."""
     matched: list[MatchedCondition] = []
-    for condition in active_conditions(record, knowledge, now):
+    # Only Conditions coded in the rule's value sets, or with no standard coding (read by their words), can
+    # match below.
+    index = condition_index(record, knowledge, now)
+    for condition in index.select(rule.value_sets, no_coding_from=_STANDARD):
         found = _match_concept(rule.value_sets, rule, condition.get("code"), knowledge)
         if found is None:
             continue

@@ -204,6 +204,15 @@ def test_the_condition_index_selects_coded_and_named_conditions_in_record_order(
     assert ids(index.select((), ("bleeding-disorder",))) == ["named"]  # by name only
     assert ids(index.select(("bleeding-disorder",), active_only=False)) == ["coded", "resolved", "refuted"]
     assert ids(index.select(("no-such-value-set",), ("systemic-infection",))) == []
+    # no ICD-10-CM / SNOMED CT coding: the text-only one and the local code (read by their words)
+    local = condition(concept({"system": "urn:local", "code": "X1"}, text="Hemophilia A"), id="local")
+    with_local = condition_index(patient_record(named, coded, local, unplaced), knowledge, NOW)
+    assert ids(with_local.select((), no_coding_from=(ICD10CM, SNOMED))) == ["named", "local"]
+    assert ids(with_local.select(("bleeding-disorder",), no_coding_from=(ICD10CM, SNOMED))) == [
+        "named",
+        "coded",
+        "local",
+    ]
     assert index.active == (True, True, True, True, False, False)
 
 
