@@ -99,6 +99,8 @@ def _medication_use(
     """The first ingredient (in knowledge order) a concept is coded as, else named in a text.
     ``searched``: the ingredients with the ids of their value sets."""
     coded = [(concept, concept_facts(concept, knowledge)) for concept in concepts]
+    # a concept no value set places (most drugs on a chart) cannot be coded as any ingredient
+    coded = [(concept, facts) for concept, facts in coded if facts.has_known_code]
     for ingredient, value_set_ids in searched:
         for concept, facts in coded:
             if not facts.in_any(value_set_ids):
