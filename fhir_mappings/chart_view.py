@@ -1,4 +1,4 @@
-"""The per-request normalised view of coded concepts: each CodeableConcept read once, queried by every rule.
+"""The per-request normalised view of the chart: each CodeableConcept read once, queried by every rule.
 
 For one concept, :func:`concept_facts` gives its codings with canonical systems and the ids of every value set
 of the rule base that places any of them (compiled terminology, :mod:`fhir_mappings.terminology`). Inside
@@ -7,8 +7,12 @@ decide with set operations ("is this concept in any of these value sets") and on
 matches (codes, displays) of the concepts that are members. Outside ``read_once`` every call reads afresh:
 same answers, no memory.
 
-The clinical meaning stays with the value sets (``ValueSetMatcher``): a concept is in ``value_sets`` exactly
-when ``matcher.match_concept`` would return at least one match.
+:func:`condition_index` indexes the record's Conditions once per request by those value sets, by the
+conditions their words name (``condition_text``) and by their code systems: a rule reads only its candidates.
+
+The clinical meaning stays with the value sets (``ValueSetMatcher``) and the rules: a concept is in
+``value_sets`` exactly when ``matcher.match_concept`` would return at least one match, and a Condition left
+out of a selection is one the rule would have passed over.
 """
 
 from __future__ import annotations
