@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import date
 
+from fhir_mappings.chart_view import condition_index
 from fhir_mappings.condition_text import match_condition_text
 from fhir_mappings.fhir_json import concept_label, relative_reference
 from fhir_mappings.findings import Evidence
 from fhir_mappings.knowledge import Knowledge
-from fhir_mappings.records import PatientRecord, condition_date, is_active_condition
+from fhir_mappings.records import PatientRecord, condition_date
 
 BLEEDING_DISORDER_VALUE_SET = "bleeding-disorder"
 BLEEDING_DISORDER_SNOMED_VALUE_SET = "bleeding-disorder-snomed"  # VSAC-derived, valuesets/vsac.json
@@ -18,10 +19,11 @@ def find_bleeding_disorders(record: PatientRecord, knowledge: Knowledge, now: da
     """Active conditions in the bleeding-disorder value set (thrombophilias are excluded there), and active
     conditions without a standard coding that name a bleeding disorder in their text (flagged as such)."""
     value_set = knowledge.value_set(BLEEDING_DISORDER_VALUE_SET)
+    value_set_ids = (BLEEDING_DISORDER_VALUE_SET, BLEEDING_DISORDER_SNOMED_VALUE_SET)
     evidence: list[Evidence] = []
-    for condition in record.conditions:
-        if not is_active_condition(condition, now, knowledge.policy):
-            continue
+    # Only the Conditions coded in these value sets or named as a bleeding disorder can give evidence below.
+    index = condition_index(record, knowledge, now)
+    for condition in index.select(value_set_ids, (BLEEDING_DISORDER_VALUE_SET,)):
         matches = [
             match
             for matcher in (value_set, knowledge.value_sets.get(BLEEDING_DISORDER_SNOMED_VALUE_SET))

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 
+from fhir_mappings.chart_view import concept_facts, condition_index
 from fhir_mappings.condition_text import match_condition_text
 from fhir_mappings.fhir_json import concept_label, relative_reference
 from fhir_mappings.findings import Evidence, Finding, FindingKind
@@ -23,7 +24,6 @@ from fhir_mappings.medications import AntithromboticUse
 from fhir_mappings.records import (
     PatientRecord,
     condition_date,
-    is_active_condition,
     is_usable_observation,
     observation_date,
 )
@@ -73,12 +73,11 @@ def inr_not_recent(
     inr = next((test for test in knowledge.lab_tests if test.key == "inr"), None)
     if inr is None:
         return []
-    value_set = knowledge.value_set(inr.value_set)
     dates = [
         measured
         for observation in record.observations
         if is_usable_observation(observation, policy)
-        and value_set.match_concept(observation.get("code"), knowledge.aliases)
+        and inr.value_set in concept_facts(observation.get("code"), knowledge).value_sets
         and (measured := observation_date(observation, "latest")) is not None
         and any(key.startswith("value") for key in observation)
     ]
@@ -106,9 +105,8 @@ def bleeding_risk_conditions(
     if not counted:
         value_sets.append(THROMBOCYTOPENIA_VALUE_SET)
     evidence: list[Evidence] = []
-    for condition in record.conditions:
-        if not is_active_condition(condition, now, knowledge.policy):
-            continue
+    # Only the Conditions coded in these value sets or named as one of their conditions can give evidence.
+    for condition in condition_index(record, knowledge, now).select(value_sets, value_sets):
         concept = condition.get("code")
         recorded = condition_date(condition)
         when = f", since {recorded.isoformat()}" if recorded else ""

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fhir_mappings.codes import SystemAliases
-from fhir_mappings.fhir_json import codings, concept_texts
+from fhir_mappings.fhir_json import codings, concept_texts, remembered
 
 _MAX_TEXT = 300  # a problem name, not a note: only its start is read
 
@@ -64,18 +64,40 @@ def match_condition_text(
     SNOMED CT or ICD-10-CM code outside every value set says nothing, so its words are read) and the text
     asserts the condition and names nothing the rule's ``not_when`` words exclude."""
     pattern = knowledge.names_by_value_set.get(value_set_id)
-    if pattern is None or any(
-        knowledge.is_known_code(aliases.canonical(c.system), c.code) for c in codings(concept)
-    ):
+    if pattern is None:
         return None
     not_when = knowledge.not_when_by_value_set.get(value_set_id)
-    for text in concept_texts(concept):
-        lowered = text[:_MAX_TEXT].lower()
-        if knowledge.not_asserted is not None and knowledge.not_asserted.search(lowered):
-            continue
+    for text, lowered in _asserting_texts(concept, knowledge, aliases):
         if not_when is not None and not_when.search(lowered):
             continue
         found = pattern.search(lowered)
         if found:
-            return TextMatch(text[:_MAX_TEXT], found.group(0))
+            return TextMatch(text, found.group(0))
     return None
+
+
+def _asserting_texts(
+    concept: Any, knowledge: ConditionTextKnowledge, aliases: SystemAliases
+) -> tuple[tuple[str, str], ...]:
+    """The concept's texts (each cut to its start, and lower-cased) that assert a condition; none when a
+    coding is placed by a value set. The same for every value set: read once per concept and request."""
+    return remembered(
+        concept,
+        ("asserting-texts", id(knowledge), id(aliases)),
+        lambda: _read_texts(concept, knowledge, aliases),
+    )
+
+
+def _read_texts(
+    concept: Any, knowledge: ConditionTextKnowledge, aliases: SystemAliases
+) -> tuple[tuple[str, str], ...]:
+    if any(knowledge.is_known_code(aliases.canonical(c.system), c.code) for c in codings(concept)):
+        return ()
+    texts: list[tuple[str, str]] = []
+    # the same words twice (a text repeating a coding's display) are read once: they name the same things
+    for text in dict.fromkeys(text[:_MAX_TEXT] for text in concept_texts(concept)):
+        lowered = text.lower()
+        if knowledge.not_asserted is not None and knowledge.not_asserted.search(lowered):
+            continue
+        texts.append((text, lowered))
+    return tuple(texts)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from fhir_mappings.chart_view import active_conditions, concept_facts
 from fhir_mappings.fhir_json import (
     as_list,
     as_object,
@@ -21,7 +22,6 @@ from fhir_mappings.knowledge import Knowledge
 from fhir_mappings.orders import DryNeedlingOrder
 from fhir_mappings.records import (
     PatientRecord,
-    is_active_condition,
     is_excluded_verification,
 )
 
@@ -60,9 +60,7 @@ def find_indications(
                 # a Condition contained in the order is evidenced by the order itself
                 source = order.reference if condition is contained else relative_reference(condition)
                 matches.extend(_match(condition.get("code"), knowledge, "order reason", source))
-    for condition in record.conditions:
-        if not is_active_condition(condition, now, knowledge.policy):
-            continue
+    for condition in active_conditions(record, knowledge, now):
         concept = condition.get("code")
         found = _match(concept, knowledge, "problem list", relative_reference(condition))
         matches.extend(found)
@@ -89,11 +87,13 @@ def _match(concept: Any, knowledge: Knowledge, origin: str, reference: str | Non
     count (M25.561 is knee pain, not the broader M25.5 joint pain of myofascial-pain)."""
     fallback_text = as_text(concept.get("text")) if isinstance(concept, Mapping) else None
     found: list[IndicationMatch] = []
-    for coding in codings(concept):
-        system = knowledge.aliases.canonical(coding.system)
+    for coding in concept_facts(concept, knowledge).codings:  # systems canonical
+        system = coding.system
+        members = knowledge.terminology.value_sets_of(system, coding.code)
         scored = [
             (knowledge.value_set(f"indication-{key}").specificity(system, coding.code), key)
             for key in knowledge.indication_keys()
+            if f"indication-{key}" in members  # the others score 0
         ]
         best = max((score for score, _ in scored), default=0)
         if best == 0:

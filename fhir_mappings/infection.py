@@ -8,6 +8,7 @@ from datetime import date
 from typing import Any
 
 from fhir_mappings.body_regions import BodySite, SiteRelation, condition_sites, relate_sites
+from fhir_mappings.chart_view import concept_facts, condition_index
 from fhir_mappings.condition_text import match_condition_text
 from fhir_mappings.fhir_json import concept_label, relative_reference, status_code
 from fhir_mappings.findings import Evidence
@@ -16,7 +17,6 @@ from fhir_mappings.records import (
     CONDITION_CLINICAL_SYSTEM,
     PatientRecord,
     condition_date,
-    is_active_condition,
     is_encounter_diagnosis,
 )
 
@@ -48,9 +48,9 @@ def find_active_infections(record: PatientRecord, knowledge: Knowledge, now: dat
     """Active conditions in the skin/soft-tissue infection value set, with their sites."""
     value_set = knowledge.value_set(INFECTION_VALUE_SET)
     infections: list[ActiveInfection] = []
-    for condition in record.conditions:
-        if not is_active_condition(condition, now, knowledge.policy):
-            continue
+    # Only the Conditions coded in the value set or named as such an infection can give evidence below.
+    ids = (INFECTION_VALUE_SET,)
+    for condition in condition_index(record, knowledge, now).select(ids, ids):
         if old_encounter_diagnosis(condition, now, knowledge):
             continue
         if expired_acute_infection(condition, now, knowledge):
@@ -101,9 +101,7 @@ def expired_acute_infection(condition: Mapping[str, Any], now: date, knowledge: 
     clinical = status_code(condition.get("clinicalStatus"), CONDITION_CLINICAL_SYSTEM)
     if clinical in knowledge.policy.condition_active_clinical_statuses:
         return False
-    if knowledge.value_set(CHRONIC_INFECTION_VALUE_SET).match_concept(
-        condition.get("code"), knowledge.aliases
-    ):
+    if CHRONIC_INFECTION_VALUE_SET in concept_facts(condition.get("code"), knowledge).value_sets:
         return False
     dated = condition_date(condition, "latest")
     return dated is not None and (now - dated).days > knowledge.policy.infection_acute_max_age_days

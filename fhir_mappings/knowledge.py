@@ -32,6 +32,7 @@ from fhir_mappings.risk_knowledge import (
     parse_labs,
     parse_site_risks,
 )
+from fhir_mappings.terminology import Terminology
 from fhir_mappings.valuesets import ValueSetFormatError, ValueSetMatcher, compile_value_set
 
 DATA_DIR = Path(__file__).parent / "data"
@@ -72,6 +73,12 @@ class Knowledge:
     site_risks: tuple[SiteRisk, ...] = ()
     condition_text: ConditionTextKnowledge = field(default_factory=ConditionTextKnowledge)
     precautions: PrecautionKnowledge = field(default_factory=PrecautionKnowledge)
+
+    terminology: Terminology = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Derived from value_sets (so a dataclasses.replace with other value sets gets its own).
+        object.__setattr__(self, "terminology", Terminology(dict(self.value_sets)))
 
     def value_set(self, value_set_id: str) -> ValueSetMatcher:
         """The compiled ValueSet with this id (a missing id is a programming error)."""
@@ -224,12 +231,7 @@ def _condition_text(document: Any, value_sets: Mapping[str, ValueSetMatcher]) ->
     missing = sorted(set(compiled.names_by_value_set) - set(value_sets))
     if missing:
         raise KnowledgeError(f"condition-text.json: unknown value sets {missing}")
-    matchers = tuple(value_sets.values())
-
-    def is_known_code(system: str, code: str) -> bool:
-        return any(matcher.contains(system, code) for matcher in matchers)
-
-    return replace(compiled, is_known_code=is_known_code)
+    return replace(compiled, is_known_code=Terminology(dict(value_sets)).is_known_code)
 
 
 def _answer_text(document: Any) -> AnswerTextKnowledge:

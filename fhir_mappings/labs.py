@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from fhir_mappings.chart_view import concept_facts
 from fhir_mappings.codes import SystemAliases
 from fhir_mappings.fhir_json import as_object, as_text, relative_reference
 from fhir_mappings.findings import Evidence
@@ -52,12 +53,11 @@ def assess_labs(record: PatientRecord, knowledge: Knowledge, now: date) -> list[
     """One assessment per lab test that has a usable result within the age limit."""
     assessments = []
     for test in knowledge.lab_tests:
-        value_set = knowledge.value_set(test.value_set)
         results = []
         for observation in lab_readings(record):
-            if not is_usable_observation(observation, knowledge.policy):
+            if test.value_set not in concept_facts(observation.get("code"), knowledge).value_sets:
                 continue
-            if not value_set.match_concept(observation.get("code"), knowledge.aliases):
+            if not is_usable_observation(observation, knowledge.policy):
                 continue
             measured = observation_date(observation, "latest")
             if measured is None or (now - measured).days > knowledge.policy.lab_max_age_days:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal
 
+from fhir_mappings.chart_view import concept_facts, condition_index
 from fhir_mappings.codes import normalise_icd10cm
 from fhir_mappings.fhir_json import (
     as_list,
@@ -26,7 +27,7 @@ from fhir_mappings.fhir_json import (
 )
 from fhir_mappings.findings import Evidence
 from fhir_mappings.knowledge import Knowledge
-from fhir_mappings.records import PatientRecord, condition_date, is_active_condition
+from fhir_mappings.records import PatientRecord, condition_date
 from fhir_mappings.risk_knowledge import Antithrombotic
 from fhir_mappings.valuesets import ValueSetMatcher
 
@@ -79,8 +80,9 @@ def find_antithrombotic_therapy(
         if i.key not in policy.antithrombotic_excluded_ingredients
     ]
     uses: list[AntithromboticUse] = []
+    searched = [(i, _ingredient_value_set_ids(i, knowledge)) for i in ingredients]
     for resource, status, concepts in current_medications(record, knowledge, now):
-        use = _medication_use(resource, status, concepts, ingredients, knowledge)
+        use = _medication_use(resource, status, concepts, searched, knowledge)
         if use is not None:
             uses.append(use)
     uses.extend(_condition_uses(record, ingredients, knowledge, now))
@@ -91,11 +93,18 @@ def _medication_use(
     resource: Mapping[str, Any],
     status: str,
     concepts: list[Any],
-    ingredients: list[Antithrombotic],
+    searched: list[tuple[Antithrombotic, tuple[str, ...]]],
     knowledge: Knowledge,
 ) -> AntithromboticUse | None:
-    for ingredient in ingredients:
-        for concept in concepts:
+    """The first ingredient (in knowledge order) a concept is coded as, else named in a text.
+    ``searched``: the ingredients with the ids of their value sets."""
+    coded = [(concept, concept_facts(concept, knowledge)) for concept in concepts]
+    # a concept no value set places (most drugs on a chart) cannot be coded as any ingredient
+    coded = [(concept, facts) for concept, facts in coded if facts.has_known_code]
+    for ingredient, value_set_ids in searched:
+        for concept, facts in coded:
+            if not facts.in_any(value_set_ids):
+                continue
             matches = [
                 match
                 for value_set in _ingredient_value_sets(ingredient, knowledge)
@@ -106,7 +115,7 @@ def _medication_use(
                 codes = ", ".join(f"RxNorm {m.code}" for m in matches)
                 description = f"{label} ({codes}), {status}"
                 return _use(resource, ingredient, description, "code")
-    allowed = {i.key for i in ingredients}
+    allowed = {i.key for i, _ in searched}
     for text in _medication_texts(resource, concepts):
         for match in knowledge.antithrombotics.name_pattern.finditer(text):
             key = knowledge.antithrombotics.ingredient_by_name[match.group(0).lower()]
@@ -115,6 +124,11 @@ def _medication_use(
                 description = f"'{text}', {status}: matched by the name '{match.group(0)}', not by a code"
                 return _use(resource, ingredient, description, "name")
     return None
+
+
+def _ingredient_value_set_ids(ingredient: Antithrombotic, knowledge: Knowledge) -> tuple[str, ...]:
+    """The ids of :func:`_ingredient_value_sets`."""
+    return tuple(matcher.value_set_id for matcher in _ingredient_value_sets(ingredient, knowledge))
 
 
 def _ingredient_value_sets(ingredient: Antithrombotic, knowledge: Knowledge) -> list[ValueSetMatcher]:
@@ -209,9 +223,8 @@ def _condition_uses(
     ]
     value_sets += [(i.condition_value_set, i) for i in ingredients if i.condition_value_set]
     classes = knowledge.antithrombotics.condition_classes
-    for condition in record.conditions:
-        if not is_active_condition(condition, now, knowledge.policy):
-            continue
+    value_set_ids = [value_set_id for value_set_id, _ in value_sets]
+    for condition in condition_index(record, knowledge, now).select(value_set_ids):
         for value_set_id, ingredient in value_sets:
             matches = knowledge.value_set(value_set_id).match_concept(
                 condition.get("code"), knowledge.aliases

@@ -9,12 +9,13 @@ patient under 18, and an ordered body site this service cannot place (said, neve
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal
 
 from fhir_mappings.body_regions import BodySite, read_body_site
+from fhir_mappings.chart_view import concept_facts, condition_index
 from fhir_mappings.codes import ICD10CM, SNOMED
 from fhir_mappings.fhir_json import (
     as_list,
@@ -34,7 +35,6 @@ from fhir_mappings.precaution_knowledge import ConditionRule
 from fhir_mappings.records import (
     PatientRecord,
     condition_date,
-    is_active_condition,
     is_excluded_verification,
 )
 
@@ -164,9 +164,10 @@ def matching_conditions(
 ) -> list[MatchedCondition]:
     """Active conditions in the rule's value sets, or (without a standard coding) naming it in their text."""
     matched: list[MatchedCondition] = []
-    for condition in record.conditions:
-        if not is_active_condition(condition, now, knowledge.policy):
-            continue
+    # Only Conditions coded in the rule's value sets, or with no standard coding (read by their words), can
+    # match below.
+    index = condition_index(record, knowledge, now)
+    for condition in index.select(rule.value_sets, no_coding_from=_STANDARD):
         found = _match_concept(rule.value_sets, rule, condition.get("code"), knowledge)
         if found is None:
             continue
@@ -285,16 +286,18 @@ def _concerns(order: DryNeedlingOrder, regions: frozenset[str]) -> bool:
 
 
 def _match_concept(
-    value_sets: Iterable[str], rule: ConditionRule, concept: Any, knowledge: Knowledge
+    value_sets: Collection[str], rule: ConditionRule, concept: Any, knowledge: Knowledge
 ) -> tuple[str, str] | None:
     """(label, how it matched) when the concept is in one of the value sets, or has no standard coding and
     names the rule's condition in its text (not negated or historical)."""
-    for value_set_id in value_sets:
-        matches = knowledge.value_set(value_set_id).match_concept(concept, knowledge.aliases)
-        if matches:
-            label = concept_label(concept) or matches[0].display or matches[0].code
-            return label, ", ".join(dict.fromkeys(m.code for m in matches))
-    if any(knowledge.aliases.canonical(c.system) in _STANDARD for c in codings(concept)):
+    facts = concept_facts(concept, knowledge)
+    if facts.in_any(value_sets):
+        for value_set_id in value_sets:
+            matches = knowledge.value_set(value_set_id).match_concept(concept, knowledge.aliases)
+            if matches:
+                label = concept_label(concept) or matches[0].display or matches[0].code
+                return label, ", ".join(dict.fromkeys(m.code for m in matches))
+    if not facts.systems.isdisjoint(_STANDARD):
         return None
     not_asserted = knowledge.condition_text.not_asserted
     for text in concept_texts(concept):
@@ -315,6 +318,8 @@ def _medication_evidence(
     evidence: list[Evidence] = []
     for resource, status, concepts in current_medications(record, knowledge, now):
         for concept in concepts:
+            if not concept_facts(concept, knowledge).in_any(rule.medication_value_sets):
+                continue
             matches = [
                 m
                 for vs in rule.medication_value_sets
@@ -351,7 +356,8 @@ def _allergy_evidence(rule: ConditionRule, record: PatientRecord, knowledge: Kno
 def _allergy_match(rule: ConditionRule, concepts: list[Any], knowledge: Knowledge) -> tuple[str, str] | None:
     """(the allergy's name, how it matched): by a code of the rule's value sets, else a word of its text."""
     for concept in concepts:
-        for value_set_id in rule.allergy_value_sets:
+        coded = concept_facts(concept, knowledge).in_any(rule.allergy_value_sets)
+        for value_set_id in rule.allergy_value_sets if coded else ():
             matches = knowledge.value_set(value_set_id).match_concept(concept, knowledge.aliases)
             if matches:
                 label = concept_label(concept) or matches[0].display or matches[0].code

@@ -31,6 +31,7 @@ from datetime import date, timedelta
 from typing import Any, Literal, cast
 
 from fhir_mappings.answer_text import read_answer_text
+from fhir_mappings.chart_view import concept_facts, condition_index
 from fhir_mappings.codes import ICD10CM, normalise_icd10cm
 from fhir_mappings.condition_text import match_condition_text
 from fhir_mappings.fhir_json import (
@@ -136,6 +137,20 @@ PREGNANCY_TEST_VALUE_SETS = ("pregnancy-test-observation", "pregnancy-test-obser
 PREGNANCY_CONDITION_VALUE_SETS = ("pregnancy-condition", "pregnancy-condition-snomed")
 PREGNANCY_ENDING_PROCEDURES = "pregnancy-ending-procedure"
 NEGATIVE_TEST_CONDITIONS = "pregnancy-test-negative-condition"  # Z32.02
+# What the event readers below ask of an observation's or a condition's code (any other code is no event).
+_OBSERVATION_EVENT_VALUE_SETS = (
+    "pregnancy-status-observation",
+    "pregnancy-edd-observation",
+    "pregnancy-ga-observation",
+    "pregnancy-lmp-observation",
+    *PREGNANCY_TEST_VALUE_SETS,
+)
+_CONDITION_EVENT_VALUE_SETS = (
+    "pregnancy-ended-condition",
+    NEGATIVE_TEST_CONDITIONS,
+    "pregnancy-status-possible",
+    *PREGNANCY_CONDITION_VALUE_SETS,
+)
 _PROCEDURE_NOT_DONE = frozenset({"not-done", "entered-in-error", "preparation", "stopped", "unknown"})
 
 
@@ -259,6 +274,8 @@ def _observation_events(record: PatientRecord, knowledge: Knowledge, now: date) 
         if not is_usable_observation(observation, knowledge.policy):
             continue
         code = observation.get("code")
+        if not concept_facts(code, knowledge).in_any(_OBSERVATION_EVENT_VALUE_SETS):
+            continue  # none of the pregnancy observations below
         reference = relative_reference(observation)
         # A partial date is read at its latest day: the younger the record, the lower the GA.
         recorded = observation_date(observation, "latest")
@@ -347,7 +364,9 @@ def _condition_events(record: PatientRecord, knowledge: Knowledge, now: date) ->
     ended_codes = knowledge.value_set("pregnancy-ended-condition")
     possible_codes = knowledge.value_set("pregnancy-status-possible")
     events: list[_Event] = []
-    for condition in record.conditions:
+    # Only Conditions (active or not) in a pregnancy value set or named as a pregnancy give events below.
+    index = condition_index(record, knowledge, now)
+    for condition in index.select(_CONDITION_EVENT_VALUE_SETS, ("pregnancy-condition",), active_only=False):
         if is_excluded_verification(condition, knowledge.policy):
             continue
         code = condition.get("code")
@@ -427,6 +446,8 @@ def _procedure_events(record: PatientRecord, knowledge: Knowledge) -> list[_Even
     value_set = knowledge.value_set(PREGNANCY_ENDING_PROCEDURES)
     events: list[_Event] = []
     for procedure in record.procedures:
+        if PREGNANCY_ENDING_PROCEDURES not in concept_facts(procedure.get("code"), knowledge).value_sets:
+            continue
         status = (as_text(procedure.get("status")) or "").lower()
         if status in _PROCEDURE_NOT_DONE:
             continue

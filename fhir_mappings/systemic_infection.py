@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from datetime import date
 
+from fhir_mappings.chart_view import condition_index
 from fhir_mappings.condition_text import match_condition_text
 from fhir_mappings.fhir_json import concept_label, relative_reference
 from fhir_mappings.findings import Evidence
 from fhir_mappings.infection import expired_acute_infection, old_encounter_diagnosis
 from fhir_mappings.knowledge import Knowledge
-from fhir_mappings.records import PatientRecord, condition_date, is_active_condition
+from fhir_mappings.records import PatientRecord, condition_date
 
 SYSTEMIC_INFECTION_VALUE_SET = "systemic-infection"
 
@@ -20,9 +21,9 @@ def find_systemic_infections(record: PatientRecord, knowledge: Knowledge, now: d
     ``infection_acute_max_age_days``."""
     value_set = knowledge.value_set(SYSTEMIC_INFECTION_VALUE_SET)
     found: list[Evidence] = []
-    for condition in record.conditions:
-        if not is_active_condition(condition, now, knowledge.policy):
-            continue
+    # Only the Conditions coded in the value set or named as sepsis can give evidence below.
+    ids = (SYSTEMIC_INFECTION_VALUE_SET,)
+    for condition in condition_index(record, knowledge, now).select(ids, ids):
         if old_encounter_diagnosis(condition, now, knowledge) or expired_acute_infection(
             condition, now, knowledge
         ):

@@ -1,0 +1,46 @@
+"""Every value set of the rule base at once: which value sets place a (canonical system, code).
+
+The rules ask "is this coding in value set X" of one value set at a time (``ValueSetMatcher``); some questions
+are about all of them ("does any value set place this code", asked of every coding by the free-text rules).
+:class:`Terminology` answers the latter with one memoised lookup per (system, code): the first time a code is
+seen, each value set is asked once; afterwards it is one dict lookup, for every rule of every request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from fhir_mappings.valuesets import ValueSetMatcher
+
+_MEMO_LIMIT = 16384  # remembered (system, code) answers; forgotten all at once beyond it (hostile input)
+
+
+@dataclass(frozen=True, slots=True)
+class Terminology:
+    """The compiled value sets, indexed by the codes asked of them (memoised, bounded)."""
+
+    matchers: Mapping[str, ValueSetMatcher]
+    _memo: dict[tuple[str, str], frozenset[str]] = field(
+        init=False, repr=False, compare=False, default_factory=dict
+    )
+
+    def value_sets_of(self, system: str, code: str) -> frozenset[str]:
+        """The ids of the value sets that have the canonical ``system`` and ``code`` as a member."""
+        key = (system, code)
+        memo = self._memo
+        found = memo.get(key)
+        if found is None:
+            found = frozenset(
+                value_set_id
+                for value_set_id, matcher in self.matchers.items()
+                if matcher.contains(system, code)
+            )
+            if len(memo) >= _MEMO_LIMIT:
+                memo.clear()
+            memo[key] = found
+        return found
+
+    def is_known_code(self, system: str, code: str) -> bool:
+        """True when some value set of the rule base places the canonical ``system`` and ``code``."""
+        return bool(self.value_sets_of(system, code))
