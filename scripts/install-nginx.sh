@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Make nginx available for the several-instance test (tests/test_several_instances.py), which starts its own
+# Make nginx available for the several-instance test (tests/integration/test_several_instances.py), which starts its own
 # nginx on 127.0.0.1 with deploy/nginx/dn-cds-proxy.conf. Idempotent: does nothing when nginx is installed;
 # otherwise installs Debian's nginx-light package. The package's own server, if it starts one, is not used.
 set -euo pipefail

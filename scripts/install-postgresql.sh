@@ -2,7 +2,7 @@
 # Make PostgreSQL server binaries (initdb, postgres) available for the store tests and benchmarks.
 # Idempotent: does nothing when they are already installed (Debian: /usr/lib/postgresql/<version>/bin, or
 # initdb on PATH, or $DN_CDS_TEST_POSTGRESQL_BIN); otherwise installs Debian's postgresql package.
-# The tests start their own private server on 127.0.0.1 (tests/postgresql_server.py); the package's own
+# The tests start their own private server on 127.0.0.1 (tests/support/postgresql.py); the package's own
 # cluster, if the package starts one, is not used.
 set -euo pipefail
 

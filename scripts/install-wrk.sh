@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Make wrk (HTTP load generator, Debian package "wrk") available for scripts/benchmark_charts.py and its
-# tiny-round test (tests/test_benchmark_suite.py, which fails under CI when wrk is missing).
+# tiny-round test (tests/tooling/test_benchmark_suite.py, which fails under CI when wrk is missing).
 # Idempotent: does nothing when wrk is already on PATH.
 set -euo pipefail
 

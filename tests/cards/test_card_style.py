@@ -86,7 +86,13 @@ def _texts(wording: CardWording, code: str, with_order: bool) -> list[str]:
     return [*(t.text for t in templates), text.action, wording.findings[code].rule_source]
 
 
-@pytest.mark.parametrize("with_order", [True, False], ids=["order", "patient-view"])
+@pytest.mark.parametrize(
+    "with_order",
+    [
+        pytest.param(True, id="order"),
+        pytest.param(False, id="patient-view"),
+    ],
+)
 def test_no_wording_has_jargon_files_or_references(
     knowledge: Knowledge, wording: CardWording, with_order: bool
 ) -> None:
@@ -249,21 +255,23 @@ def test_nested_brackets_are_flattened() -> None:
 @pytest.mark.parametrize(
     ("evidence", "expected"),
     [
-        (
+        pytest.param(
             Evidence("Observation/o-1", "Pregnancy status 'Pregnant' on 2026-11-23", date(2026, 11, 23)),
             "Pregnancy status 'Pregnant' on 23 Nov 2026",
+            id="status",
         ),
-        (
+        pytest.param(
             Evidence("Observation/o-2", "estimated due date 2027-06-20", date(2026, 11, 14)),
             "Estimated due date 20 Jun 2027",
+            id="edd",
         ),
-        (
+        pytest.param(
             Evidence(None, "Hemophilia A, reported by the patient", date(2026, 3, 1)),
             "Hemophilia A, reported by the patient, recorded 1 Mar 2026",
+            id="undated-description",
         ),
-        (Evidence(None, "Warfarin 5 mg", None), "Warfarin 5 mg"),
+        pytest.param(Evidence(None, "Warfarin 5 mg", None), "Warfarin 5 mg", id="no-date"),
     ],
-    ids=["status", "edd", "undated-description", "no-date"],
 )
 def test_evidence_is_shown_as_facts_with_dates_in_words(evidence: Evidence, expected: str) -> None:
     assert evidence_text(evidence) == expected

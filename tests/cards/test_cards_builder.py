@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from fhir.resources.R4B.servicerequest import ServiceRequest
-from fhir_builders import (
+from support.builders import (
     ICD10CM,
     SNOMED,
     body_site,
@@ -267,11 +267,10 @@ def _by_code(cards: list[dict[str, Any]], code: str) -> list[dict[str, Any]]:
 @pytest.mark.parametrize(
     "findings",
     [
-        _order_sign_findings(),
-        list(reversed(_order_sign_findings())),
-        _patient_view_findings(),
+        pytest.param(_order_sign_findings(), id="order-sign"),
+        pytest.param(list(reversed(_order_sign_findings())), id="order-sign-reversed"),
+        pytest.param(_patient_view_findings(), id="patient-view"),
     ],
-    ids=["order-sign", "order-sign-reversed", "patient-view"],
 )
 def test_cards_are_sorted_critical_warning_info(
     findings: list[Finding], orders: dict[str, dict[str, Any]], context: CardContext, wording: CardWording
@@ -318,8 +317,10 @@ def test_uuids_are_deterministic_per_hook_instance(knowledge: Knowledge, wording
 
 @pytest.mark.parametrize(
     "findings",
-    [_order_sign_findings(), _patient_view_findings()],
-    ids=["order-sign", "patient-view"],
+    [
+        pytest.param(_order_sign_findings(), id="order-sign"),
+        pytest.param(_patient_view_findings(), id="patient-view"),
+    ],
 )
 def test_uuids_are_unique_within_a_response(
     findings: list[Finding], orders: dict[str, dict[str, Any]], context: CardContext, wording: CardWording
@@ -347,8 +348,10 @@ SUMMARY_TEMPLATES = _summary_templates()
 
 @pytest.mark.parametrize(
     ("code", "with_order", "index"),
-    SUMMARY_TEMPLATES,
-    ids=[f"{code}-{'order' if with_order else 'patient'}-{i}" for code, with_order, i in SUMMARY_TEMPLATES],
+    [
+        pytest.param(code, with_order, i, id=f"{code}-{'order' if with_order else 'patient'}-{i}")
+        for code, with_order, i in SUMMARY_TEMPLATES
+    ],
 )
 def test_every_summary_template_stays_under_140_characters(
     code: str, with_order: bool, index: int, wording: CardWording
@@ -375,18 +378,19 @@ def test_an_overlong_summary_is_cut_below_140_characters(knowledge: Knowledge, w
 @pytest.mark.parametrize(
     ("facts", "expected"),
     [
-        ({"ga": "9w2d"}, "Contraindicated: first-trimester pregnancy, GA 9w2d"),
-        (
+        pytest.param({"ga": "9w2d"}, "Contraindicated: first-trimester pregnancy, GA 9w2d", id="ga"),
+        pytest.param(
             {"reason": "possible, not confirmed"},
             "Contraindicated: pregnancy, first trimester not excluded (possible, not confirmed)",
+            id="reason",
         ),
-        ({}, "Contraindicated: pregnancy, first trimester not excluded"),
-        (
+        pytest.param({}, "Contraindicated: pregnancy, first trimester not excluded", id="no-facts"),
+        pytest.param(
             {"dating": "last menstrual period"},
             "Contraindicated: pregnancy, first trimester not excluded",
+            id="unused-fact",
         ),
     ],
-    ids=["ga", "reason", "no-facts", "unused-fact"],
 )
 def test_choose_summary_uses_the_first_template_whose_facts_are_present(
     facts: dict[str, str], expected: str, wording: CardWording
@@ -446,8 +450,10 @@ def test_patient_view_contraindication_has_no_suggestions(
 
 @pytest.mark.parametrize(
     "finding",
-    [_infection_near(KNEE_ORDER, "Condition/c-1", "Cellulitis"), _indication(KNEE_ORDER)],
-    ids=["precaution", "indication"],
+    [
+        pytest.param(_infection_near(KNEE_ORDER, "Condition/c-1", "Cellulitis"), id="precaution"),
+        pytest.param(_indication(KNEE_ORDER), id="indication"),
+    ],
 )
 def test_non_critical_cards_have_no_suggestions_or_override_reasons(
     finding: Finding, orders: dict[str, dict[str, Any]], context: CardContext, wording: CardWording
@@ -552,9 +558,9 @@ def test_patient_instruction_text_has_the_figures_and_the_warning_signs(wording:
 @pytest.mark.parametrize(
     ("findings", "orders"),
     [
-        (_order_sign_findings(), _orders()),
-        (_patient_view_findings(), {}),
-        (
+        pytest.param(_order_sign_findings(), _orders(), id="order-sign"),
+        pytest.param(_patient_view_findings(), {}, id="patient-view"),
+        pytest.param(
             [
                 _finding("pregnancy-first-trimester", FindingKind.CONTRAINDICATION, LUMBAR_ORDER),
                 _finding(
@@ -570,9 +576,9 @@ def test_patient_instruction_text_has_the_figures_and_the_warning_signs(wording:
                 ),
             ],
             _orders(),
+            id="sparse-findings",
         ),
     ],
-    ids=["order-sign", "patient-view", "sparse-findings"],
 )
 def test_no_card_carries_null_or_empty_values(
     findings: list[Finding], orders: dict[str, dict[str, Any]], context: CardContext, wording: CardWording
@@ -670,32 +676,35 @@ def test_shipped_wording_covers_every_finding_code(knowledge: Knowledge, wording
 @pytest.mark.parametrize(
     ("code", "kind", "facts", "expected"),
     [
-        (
+        pytest.param(
             "inr-critical",
             FindingKind.CONTRAINDICATION,
             {"result": "4.8 {INR}", "value": "4.8", "date": "2026-11-25"},
             "Contraindicated: INR 4.8 on 25 Nov 2026",
+            id="inr-critical",
         ),
-        (
+        pytest.param(
             "inr-elevated",
             FindingKind.PRECAUTION,
             {"result": "3.4 {INR}", "value": "3.4", "date": "2026-11-23"},
             "Precaution: elevated INR 3.4 on 23 Nov 2026: needle with bleeding precautions",
+            id="inr-elevated",
         ),
-        (
+        pytest.param(
             "severe-thrombocytopenia",
             FindingKind.CONTRAINDICATION,
             {"result": "18000 /uL", "value": "18 x10^9/L", "date": "2026-11-25"},
             "Contraindicated: platelets 18 x10^9/L on 25 Nov 2026, severe thrombocytopenia",
+            id="severe-thrombocytopenia",
         ),
-        (
+        pytest.param(
             "low-platelet-count",
             FindingKind.PRECAUTION,
             {"result": "42 10*3/uL", "value": "42 x10^9/L", "date": "2026-11-20"},
             "Precaution: low platelets 42 x10^9/L on 20 Nov 2026: needle with bleeding precautions",
+            id="low-platelet-count",
         ),
     ],
-    ids=["inr-critical", "inr-elevated", "severe-thrombocytopenia", "low-platelet-count"],
 )
 def test_lab_summaries_give_the_value_in_the_rule_unit_not_the_ucum_code_as_sent(
     code: str,

@@ -13,10 +13,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from conftest import TODAY, CdsClient
 from flask import Flask
 from flask.testing import FlaskClient
-from tokens import BASE_URL, issuer_trust
+from support.cds_client import CdsClient
+from support.clock import TODAY
+from support.tokens import BASE_URL, issuer_trust
 
 from cards.handout import load_handout, render_handout_html
 from cards.wording import DATA_DIR, WordingError

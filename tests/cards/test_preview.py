@@ -7,8 +7,8 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import TODAY
 from flask import Flask
+from support.clock import TODAY
 
 from cds_service.card_html import card_html, markdown_html
 from cds_service.cli import main
@@ -56,13 +56,12 @@ def test_preview_cards_link_to_the_pages_under_the_request_url(app: Flask) -> No
 @pytest.mark.parametrize(
     ("markdown", "expected"),
     [
-        ("**Why:** because", "<p><strong>Why:</strong> because</p>"),
-        ("Lead:\n- one\n- two", "<p>Lead:</p>\n<ul><li>one</li><li>two</li></ul>"),
-        ("A \\*starred\\* name \\<b\\>", "<p>A *starred* name &lt;b&gt;</p>"),
-        ("<script>alert(1)</script>", "<p>&lt;script&gt;alert(1)&lt;/script&gt;</p>"),
-        ("first\n\nsecond", "<p>first</p>\n<p>second</p>"),
+        pytest.param("**Why:** because", "<p><strong>Why:</strong> because</p>", id="bold"),
+        pytest.param("Lead:\n- one\n- two", "<p>Lead:</p>\n<ul><li>one</li><li>two</li></ul>", id="list"),
+        pytest.param("A \\*starred\\* name \\<b\\>", "<p>A *starred* name &lt;b&gt;</p>", id="escapes"),
+        pytest.param("<script>alert(1)</script>", "<p>&lt;script&gt;alert(1)&lt;/script&gt;</p>", id="html"),
+        pytest.param("first\n\nsecond", "<p>first</p>\n<p>second</p>", id="paragraphs"),
     ],
-    ids=["bold", "list", "escapes", "html", "paragraphs"],
 )
 def test_card_markdown_renders_to_safe_html(markdown: str, expected: str) -> None:
     assert markdown_html(markdown) == expected

@@ -17,9 +17,10 @@ from typing import Any
 import pytest
 import requests
 import responses
-from conftest import TODAY, CdsClient
-from hook_services import SERVICES
-from tokens import issuer_trust
+from support.cds_client import CdsClient
+from support.clock import TODAY
+from support.services import SERVICES
+from support.tokens import issuer_trust
 
 from cards.wording import load_card_wording
 from cds_service import Settings, create_app

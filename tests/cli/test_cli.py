@@ -9,17 +9,17 @@ import os
 import re
 import shlex
 import socket
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from support.paths import ROOT
+from support.servers import ANNOUNCE, free_port, started
 
 from cds_service.catalog import load_catalog
 from cds_service.cli import build_parser, main
 from cds_service.demo import load_demo_patients
 
-ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 NUMBER_WORDS = {
@@ -36,12 +36,6 @@ NUMBER_WORDS = {
 def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
     [action] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
     return dict(action.choices)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_version_names_the_installed_release(capsys: pytest.CaptureFixture[str]) -> None:
@@ -75,7 +69,7 @@ def test_demo_against_a_port_where_nothing_listens_ends_with_one_line(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("DN_CDS_DATA_DIR", str(tmp_path))
-    url = f"http://127.0.0.1:{_free_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
     assert main(["demo", "--url", url]) == 1
     error_lines = capsys.readouterr().err.strip().splitlines()
     assert len(error_lines) == 1
@@ -100,9 +94,10 @@ def test_serve_on_a_taken_port_fails_at_once_with_a_clear_message(
     )
 
 
+@pytest.mark.gunicorn
 def test_serve_announces_only_after_it_listens(tmp_path: Path) -> None:
     """The "serving" line comes from gunicorn's when_ready hook, after the bind, and names the URL."""
-    port = _free_port()
+    port = free_port()
     env = {
         "PATH": "/usr/bin:/bin",
         "DN_CDS_DATA_DIR": str(tmp_path),
@@ -111,30 +106,14 @@ def test_serve_announces_only_after_it_listens(tmp_path: Path) -> None:
         "DN_CDS_LOG_LEVEL": "WARNING",
         **{k: v for k, v in os.environ.items() if k in {"PYTHONPATH", "TEST_CLOCK_OFFSET_SECONDS"}},
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "cds_service", "serve"],
-        env=env,
-        stderr=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        assert process.stderr is not None
-        url = f"http://127.0.0.1:{port}"
-        announced = f"dn-cds: serving {url}/cds-services  (try: dn-cds demo --url {url})"
-        seen = []
-        for line in process.stderr:  # JSON log lines (e.g. a key created) may come first
-            seen.append(line.strip())
-            if line.strip() == announced or len(seen) > 50:
-                break
-        assert seen[-1] == announced, seen
+    url = f"http://127.0.0.1:{port}"
+    # JSON log lines (e.g. a key created) may come first
+    with started([sys.executable, "-m", "cds_service", "serve"], ANNOUNCE, env=env) as server:
+        assert (
+            server.ready_line.strip() == f"dn-cds: serving {url}/cds-services  (try: dn-cds demo --url {url})"
+        )
         with socket.create_connection(("127.0.0.1", port), timeout=10):
             pass  # listening when announced
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-        if process.stderr:
-            process.stderr.close()
 
 
 # --- the README matches the code ----------------------------------------------------------------------------
@@ -177,7 +156,7 @@ def test_every_dn_cds_command_in_the_readme_parses(arguments: list[str]) -> None
 
 
 def test_the_readme_counts_the_demo_patients_right() -> None:
-    from suite_clock import TODAY
+    from support.clock import TODAY
 
     count = len(load_demo_patients(TODAY))
     mentioned = [

@@ -7,9 +7,9 @@ from datetime import date
 from typing import Any
 
 import pytest
-from conftest import CdsClient
 from fhir.resources.R4B import get_fhir_model_class
-from suite_clock import TODAY as SUITE_TODAY
+from support.cds_client import CdsClient
+from support.clock import TODAY as SUITE_TODAY
 
 from cds_service.catalog import ServiceDefinition, load_catalog
 from cds_service.cli import main
@@ -52,24 +52,16 @@ def _patient(patients: list[DemoPatient], slug: str) -> DemoPatient:
 @pytest.mark.parametrize(
     ("value", "days", "expected"),
     [
-        ("2026-11-26", 3, "2026-11-29"),
-        ("2026-11-26", -30, "2026-10-27"),
-        ("2026-11-26T10:15:00-05:00", 3, "2026-11-29T10:15:00-05:00"),
-        ("2026-12-30T23:59:59.123+01:00", 5, "2027-01-04T23:59:59.123+01:00"),
-        ("2026-11-26T10:15:00Z", 95, "2027-03-01T10:15:00Z"),
-        ("2028-02-28", 1, "2028-02-29"),  # leap day
-        ("1981-03-12", 365, "1982-03-12"),
-        ("2026-11-26", 0, "2026-11-26"),
-    ],
-    ids=[
-        "date",
-        "date-backwards",
-        "datetime-offset",
-        "instant-across-year",
-        "datetime-utc",
-        "leap-day",
-        "birth-date",
-        "zero-shift",
+        pytest.param("2026-11-26", 3, "2026-11-29", id="date"),
+        pytest.param("2026-11-26", -30, "2026-10-27", id="date-backwards"),
+        pytest.param("2026-11-26T10:15:00-05:00", 3, "2026-11-29T10:15:00-05:00", id="datetime-offset"),
+        pytest.param(
+            "2026-12-30T23:59:59.123+01:00", 5, "2027-01-04T23:59:59.123+01:00", id="instant-across-year"
+        ),
+        pytest.param("2026-11-26T10:15:00Z", 95, "2027-03-01T10:15:00Z", id="datetime-utc"),
+        pytest.param("2028-02-28", 1, "2028-02-29", id="leap-day"),  # leap day
+        pytest.param("1981-03-12", 365, "1982-03-12", id="birth-date"),
+        pytest.param("2026-11-26", 0, "2026-11-26", id="zero-shift"),
     ],
 )
 def test_shift_dates_moves_full_dates_and_datetimes(value: str, days: int, expected: str) -> None:
@@ -144,7 +136,7 @@ def test_demo_patients_show_an_anticoagulant_and_the_lab_thresholds(patients: li
     assert {"antithrombotic-therapy", "inr-elevated", "severe-thrombocytopenia"} <= shown
 
 
-@pytest.mark.parametrize("entry", INDEX["patients"], ids=[e["slug"] for e in INDEX["patients"]])
+@pytest.mark.parametrize("entry", [pytest.param(e, id=e["slug"]) for e in INDEX["patients"]])
 def test_each_demo_patient_has_exactly_one_draft_order(
     entry: dict[str, Any], patients: list[DemoPatient]
 ) -> None:
@@ -159,7 +151,7 @@ def test_each_demo_patient_has_exactly_one_draft_order(
     assert patient.expected_findings == tuple(sorted(entry["expectedFindings"]))
 
 
-@pytest.mark.parametrize("entry", INDEX["patients"], ids=[e["slug"] for e in INDEX["patients"]])
+@pytest.mark.parametrize("entry", [pytest.param(e, id=e["slug"]) for e in INDEX["patients"]])
 def test_every_demo_resource_is_valid_fhir(entry: dict[str, Any], patients: list[DemoPatient]) -> None:
     patient = _patient(patients, entry["slug"])
     assert len(patient.resources) >= 3
@@ -171,7 +163,7 @@ def test_every_demo_resource_is_valid_fhir(entry: dict[str, Any], patients: list
     assert bundle["type"] == "transaction"
 
 
-@pytest.mark.parametrize("entry", INDEX["patients"], ids=[e["slug"] for e in INDEX["patients"]])
+@pytest.mark.parametrize("entry", [pytest.param(e, id=e["slug"]) for e in INDEX["patients"]])
 def test_every_demo_resource_is_labelled_test_data(
     entry: dict[str, Any], patients: list[DemoPatient]
 ) -> None:
@@ -237,30 +229,36 @@ def _ids(bundle: dict[str, Any]) -> list[str]:
 @pytest.mark.parametrize(
     ("template", "expected"),
     [
-        ("Condition?patient={{context.patientId}}", ["cond-a-lbp"]),
-        (
+        pytest.param("Condition?patient={{context.patientId}}", ["cond-a-lbp"], id="conditions-of-patient"),
+        pytest.param(
             "Observation?patient={{context.patientId}}",
             ["obs-a-status", "obs-a-edd", "obs-a-hb", "obs-a-snomed"],
+            id="observations-of-patient",
         ),
-        ("Observation?subject=Patient/{{context.patientId}}&code=http://loinc.org|82810-3", ["obs-a-status"]),
-        (
+        pytest.param(
+            "Observation?subject=Patient/{{context.patientId}}&code=http://loinc.org|82810-3",
+            ["obs-a-status"],
+            id="subject-and-code",
+        ),
+        pytest.param(
             "Observation?patient={{context.patientId}}&code=http://loinc.org|82810-3,http://loinc.org|11778-8",
             ["obs-a-status", "obs-a-edd"],
+            id="code-list",
         ),
-        ("Observation?patient={{ context.patientId }}&code=82810-3", ["obs-a-status", "obs-a-snomed"]),
-        ("Observation?code=http://loinc.org|82810-3", ["obs-a-status", "obs-b-status"]),
-        ("Observation?patient={{context.patientId}}&code=http://loinc.org|2339-0", []),
-        ("MedicationRequest?patient={{context.patientId}}", []),
-    ],
-    ids=[
-        "conditions-of-patient",
-        "observations-of-patient",
-        "subject-and-code",
-        "code-list",
-        "code-without-system",
-        "code-for-every-patient",
-        "no-match",
-        "no-resources-of-type",
+        pytest.param(
+            "Observation?patient={{ context.patientId }}&code=82810-3",
+            ["obs-a-status", "obs-a-snomed"],
+            id="code-without-system",
+        ),
+        pytest.param(
+            "Observation?code=http://loinc.org|82810-3",
+            ["obs-a-status", "obs-b-status"],
+            id="code-for-every-patient",
+        ),
+        pytest.param(
+            "Observation?patient={{context.patientId}}&code=http://loinc.org|2339-0", [], id="no-match"
+        ),
+        pytest.param("MedicationRequest?patient={{context.patientId}}", [], id="no-resources-of-type"),
     ],
 )
 def test_answer_prefetch_filters_by_patient_and_code(template: str, expected: list[str]) -> None:
@@ -313,12 +311,11 @@ def test_answer_prefetch_returns_copies() -> None:
 @pytest.mark.parametrize(
     "template",
     [
-        "Observation?patient={{context.patientId}}&_count=50",
-        "Observation?patient={{context.patientId}}&date=ge2026-01-01",
-        "Condition?patient={{context.patientId}}&clinical-status=active",
-        "Observation?patient={{context.patientId}}&category=laboratory",
+        pytest.param("Observation?patient={{context.patientId}}&_count=50", id="count"),
+        pytest.param("Observation?patient={{context.patientId}}&date=ge2026-01-01", id="date"),
+        pytest.param("Condition?patient={{context.patientId}}&clinical-status=active", id="clinical-status"),
+        pytest.param("Observation?patient={{context.patientId}}&category=laboratory", id="category"),
     ],
-    ids=["count", "date", "clinical-status", "category"],
 )
 def test_answer_prefetch_refuses_unsupported_search_parameters(template: str) -> None:
     with pytest.raises(ValueError, match="unsupported search parameter"):

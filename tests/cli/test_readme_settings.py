@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from pathlib import Path
+
+from support.paths import ROOT
 
 from cds_service.settings import Settings
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = ROOT / "README.md"
 
 
 class RecordingEnvironment(Mapping[str, str]):

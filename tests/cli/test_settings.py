@@ -79,35 +79,48 @@ def test_every_variable_is_parsed() -> None:
 @pytest.mark.parametrize(
     ("environ", "base_url"),
     [
-        ({}, "http://127.0.0.1:8080"),
-        ({"DN_CDS_HOST": "0.0.0.0"}, "http://127.0.0.1:8080"),  # noqa: S104
-        ({"DN_CDS_HOST": "0.0.0.0", "DN_CDS_PORT": "9000"}, "http://127.0.0.1:9000"),  # noqa: S104
-        ({"DN_CDS_HOST": "::"}, "http://127.0.0.1:8080"),
-        ({"DN_CDS_HOST": "cds.local", "DN_CDS_PORT": "80"}, "http://cds.local:80"),
-        ({"DN_CDS_HOST": "  "}, "http://127.0.0.1:8080"),
-        ({"DN_CDS_PUBLIC_BASE_URL": "https://cds.example.org/"}, "https://cds.example.org"),
-        ({"DN_CDS_PUBLIC_BASE_URL": "https://cds.example.org///"}, "https://cds.example.org"),
-        ({"DN_CDS_PUBLIC_BASE_URL": "  https://cds.example.org/dn  "}, "https://cds.example.org/dn"),
-        ({"DN_CDS_PUBLIC_BASE_URL": "http://localhost:8080"}, "http://localhost:8080"),
-        (
+        pytest.param({}, "http://127.0.0.1:8080", id="default"),
+        pytest.param({"DN_CDS_HOST": "0.0.0.0"}, "http://127.0.0.1:8080", id="all-interfaces"),  # noqa: S104
+        pytest.param(
+            {"DN_CDS_HOST": "0.0.0.0", "DN_CDS_PORT": "9000"},  # noqa: S104
+            "http://127.0.0.1:9000",
+            id="all-interfaces-custom-port",
+        ),
+        pytest.param({"DN_CDS_HOST": "::"}, "http://127.0.0.1:8080", id="ipv6-all-interfaces"),
+        pytest.param(
+            {"DN_CDS_HOST": "cds.local", "DN_CDS_PORT": "80"}, "http://cds.local:80", id="named-host"
+        ),
+        pytest.param({"DN_CDS_HOST": "  "}, "http://127.0.0.1:8080", id="blank-host"),
+        pytest.param(
+            {"DN_CDS_PUBLIC_BASE_URL": "https://cds.example.org/"},
+            "https://cds.example.org",
+            id="public-trailing-slash",
+        ),
+        pytest.param(
+            {"DN_CDS_PUBLIC_BASE_URL": "https://cds.example.org///"},
+            "https://cds.example.org",
+            id="public-many-slashes",
+        ),
+        pytest.param(
+            {"DN_CDS_PUBLIC_BASE_URL": "  https://cds.example.org/dn  "},
+            "https://cds.example.org/dn",
+            id="public-padded",
+        ),
+        pytest.param(
+            {"DN_CDS_PUBLIC_BASE_URL": "http://localhost:8080"},
+            "http://localhost:8080",
+            id="public-with-port",
+        ),
+        pytest.param(
             {"DN_CDS_PUBLIC_BASE_URL": "https://cds.example.org", "DN_CDS_HOST": "0.0.0.0"},  # noqa: S104
             "https://cds.example.org",
+            id="public-wins-over-host",
         ),
-        ({"DN_CDS_PUBLIC_BASE_URL": "   ", "DN_CDS_PORT": "8081"}, "http://127.0.0.1:8081"),
-    ],
-    ids=[
-        "default",
-        "all-interfaces",
-        "all-interfaces-custom-port",
-        "ipv6-all-interfaces",
-        "named-host",
-        "blank-host",
-        "public-trailing-slash",
-        "public-many-slashes",
-        "public-padded",
-        "public-with-port",
-        "public-wins-over-host",
-        "blank-public-ignored",
+        pytest.param(
+            {"DN_CDS_PUBLIC_BASE_URL": "   ", "DN_CDS_PORT": "8081"},
+            "http://127.0.0.1:8081",
+            id="blank-public-ignored",
+        ),
     ],
 )
 def test_base_url_derivation(environ: dict[str, str], base_url: str) -> None:
@@ -136,16 +149,18 @@ def test_values_at_the_edges_are_accepted(name: str, value: str, expected: objec
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
-        ("", frozenset()),
-        ("http://ehr.example.org/cs|DN1", {("http://ehr.example.org/cs", "DN1")}),
-        ("http://ehr.example.org/cs|DN1,", {("http://ehr.example.org/cs", "DN1")}),
-        (
+        pytest.param("", frozenset(), id="empty"),
+        pytest.param("http://ehr.example.org/cs|DN1", {("http://ehr.example.org/cs", "DN1")}, id="one"),
+        pytest.param(
+            "http://ehr.example.org/cs|DN1,", {("http://ehr.example.org/cs", "DN1")}, id="trailing-comma"
+        ),
+        pytest.param(
             "http://ehr.example.org/cs|DN1,http://ehr.example.org/cs|DN2",
             {("http://ehr.example.org/cs", "DN1"), ("http://ehr.example.org/cs", "DN2")},
+            id="two",
         ),
-        ("urn:system|with|bar|X9", {("urn:system|with|bar", "X9")}),
+        pytest.param("urn:system|with|bar|X9", {("urn:system|with|bar", "X9")}, id="last-bar-splits"),
     ],
-    ids=["empty", "one", "trailing-comma", "two", "last-bar-splits"],
 )
 def test_local_order_codes(value: str, expected: frozenset[tuple[str, str]]) -> None:
     assert Settings.from_env({"DN_CDS_LOCAL_ORDER_CODES": value}).local_order_codes == expected
@@ -255,11 +270,10 @@ def test_zone_clock_reads_the_instant_each_call() -> None:
 @pytest.mark.parametrize(
     ("environ", "expected"),
     [
-        ({"DN_CDS_TIMEZONE": "Pacific/Kiritimati"}, date(2026, 11, 27)),
-        ({"DN_CDS_TIMEZONE": "Pacific/Pago_Pago"}, date(2026, 11, 25)),
-        ({}, date(2026, 11, 26)),
+        pytest.param({"DN_CDS_TIMEZONE": "Pacific/Kiritimati"}, date(2026, 11, 27), id="kiritimati"),
+        pytest.param({"DN_CDS_TIMEZONE": "Pacific/Pago_Pago"}, date(2026, 11, 25), id="pago-pago"),
+        pytest.param({}, date(2026, 11, 26), id="default-utc"),
     ],
-    ids=["kiritimati", "pago-pago", "default-utc"],
 )
 def test_create_app_default_clock_uses_dn_cds_timezone(
     monkeypatch: pytest.MonkeyPatch, environ: dict[str, str], expected: date

@@ -8,7 +8,9 @@ import json
 from typing import Any
 
 import responses
-from conftest import TODAY, CdsClient
+from support.cds_client import CdsClient
+from support.clock import TODAY
+from support.tokens import issuer_trust
 from test_fhir_fetcher import (
     BASE,
     CONDITIONS,
@@ -22,7 +24,6 @@ from test_fhir_fetcher import (
     hook_request,
     mock,
 )
-from tokens import issuer_trust
 
 from cds_service import Settings, create_app
 from cds_service.demo import build_hook_request

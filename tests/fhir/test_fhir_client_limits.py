@@ -18,18 +18,19 @@ from typing import Any
 
 import pytest
 import responses
-from conftest import TODAY, CdsClient
-from tokens import issuer_trust
+from support.cds_client import CdsClient
+from support.clock import TODAY
+from support.services import SERVICES
+from support.tokens import issuer_trust
 
 from cds_service import Settings, create_app
-from cds_service.catalog import load_catalog
 from cds_service.demo import build_hook_request, load_demo_patients
 from cds_service.fhir_client import FhirBadResponse, FhirClient, FhirResponseTooLarge, FhirTimeout
 from cds_service.settings import SettingsError
 
 BASE = "https://ehr.example.org/fhir/R4"
 EMPTY_BUNDLE = {"resourceType": "Bundle", "type": "searchset", "entry": []}
-SERVICE = next(s for s in load_catalog().services if s.hook == "order-select")
+SERVICE = SERVICES["order-select"]
 PATIENT = next(p for p in load_demo_patients(TODAY) if p.slug == "bleeding-disorder")
 PATIENT_RESOURCE = next(
     r for r in PATIENT.chart if r.get("resourceType") == "Patient" and r.get("id") == PATIENT.patient_id
@@ -266,7 +267,13 @@ def failed_get(client: FhirClient, url: str, budget: float) -> type[Exception] |
     return None
 
 
-@pytest.mark.parametrize("script", [trickled_body, trickled_headers], ids=["body", "headers"])
+@pytest.mark.parametrize(
+    "script",
+    [
+        pytest.param(trickled_body, id="body"),
+        pytest.param(trickled_headers, id="headers"),
+    ],
+)
 def test_a_trickling_server_is_cut_off_at_the_deadline(
     serve: Callable[[Script], ScriptedServer], script: Script
 ) -> None:

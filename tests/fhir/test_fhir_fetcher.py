@@ -14,12 +14,13 @@ from typing import Any
 import pytest
 import requests
 import responses
-from conftest import TODAY, CdsClient
 from responses import matchers
-from tokens import issuer_trust
+from support.cds_client import CdsClient
+from support.clock import TODAY
+from support.services import SERVICES
+from support.tokens import issuer_trust
 
 from cds_service import Settings, create_app
-from cds_service.catalog import load_catalog
 from cds_service.demo import build_hook_request, load_demo_patients
 from cds_service.errors import PreconditionFailed
 from cds_service.fhir_fetcher import FhirFetcher, ServerAllowlist, fill_template
@@ -29,7 +30,7 @@ from cds_service.settings import SettingsError
 
 BASE = "https://ehr.example.org/fhir/R4"
 TOKEN = "tok-SECRET-5a1f0c9e77"  # noqa: S105 - a test token; it must never appear in logs
-SERVICE = next(s for s in load_catalog().services if s.hook == "order-select")
+SERVICE = SERVICES["order-select"]
 PATIENT = next(p for p in load_demo_patients(TODAY) if p.slug == "bleeding-disorder")
 MISSING = dict.fromkeys(SERVICE.prefetch, MissingReason.MISSING)
 CONDITIONS = re.compile(re.escape(BASE) + r"/Condition\?.*")
@@ -156,46 +157,46 @@ def test_fill_template_substitutes_context_and_user_tokens() -> None:
 @pytest.mark.parametrize(
     ("answer", "reason"),
     [
-        (
+        pytest.param(
             {"status": 401, "json": {"resourceType": "OperationOutcome"}},
             "refused the access token (HTTP 401)",
+            id="401",
         ),
-        ({"status": 403}, "does not allow this query (HTTP 403)"),
-        ({"status": 404}, "HTTP 404"),
-        ({"status": 410}, "gone (HTTP 410)"),
-        ({"status": 429, "headers": {"Retry-After": "30"}}, "rate limiting (HTTP 429)"),
-        ({"status": 500}, "had an error (HTTP 500)"),
-        ({"status": 503}, "had an error (HTTP 503)"),
-        ({"status": 304}, "unexpected HTTP status (304)"),
-        ({"body": requests.exceptions.ReadTimeout()}, "did not answer within the time budget"),
-        ({"body": requests.exceptions.ConnectTimeout()}, "did not answer within the time budget"),
-        ({"body": requests.exceptions.ConnectionError()}, "could not be reached"),
-        ({"body": "<html>proxy error</html>", "status": 200}, "not FHIR JSON"),
-        ({"json": [1, 2], "status": 200}, "not FHIR JSON"),
-        ({"json": {"resourceType": "OperationOutcome", "issue": []}}, "error OperationOutcome"),
-        (
+        pytest.param({"status": 403}, "does not allow this query (HTTP 403)", id="403"),
+        pytest.param({"status": 404}, "HTTP 404", id="404"),
+        pytest.param({"status": 410}, "gone (HTTP 410)", id="410"),
+        pytest.param({"status": 429, "headers": {"Retry-After": "30"}}, "rate limiting (HTTP 429)", id="429"),
+        pytest.param({"status": 500}, "had an error (HTTP 500)", id="500"),
+        pytest.param({"status": 503}, "had an error (HTTP 503)", id="503"),
+        pytest.param({"status": 304}, "unexpected HTTP status (304)", id="304"),
+        pytest.param(
+            {"body": requests.exceptions.ReadTimeout()},
+            "did not answer within the time budget",
+            id="read-timeout",
+        ),
+        pytest.param(
+            {"body": requests.exceptions.ConnectTimeout()},
+            "did not answer within the time budget",
+            id="connect-timeout",
+        ),
+        pytest.param({"body": requests.exceptions.ConnectionError()}, "could not be reached", id="down"),
+        pytest.param({"body": "<html>proxy error</html>", "status": 200}, "not FHIR JSON", id="html"),
+        pytest.param({"json": [1, 2], "status": 200}, "not FHIR JSON", id="array"),
+        pytest.param(
+            {"json": {"resourceType": "OperationOutcome", "issue": []}},
+            "error OperationOutcome",
+            id="outcome",
+        ),
+        pytest.param(
             {"json": bundle({"resourceType": "OperationOutcome", "issue": [{"severity": "error"}]})},
             "error OperationOutcome",
+            id="outcome-entry",
         ),
-        ({"json": {"resourceType": "Bundle", "entry": {"resource": 1}}}, "Bundle is not readable"),
-    ],
-    ids=[
-        "401",
-        "403",
-        "404",
-        "410",
-        "429",
-        "500",
-        "503",
-        "304",
-        "read-timeout",
-        "connect-timeout",
-        "down",
-        "html",
-        "array",
-        "outcome",
-        "outcome-entry",
-        "unreadable",
+        pytest.param(
+            {"json": {"resourceType": "Bundle", "entry": {"resource": 1}}},
+            "Bundle is not readable",
+            id="unreadable",
+        ),
     ],
 )
 def test_a_failed_query_is_a_failure_of_that_key_only(
@@ -218,15 +219,30 @@ def test_a_failed_query_is_a_failure_of_that_key_only(
 @pytest.mark.parametrize(
     ("answer", "reason"),
     [
-        ({"status": 404, "json": {"resourceType": "OperationOutcome"}}, "HTTP 404"),
-        ({"status": 410}, "gone (HTTP 410)"),
-        ({"json": {"resourceType": "OperationOutcome", "issue": []}}, "error OperationOutcome"),
-        ({"json": bundle(PATIENT_RESOURCE)}, "not the resource asked for"),
-        ({"json": {**PATIENT_RESOURCE, "id": "someone-else"}}, "not the resource asked for"),
-        ({"json": {k: v for k, v in PATIENT_RESOURCE.items() if k != "id"}}, "not the resource asked for"),
-        ({"json": {**PATIENT_RESOURCE, "resourceType": "Practitioner"}}, "not the resource asked for"),
+        pytest.param({"status": 404, "json": {"resourceType": "OperationOutcome"}}, "HTTP 404", id="404"),
+        pytest.param({"status": 410}, "gone (HTTP 410)", id="410"),
+        pytest.param(
+            {"json": {"resourceType": "OperationOutcome", "issue": []}},
+            "error OperationOutcome",
+            id="outcome",
+        ),
+        pytest.param({"json": bundle(PATIENT_RESOURCE)}, "not the resource asked for", id="bundle"),
+        pytest.param(
+            {"json": {**PATIENT_RESOURCE, "id": "someone-else"}},
+            "not the resource asked for",
+            id="other-patient",
+        ),
+        pytest.param(
+            {"json": {k: v for k, v in PATIENT_RESOURCE.items() if k != "id"}},
+            "not the resource asked for",
+            id="no-id",
+        ),
+        pytest.param(
+            {"json": {**PATIENT_RESOURCE, "resourceType": "Practitioner"}},
+            "not the resource asked for",
+            id="other-type",
+        ),
     ],
-    ids=["404", "410", "outcome", "bundle", "other-patient", "no-id", "other-type"],
 )
 def test_a_patient_read_that_is_not_the_patient_is_a_failure_of_that_key_only(
     mock: responses.RequestsMock, answer: dict[str, Any], reason: str
@@ -314,13 +330,12 @@ def test_next_pages_are_followed_on_the_same_server(mock: responses.RequestsMock
 @pytest.mark.parametrize(
     "next_url",
     [
-        "https://evil.example.net/fhir/R4/Condition?page=2",
-        "http://ehr.example.org/fhir/R4/Condition?page=2",
-        "https://ehr.example.org:8443/fhir/R4/Condition?page=2",
-        "https://ehr.example.org/other-tenant/Condition?page=2",
-        "",
+        pytest.param("https://evil.example.net/fhir/R4/Condition?page=2", id="other-host"),
+        pytest.param("http://ehr.example.org/fhir/R4/Condition?page=2", id="other-scheme"),
+        pytest.param("https://ehr.example.org:8443/fhir/R4/Condition?page=2", id="other-port"),
+        pytest.param("https://ehr.example.org/other-tenant/Condition?page=2", id="off-allowlist-path"),
+        pytest.param("", id="empty"),
     ],
-    ids=["other-host", "other-scheme", "other-port", "off-allowlist-path", "empty"],
 )
 def test_next_link_off_the_server_is_refused(mock: responses.RequestsMock, next_url: str) -> None:
     mock.get(CONDITIONS, json=bundle(condition("c1"), next_url=next_url))
@@ -457,17 +472,18 @@ def test_token_never_reaches_any_log(mock: responses.RequestsMock, caplog: pytes
 @pytest.mark.parametrize(
     ("failing", "summary"),
     [
-        (
+        pytest.param(
             CONDITIONS,
             "Could not read conditions: pregnancy, bleeding disorder, local infection,"
             " problem-list indications not checked",
+            id="conditions",
         ),
-        (
+        pytest.param(
             OBSERVATIONS,
             "Could not read pregnancy observations and lab results: pregnancy, platelets, INR not checked",
+            id="observations",
         ),
     ],
-    ids=["conditions", "observations"],
 )
 def test_card_names_exactly_the_data_that_could_not_be_read(
     mock: responses.RequestsMock, failing: re.Pattern[str], summary: str

@@ -18,12 +18,13 @@ from typing import Any
 
 import pytest
 import requests
-from conftest import TODAY, CdsClient, card_codes
-from fhir_test_patients import PAGED_PATIENT, paged_patient_resources, vignette_chart_resources
-from hook_services import SERVICES
-from local_fhir import LocalFhirServer, unused_loopback_url
-from tokens import issuer_trust
-from vignettes import Vignette, load_vignettes
+from support.cds_client import CdsClient, card_codes
+from support.clock import TODAY
+from support.fhir_test_patients import PAGED_PATIENT, paged_patient_resources, vignette_chart_resources
+from support.local_fhir import LocalFhirServer, unused_loopback_url
+from support.services import SERVICES
+from support.tokens import issuer_trust
+from support.vignettes import Vignette, load_vignettes
 
 from cds_service import Settings, create_app
 from cds_service.catalog import ServiceDefinition
@@ -93,7 +94,7 @@ def paged_patient() -> DemoPatient:
 
 
 @pytest.mark.parametrize("hook", HOOKS)
-@pytest.mark.parametrize("patient", DEMO, ids=[p.slug for p in DEMO])
+@pytest.mark.parametrize("patient", [pytest.param(p, id=p.slug) for p in DEMO])
 def test_no_prefetch_answers_as_full_prefetch(
     fhir_server: LocalFhirServer, patient: DemoPatient, hook: str
 ) -> None:
@@ -109,7 +110,7 @@ def test_no_prefetch_answers_as_full_prefetch(
 
 
 @pytest.mark.parametrize("hook", HOOKS)
-@pytest.mark.parametrize("vignette", VIGNETTES, ids=[v.slug for v in VIGNETTES])
+@pytest.mark.parametrize("vignette", [pytest.param(v, id=v.slug) for v in VIGNETTES])
 def test_no_prefetch_answers_as_full_prefetch_for_every_vignette(
     fhir_server: LocalFhirServer, vignette: Vignette, hook: str
 ) -> None:
@@ -164,7 +165,7 @@ def test_more_pages_than_the_cap_is_incomplete_never_empty(fhir_server: LocalFhi
 # --- (b) partial prefetch ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("patient", DEMO, ids=[p.slug for p in DEMO])
+@pytest.mark.parametrize("patient", [pytest.param(p, id=p.slug) for p in DEMO])
 @pytest.mark.parametrize("gap", ["absent", "operation-outcome", "paged-by-ehr"])
 def test_partial_prefetch_is_completed_from_the_server(
     fhir_server: LocalFhirServer, patient: DemoPatient, gap: str

@@ -15,9 +15,10 @@ from typing import Any
 
 import pytest
 import responses
-from conftest import TODAY, CdsClient
+from support.cds_client import CdsClient
+from support.clock import TODAY
+from support.tokens import BASE_URL, ISSUER, jwk_set, token
 from test_fhir_fetcher import PATIENT, SERVICE, body, bundle
-from tokens import BASE_URL, ISSUER, jwk_set, token
 
 from cds_service import Settings, create_app
 from cds_service.fhir_client import AddressPolicy, FhirAddressRefused, FhirClient

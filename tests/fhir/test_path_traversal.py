@@ -7,7 +7,9 @@ import re
 
 import pytest
 import responses
-from conftest import TODAY, CdsClient
+from support.cds_client import CdsClient
+from support.clock import TODAY
+from support.tokens import issuer_trust
 from test_fhir_fetcher import (
     BASE,
     CONDITIONS,
@@ -21,7 +23,6 @@ from test_fhir_fetcher import (
     hook_request,
     mock,
 )
-from tokens import issuer_trust
 
 from cds_service import Settings, create_app
 from cds_service.errors import BadRequest

@@ -5,11 +5,13 @@ from __future__ import annotations
 from urllib.parse import parse_qsl
 
 import pytest
+from support.services import CATALOG
 
-from cds_service.catalog import ServiceDefinition, load_catalog
+from cds_service.catalog import ServiceDefinition
 from fhir_mappings import Knowledge
 
-SERVICES = load_catalog().services
+SERVICES = CATALOG.services
+EACH_SERVICE = [pytest.param(s, id=s.id) for s in SERVICES]
 PREGNANCY_OBSERVATION_SETS = (
     "pregnancy-status-observation",
     "pregnancy-edd-observation",
@@ -20,7 +22,7 @@ PREGNANCY_OBSERVATION_SETS = (
 )
 
 
-@pytest.mark.parametrize("service", SERVICES, ids=[s.id for s in SERVICES])
+@pytest.mark.parametrize("service", EACH_SERVICE)
 def test_observation_codes_equal_the_pregnancy_value_sets(service: object, knowledge: Knowledge) -> None:
     template = service.prefetch["pregnancyObservations"]  # type: ignore[attr-defined]
     resource_type, _, query = template.partition("?")
@@ -34,7 +36,7 @@ def test_observation_codes_equal_the_pregnancy_value_sets(service: object, knowl
     assert asked == read
 
 
-@pytest.mark.parametrize("service", SERVICES, ids=[s.id for s in SERVICES])
+@pytest.mark.parametrize("service", EACH_SERVICE)
 def test_conditions_are_fetched_whatever_their_status(service: object) -> None:
     """Resolved and entered-in-error records are read too: they end pregnancies and must be seen to be
     excluded, so the template must not filter on clinical-status."""
@@ -44,7 +46,7 @@ def test_conditions_are_fetched_whatever_their_status(service: object) -> None:
 LAB_OBSERVATION_SETS = ("platelet-count-observation", "inr-observation", "lab-panel-observation")
 
 
-@pytest.mark.parametrize("service", SERVICES, ids=[s.id for s in SERVICES])
+@pytest.mark.parametrize("service", EACH_SERVICE)
 def test_lab_observation_codes_equal_the_lab_value_sets(service: object, knowledge: Knowledge) -> None:
     template = service.prefetch["labObservations"]  # type: ignore[attr-defined]
     resource_type, _, query = template.partition("?")
@@ -62,7 +64,7 @@ def test_lab_observation_codes_equal_the_lab_value_sets(service: object, knowled
     assert asked == read
 
 
-@pytest.mark.parametrize("service", SERVICES, ids=[s.id for s in SERVICES])
+@pytest.mark.parametrize("service", EACH_SERVICE)
 @pytest.mark.parametrize(
     ("key", "resource_type", "policy_setting"),
     [
@@ -87,13 +89,13 @@ def test_medication_statuses_equal_the_policy(
     assert set(params["status"].split(",")) == expected
 
 
-@pytest.mark.parametrize("service", SERVICES, ids=[s.id for s in SERVICES])
+@pytest.mark.parametrize("service", EACH_SERVICE)
 def test_the_patient_is_read(service: object) -> None:
     """Sex and birth date decide reproductive potential (pregnancy-status-unknown)."""
     assert service.prefetch["patient"] == "Patient/{{context.patientId}}"  # type: ignore[attr-defined]
 
 
-@pytest.mark.parametrize("service", SERVICES, ids=[s.id for s in SERVICES])
+@pytest.mark.parametrize("service", EACH_SERVICE)
 def test_procedure_codes_equal_the_hysterectomy_and_pregnancy_ending_value_sets(
     service: object, knowledge: Knowledge
 ) -> None:

@@ -1,8 +1,8 @@
 """JWT authentication of the CDS client with real keys (CDS Hooks "Trusting CDS Clients", design section 7).
 
 Every refusal is a bare 401 (OperationOutcome "unauthorized", ``WWW-Authenticate: Bearer``); the reason is
-logged as a fixed word. Keys: the test issuer's EC P-384 and RSA-2048 pairs (tests/tokens.py) and the spec's
-own example key and token.
+logged as a fixed word. Keys: the test issuer's EC P-384 and RSA-2048 pairs (tests/support/tokens.py) and the
+spec's own example key and token.
 """
 
 from __future__ import annotations
@@ -21,11 +21,12 @@ from typing import Any
 import jwt
 import pytest
 import responses
-from conftest import TODAY, CdsClient, issue_cards
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from flask import Flask
-from tokens import (
+from support.cds_client import CdsClient, issue_cards
+from support.clock import TODAY
+from support.tokens import (
     BASE_URL,
     EC_KEY,
     EC_KID,

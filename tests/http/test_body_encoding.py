@@ -8,9 +8,10 @@ import json
 from typing import Any
 
 import pytest
-from conftest import TODAY, CdsClient
 from flask import Flask
-from tokens import BASE_URL, issuer_trust, token
+from support.cds_client import CdsClient
+from support.clock import TODAY
+from support.tokens import BASE_URL, issuer_trust, token
 
 from cds_service import Settings, create_app
 from cds_service.catalog import load_catalog

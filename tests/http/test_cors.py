@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from conftest import TODAY
 from flask import Flask
 from flask.testing import FlaskClient
-from tokens import bearer, issuer_trust
+from support.clock import TODAY
+from support.tokens import bearer, issuer_trust
 
 from cds_service import Settings, create_app
 

@@ -12,12 +12,13 @@ from typing import Any
 
 import pytest
 from alembic import command
-from conftest import TODAY, CdsClient
 from sqlalchemy import insert, select, text
-from tokens import BASE_URL, ISSUER, jwk_set, token
+from support.cds_client import CdsClient
+from support.clock import TODAY
+from support.services import SERVICES
+from support.tokens import BASE_URL, ISSUER, jwk_set, token
 
 from cds_service import Settings, create_app
-from cds_service.catalog import load_catalog
 from cds_service.demo import build_hook_request, load_demo_patients
 from cds_service.feedback import FeedbackEntry
 from cds_service.store import AuditedCard, HookCallRecord, Store, open_store, schema
@@ -26,7 +27,7 @@ from cds_service.store.errors import UnknownCard, UnknownSuggestion
 from cds_service.store.migrate import alembic_config, upgrade
 from cds_service.trust import IssuerTrust
 
-SERVICE = next(s for s in load_catalog().services if s.hook == "order-select")
+SERVICE = SERVICES["order-select"]
 PATIENT = next(p for p in load_demo_patients(TODAY) if p.slug == "first-trimester")
 OTHER_ISSUER = "https://other-ehr.test.example/"
 TODAY_AT = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)

@@ -9,20 +9,21 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import TODAY, CdsClient
 from sqlalchemy import select
 from sqlalchemy.engine import Row
-from store_fixtures import PSEUDONYM_KEY
+from support.cds_client import CdsClient
+from support.clock import TODAY
+from support.services import SERVICES
+from support.store_fixtures import PSEUDONYM_KEY
 
 from cds_service import create_app
-from cds_service.catalog import load_catalog
 from cds_service.demo import DemoPatient, build_hook_request, load_demo_patients
 from cds_service.feedback import MAX_REASON_CODE_CHARS, MAX_REASON_SYSTEM_CHARS
 from cds_service.patient_data import FetchResult
 from cds_service.store import Store, schema
 from cds_service.store.engine import create_store_engine
 
-SERVICE = next(s for s in load_catalog().services if s.hook == "order-select")
+SERVICE = SERVICES["order-select"]
 PATIENTS = {p.slug: p for p in load_demo_patients(TODAY)}
 TOKEN = "secret-access-token-value-0123456789"  # noqa: S105 - a fake, to look for
 

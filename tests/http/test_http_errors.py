@@ -10,40 +10,15 @@ import uuid
 from typing import Any
 
 import pytest
-from conformance import assert_operation_outcome
-from conftest import TODAY, CdsClient
-from fhir_builders import no_data_prefetch
-from tokens import bearer, issuer_trust
+from support.cds_client import CdsClient
+from support.clock import TODAY
+from support.conformance import assert_operation_outcome
+from support.hook_bodies import VALID
+from support.tokens import bearer, issuer_trust
 
 from cds_service import Settings, create_app
 
 SELECT = "dry-needling-order-select"
-
-VALID: dict[str, Any] = {
-    "hook": "order-select",
-    "hookInstance": "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea",
-    "context": {
-        "userId": "Practitioner/123",
-        "patientId": "pat-1",
-        "selections": ["ServiceRequest/dn-1"],
-        "draftOrders": {
-            "resourceType": "Bundle",
-            "entry": [
-                {
-                    "resource": {
-                        "resourceType": "ServiceRequest",
-                        "id": "dn-1",
-                        "status": "draft",
-                        "intent": "order",
-                        "code": {"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "20560"}]},
-                        "subject": {"reference": "Patient/pat-1"},
-                    }
-                }
-            ],
-        },
-    },
-    "prefetch": no_data_prefetch(),
-}
 
 
 def mutated(path: str, value: Any) -> dict[str, Any]:
@@ -142,28 +117,16 @@ def test_fhir_authorization_fields_are_checked(cds: CdsClient) -> None:
 @pytest.mark.parametrize(
     ("data", "content_type"),
     [
-        ("{not json", "application/json"),
-        ('{"hook": "order-select",}', "application/json"),
-        (b"\xff\xfe\x00", "application/json"),
-        ("[1, 2, 3]", "application/json"),
-        ("null", "application/json"),
-        ("", "application/json"),
-        (json.dumps(VALID), "text/plain"),
-        (json.dumps(VALID), "application/x-www-form-urlencoded"),
-        (json.dumps(VALID), None),
-        ("[" * 5000 + "]" * 5000, "application/json"),
-    ],
-    ids=[
-        "truncated",
-        "trailing-comma",
-        "not-utf8",
-        "array",
-        "null",
-        "empty",
-        "text-plain",
-        "form",
-        "no-content-type",
-        "deeply-nested",
+        pytest.param("{not json", "application/json", id="truncated"),
+        pytest.param('{"hook": "order-select",}', "application/json", id="trailing-comma"),
+        pytest.param(b"\xff\xfe\x00", "application/json", id="not-utf8"),
+        pytest.param("[1, 2, 3]", "application/json", id="array"),
+        pytest.param("null", "application/json", id="null"),
+        pytest.param("", "application/json", id="empty"),
+        pytest.param(json.dumps(VALID), "text/plain", id="text-plain"),
+        pytest.param(json.dumps(VALID), "application/x-www-form-urlencoded", id="form"),
+        pytest.param(json.dumps(VALID), None, id="no-content-type"),
+        pytest.param("[" * 5000 + "]" * 5000, "application/json", id="deeply-nested"),
     ],
 )
 def test_unreadable_body_is_a_400(cds: CdsClient, data: Any, content_type: str | None) -> None:
@@ -234,16 +197,15 @@ def with_extension_value(literal: str) -> str:
 
 @pytest.mark.parametrize(
     "literal",
-    ["NaN", "Infinity", "-Infinity", "1e999", "-1e999", "1.0e400", "9" * 5000, "[NaN]"],
-    ids=[
-        "nan",
-        "infinity",
-        "minus-infinity",
-        "overflow",
-        "negative-overflow",
-        "overflow-2",
-        "5000-digits",
-        "nested",
+    [
+        pytest.param("NaN", id="nan"),
+        pytest.param("Infinity", id="infinity"),
+        pytest.param("-Infinity", id="minus-infinity"),
+        pytest.param("1e999", id="overflow"),
+        pytest.param("-1e999", id="negative-overflow"),
+        pytest.param("1.0e400", id="overflow-2"),
+        pytest.param("9" * 5000, id="5000-digits"),
+        pytest.param("[NaN]", id="nested"),
     ],
 )
 def test_non_strict_json_numbers_are_a_400(cds: CdsClient, literal: str) -> None:

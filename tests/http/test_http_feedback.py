@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import copy
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import CdsClient, issue_cards
 from flask import Flask
+from support.cds_client import CdsClient, issue_cards
+from support.paths import CDS_HOOKS_EXAMPLES
 
-EXAMPLES = Path(__file__).parent / "fixtures" / "cds-hooks"
+EXAMPLES = CDS_HOOKS_EXAMPLES
 SERVICE = "dry-needling-order-select"
 
 ACCEPTED: dict[str, Any] = {
@@ -69,26 +69,57 @@ def broken(field: str, value: Any) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("body", "expression"),
     [
-        ({"feedback": []}, "feedback"),
-        ({}, "feedback"),
-        (broken("card", ...), "feedback[0].card"),
-        (broken("outcome", "ignored"), "feedback[0].outcome"),
-        (broken("outcome", ["accepted"]), "feedback[0].outcome"),
-        (broken("outcome", {"value": "accepted"}), "feedback[0].outcome"),
-        (broken("acceptedSuggestions", ...), "feedback[0].acceptedSuggestions"),
-        (broken("acceptedSuggestions", [{"label": "x"}]), "feedback[0].acceptedSuggestions[0].id"),
-        (broken("outcomeTimestamp", ...), "feedback[0].outcomeTimestamp"),
-        (broken("outcomeTimestamp", "yesterday"), "feedback[0].outcomeTimestamp"),
-        (broken("outcomeTimestamp", "2026-13-45T99:99:99Z"), "feedback[0].outcomeTimestamp"),
-        (broken("outcomeTimestamp", "2026-02-30T10:05:31Z"), "feedback[0].outcomeTimestamp"),
-        (broken("outcomeTimestamp", "2026-11-26T24:00:00Z"), "feedback[0].outcomeTimestamp"),
-        (broken("outcomeTimestamp", "2026-11-26T10:05:31+24:00"), "feedback[0].outcomeTimestamp"),
-        (broken("outcomeTimestamp", "0000-01-01T00:00:00Z"), "feedback[0].outcomeTimestamp"),
-        (
+        pytest.param({"feedback": []}, "feedback", id="empty"),
+        pytest.param({}, "feedback", id="no-feedback"),
+        pytest.param(broken("card", ...), "feedback[0].card", id="no-card"),
+        pytest.param(broken("outcome", "ignored"), "feedback[0].outcome", id="bad-outcome"),
+        pytest.param(broken("outcome", ["accepted"]), "feedback[0].outcome", id="outcome-array"),
+        pytest.param(broken("outcome", {"value": "accepted"}), "feedback[0].outcome", id="outcome-object"),
+        pytest.param(
+            broken("acceptedSuggestions", ...),
+            "feedback[0].acceptedSuggestions",
+            id="accepted-without-suggestions (cds-fb-2)",
+        ),
+        pytest.param(
+            broken("acceptedSuggestions", [{"label": "x"}]),
+            "feedback[0].acceptedSuggestions[0].id",
+            id="suggestion-without-id",
+        ),
+        pytest.param(broken("outcomeTimestamp", ...), "feedback[0].outcomeTimestamp", id="no-timestamp"),
+        pytest.param(
+            broken("outcomeTimestamp", "yesterday"), "feedback[0].outcomeTimestamp", id="bad-timestamp"
+        ),
+        pytest.param(
+            broken("outcomeTimestamp", "2026-13-45T99:99:99Z"),
+            "feedback[0].outcomeTimestamp",
+            id="timestamp-month-13",
+        ),
+        pytest.param(
+            broken("outcomeTimestamp", "2026-02-30T10:05:31Z"),
+            "feedback[0].outcomeTimestamp",
+            id="timestamp-february-30",
+        ),
+        pytest.param(
+            broken("outcomeTimestamp", "2026-11-26T24:00:00Z"),
+            "feedback[0].outcomeTimestamp",
+            id="timestamp-hour-24",
+        ),
+        pytest.param(
+            broken("outcomeTimestamp", "2026-11-26T10:05:31+24:00"),
+            "feedback[0].outcomeTimestamp",
+            id="timestamp-offset-24h",
+        ),
+        pytest.param(
+            broken("outcomeTimestamp", "0000-01-01T00:00:00Z"),
+            "feedback[0].outcomeTimestamp",
+            id="timestamp-year-0",
+        ),
+        pytest.param(
             {"feedback": [{**ACCEPTED["feedback"][0], "outcome": "overridden", "overrideReason": {}}]},
             "feedback[0].overrideReason",
+            id="reason-empty (cds-fb-3)",
         ),
-        (
+        pytest.param(
             {
                 "feedback": [
                     {
@@ -99,26 +130,8 @@ def broken(field: str, value: Any) -> dict[str, Any]:
                 ]
             },
             "feedback[0].overrideReason.reason",
+            id="reason-coding-without-code",
         ),
-    ],
-    ids=[
-        "empty",
-        "no-feedback",
-        "no-card",
-        "bad-outcome",
-        "outcome-array",
-        "outcome-object",
-        "accepted-without-suggestions (cds-fb-2)",
-        "suggestion-without-id",
-        "no-timestamp",
-        "bad-timestamp",
-        "timestamp-month-13",
-        "timestamp-february-30",
-        "timestamp-hour-24",
-        "timestamp-offset-24h",
-        "timestamp-year-0",
-        "reason-empty (cds-fb-3)",
-        "reason-coding-without-code",
     ],
 )
 def test_invalid_feedback_is_a_400(cds: CdsClient, body: dict[str, Any], expression: str) -> None:

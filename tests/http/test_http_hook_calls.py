@@ -9,20 +9,21 @@ import copy
 import json
 import uuid
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import TODAY, CdsClient, card_codes
 from fhir.resources.R4B.servicerequest import ServiceRequest
-from fhir_builders import no_data_prefetch
-from hook_services import SERVICES
+from support.builders import no_data_prefetch
+from support.cds_client import CdsClient, card_codes
+from support.clock import TODAY
+from support.paths import CDS_HOOKS_EXAMPLES
+from support.services import SERVICES
 
 from cds_service.demo import DemoPatient, build_hook_request, load_demo_patients
 from cds_service.hook_request import parse_hook_request
 from cds_service.patient_data import MissingReason, read_prefetch
 
-EXAMPLES = Path(__file__).parent / "fixtures" / "cds-hooks"
+EXAMPLES = CDS_HOOKS_EXAMPLES
 PATIENTS = load_demo_patients(TODAY)
 CONTRAINDICATIONS = {"pregnancy-first-trimester", "bleeding-disorder", "local-infection"}
 
@@ -110,7 +111,7 @@ def order_body(
 # --- demo patients: the end-to-end contract -------------------------------------------------------------
 
 
-@pytest.mark.parametrize("patient", PATIENTS, ids=[p.slug for p in PATIENTS])
+@pytest.mark.parametrize("patient", [pytest.param(p, id=p.slug) for p in PATIENTS])
 @pytest.mark.parametrize("hook", ["order-select", "order-sign"])
 def test_demo_patient_gets_expected_findings(cds: CdsClient, patient: DemoPatient, hook: str) -> None:
     response = cds.call(SERVICES[hook].id, request_for(patient, hook))
@@ -119,7 +120,7 @@ def test_demo_patient_gets_expected_findings(cds: CdsClient, patient: DemoPatien
     assert card_codes(response) == sorted(patient.expected_findings)
 
 
-@pytest.mark.parametrize("patient", PATIENTS, ids=[p.slug for p in PATIENTS])
+@pytest.mark.parametrize("patient", [pytest.param(p, id=p.slug) for p in PATIENTS])
 def test_contraindication_always_has_its_critical_card(cds: CdsClient, patient: DemoPatient) -> None:
     cards = cds.call(SERVICES["order-select"].id, request_for(patient, "order-select")).get_json()["cards"]
 
@@ -136,7 +137,7 @@ def test_contraindication_always_has_its_critical_card(cds: CdsClient, patient: 
             assert card["overrideReasons"]
 
 
-@pytest.mark.parametrize("patient", PATIENTS, ids=[p.slug for p in PATIENTS])
+@pytest.mark.parametrize("patient", [pytest.param(p, id=p.slug) for p in PATIENTS])
 def test_patient_view_summarises_without_an_order(cds: CdsClient, patient: DemoPatient) -> None:
     response = cds.call(SERVICES["patient-view"].id, request_for(patient, "patient-view"))
 
@@ -331,25 +332,30 @@ def test_missing_prefetch_without_fhir_server_is_412(cds: CdsClient) -> None:
 @pytest.mark.parametrize(
     "failed_value",
     [
-        {
-            "resourceType": "OperationOutcome",
-            "issue": [{"severity": "error", "code": "timeout", "diagnostics": "query timed out"}],
-        },
-        {
-            "resourceType": "Bundle",
-            "type": "searchset",
-            "entry": [
-                {
-                    "resource": {
-                        "resourceType": "OperationOutcome",
-                        "issue": [{"severity": "fatal", "code": "exception"}],
-                    },
-                    "search": {"mode": "outcome"},
-                }
-            ],
-        },
+        pytest.param(
+            {
+                "resourceType": "OperationOutcome",
+                "issue": [{"severity": "error", "code": "timeout", "diagnostics": "query timed out"}],
+            },
+            id="operation-outcome",
+        ),
+        pytest.param(
+            {
+                "resourceType": "Bundle",
+                "type": "searchset",
+                "entry": [
+                    {
+                        "resource": {
+                            "resourceType": "OperationOutcome",
+                            "issue": [{"severity": "fatal", "code": "exception"}],
+                        },
+                        "search": {"mode": "outcome"},
+                    }
+                ],
+            },
+            id="bundle-with-error-outcome",
+        ),
     ],
-    ids=["operation-outcome", "bundle-with-error-outcome"],
 )
 def test_prefetch_that_failed_at_the_ehr_is_not_taken_as_empty(cds: CdsClient, failed_value: Any) -> None:
     body = order_body([dn_order("dn-a")])
@@ -433,19 +439,26 @@ PAGE_LINKS = [
 @pytest.mark.parametrize(
     ("conditions", "reason"),
     [
-        (searchset(match(hemophilia()), link=PAGE_LINKS), "incomplete"),
-        (searchset(match(hemophilia()), total=2, link=PAGE_LINKS), "incomplete"),
-        (searchset(match(hemophilia()), total=2), "incomplete"),
-        ({"resourceType": "Bundle", "type": "searchset", "total": 1}, "incomplete"),
-        (
+        pytest.param(searchset(match(hemophilia()), link=PAGE_LINKS), "incomplete", id="next-link"),
+        pytest.param(
+            searchset(match(hemophilia()), total=2, link=PAGE_LINKS), "incomplete", id="next-link-and-total"
+        ),
+        pytest.param(searchset(match(hemophilia()), total=2), "incomplete", id="total-above-entries"),
+        pytest.param(
+            {"resourceType": "Bundle", "type": "searchset", "total": 1},
+            "incomplete",
+            id="total-without-entries",
+        ),
+        pytest.param(
             searchset(
                 match(hemophilia()),
                 {"resource": {**hemophilia(), "id": "other"}, "search": {"mode": "include"}},
                 total=2,
             ),
             "incomplete",
+            id="include-does-not-count",
         ),
-        (
+        pytest.param(
             searchset(
                 match(hemophilia()),
                 {
@@ -454,40 +467,43 @@ PAGE_LINKS = [
                 total=2,
             ),
             "incomplete",
+            id="outcome-does-not-count",
         ),
-        (
+        pytest.param(
             searchset(match(hemophilia()), link={"relation": "next", "url": "https://x.example/2"}),
             "incomplete",
+            id="next-link-as-object",
         ),
-        ({"resourceType": "Bundle", "type": "searchset", "entry": {"resource": hemophilia()}}, "unreadable"),
-        ({"resourceType": "Bundle", "type": "searchset", "entry": None}, "unreadable"),
-        ({"resourceType": "Bundle", "type": "searchset", "entry": "Condition/hemo-pat-1"}, "unreadable"),
-        (searchset(match(hemophilia()), "Condition/hemo-pat-1"), "unreadable"),
-        (searchset(match(hemophilia()), None), "unreadable"),
-        (searchset(match(hemophilia()), {"resource": ["not", "a", "resource"]}), "unreadable"),
-        (searchset(match(hemophilia()), {"resource": {"id": "no-type"}}), "unreadable"),
-        (searchset(match(hemophilia()), total="1"), "unreadable"),
-        (searchset(match(hemophilia()), total=-1), "unreadable"),
-        (searchset(match(hemophilia()), total=True), "unreadable"),
-    ],
-    ids=[
-        "next-link",
-        "next-link-and-total",
-        "total-above-entries",
-        "total-without-entries",
-        "include-does-not-count",
-        "outcome-does-not-count",
-        "next-link-as-object",
-        "entry-object",
-        "entry-null",
-        "entry-string",
-        "entry-item-string",
-        "entry-item-null",
-        "entry-resource-array",
-        "entry-resource-without-type",
-        "total-string",
-        "total-negative",
-        "total-boolean",
+        pytest.param(
+            {"resourceType": "Bundle", "type": "searchset", "entry": {"resource": hemophilia()}},
+            "unreadable",
+            id="entry-object",
+        ),
+        pytest.param(
+            {"resourceType": "Bundle", "type": "searchset", "entry": None}, "unreadable", id="entry-null"
+        ),
+        pytest.param(
+            {"resourceType": "Bundle", "type": "searchset", "entry": "Condition/hemo-pat-1"},
+            "unreadable",
+            id="entry-string",
+        ),
+        pytest.param(
+            searchset(match(hemophilia()), "Condition/hemo-pat-1"), "unreadable", id="entry-item-string"
+        ),
+        pytest.param(searchset(match(hemophilia()), None), "unreadable", id="entry-item-null"),
+        pytest.param(
+            searchset(match(hemophilia()), {"resource": ["not", "a", "resource"]}),
+            "unreadable",
+            id="entry-resource-array",
+        ),
+        pytest.param(
+            searchset(match(hemophilia()), {"resource": {"id": "no-type"}}),
+            "unreadable",
+            id="entry-resource-without-type",
+        ),
+        pytest.param(searchset(match(hemophilia()), total="1"), "unreadable", id="total-string"),
+        pytest.param(searchset(match(hemophilia()), total=-1), "unreadable", id="total-negative"),
+        pytest.param(searchset(match(hemophilia()), total=True), "unreadable", id="total-boolean"),
     ],
 )
 def test_incomplete_or_unreadable_prefetch_bundle_is_412_not_empty(
@@ -509,34 +525,39 @@ def test_incomplete_or_unreadable_prefetch_bundle_is_412_not_empty(
 @pytest.mark.parametrize(
     "conditions",
     [
-        searchset(match(hemophilia()), total=1, link=PAGE_LINKS[:1]),
-        searchset(
-            match(hemophilia()),
-            {
-                "resource": {"resourceType": "OperationOutcome", "issue": [{"severity": "information"}]},
-                "search": {"mode": "outcome"},
-            },
-            total=1,
+        pytest.param(searchset(match(hemophilia()), total=1, link=PAGE_LINKS[:1]), id="self-link"),
+        pytest.param(
+            searchset(
+                match(hemophilia()),
+                {
+                    "resource": {"resourceType": "OperationOutcome", "issue": [{"severity": "information"}]},
+                    "search": {"mode": "outcome"},
+                },
+                total=1,
+            ),
+            id="outcome-entry",
         ),
-        searchset({"resource": hemophilia()}, total=1),
-        searchset(match(hemophilia()), link=[{"relation": "previous", "url": "https://x.example/0"}]),
-        searchset(match(hemophilia()), total=0),  # a total below the entries is the EHR's problem, not a gap
-        {"resourceType": "Bundle", "type": "searchset", "total": 0, "link": PAGE_LINKS[:1]},
-        searchset(
-            match(hemophilia()),
-            {"resource": {"resourceType": "OperationOutcome", "issue": [{"severity": ["error"]}]}},
-            {"resource": {**hemophilia(), "id": "h2"}, "search": {"mode": {"code": "match"}}},
-            total=1,
+        pytest.param(searchset({"resource": hemophilia()}, total=1), id="no-search-mode"),
+        pytest.param(
+            searchset(match(hemophilia()), link=[{"relation": "previous", "url": "https://x.example/0"}]),
+            id="previous-link",
         ),
-    ],
-    ids=[
-        "self-link",
-        "outcome-entry",
-        "no-search-mode",
-        "previous-link",
-        "total-below",
-        "empty-complete",
-        "odd-types-in-mode-and-severity",
+        pytest.param(
+            searchset(match(hemophilia()), total=0), id="total-below"
+        ),  # a total below the entries is the EHR's problem, not a gap
+        pytest.param(
+            {"resourceType": "Bundle", "type": "searchset", "total": 0, "link": PAGE_LINKS[:1]},
+            id="empty-complete",
+        ),
+        pytest.param(
+            searchset(
+                match(hemophilia()),
+                {"resource": {"resourceType": "OperationOutcome", "issue": [{"severity": ["error"]}]}},
+                {"resource": {**hemophilia(), "id": "h2"}, "search": {"mode": {"code": "match"}}},
+                total=1,
+            ),
+            id="odd-types-in-mode-and-severity",
+        ),
     ],
 )
 def test_complete_prefetch_bundle_is_evaluated(cds: CdsClient, conditions: dict[str, Any]) -> None:

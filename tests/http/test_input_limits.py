@@ -8,10 +8,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import TODAY, CdsClient
 from flask import Flask
-from test_http_errors import VALID
-from tokens import BASE_URL, issuer_trust, token
+from support.cds_client import CdsClient
+from support.clock import TODAY
+from support.hook_bodies import VALID
+from support.tokens import BASE_URL, issuer_trust, token
 
 from cds_service import Settings, create_app
 from cds_service.errors import LimitExceeded

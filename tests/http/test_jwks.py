@@ -9,7 +9,7 @@ import pytest
 import requests
 import responses
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from tokens import BASE_URL, EC_KEY, EC_KID, ISSUER, jwk_set, public_jwk, token
+from support.tokens import BASE_URL, EC_KEY, EC_KID, ISSUER, jwk_set, public_jwk, token
 
 from cds_service.auth import AuthError, InMemoryReplayGuard, TokenVerifier
 from cds_service.jwks import MAX_JWKS_BYTES, JwksCache, JwksError, KeySource, load_jwks, parse_jwk_set

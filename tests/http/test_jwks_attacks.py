@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 import responses
-from conftest import TODAY
 from cryptography.hazmat.primitives.asymmetric import ec
-from tokens import BASE_URL, ISSUER, jwk_set, public_jwk, token
+from support.clock import TODAY
+from support.tokens import BASE_URL, ISSUER, jwk_set, public_jwk, token
 
 from cds_service import Settings, create_app
 from cds_service.auth import AuthError, InMemoryReplayGuard, TokenVerifier

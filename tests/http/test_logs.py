@@ -16,13 +16,9 @@ import hmac
 import io
 import json
 import logging
-import os
 import re
-import signal
-import subprocess
 import sys
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,9 +26,10 @@ from typing import Any
 
 import pytest
 import requests
-from conftest import TODAY
 from sqlalchemy import select
-from tokens import issuer_trust, token
+from support.clock import TODAY
+from support.servers import dn_cds_serve
+from support.tokens import issuer_trust, token
 from werkzeug.serving import make_server
 
 from cds_service import Settings, create_app
@@ -342,35 +339,15 @@ def test_the_log_and_the_audit_share_the_configured_pseudonym_key(capture: Captu
 @pytest.mark.gunicorn
 def test_gunicorn_server_logs_at_debug_hold_no_token_or_patient_data(tmp_path: Path) -> None:
     """``dn-cds serve`` at DN_CDS_LOG_LEVEL=DEBUG: gunicorn's and the service's whole output is checked."""
-    with socket_port() as port:
-        pass
-    env = {key: value for key, value in os.environ.items() if not key.startswith("DN_CDS_")}
-    env.update(
-        {
-            "DN_CDS_HOST": "127.0.0.1",
-            "DN_CDS_PORT": str(port),
-            "DN_CDS_WORKERS": "2",
-            "DN_CDS_LOG_LEVEL": "DEBUG",
-            "DN_CDS_DATA_DIR": str(tmp_path / "data"),
-        }
-    )
+    settings = {"DN_CDS_LOG_LEVEL": "DEBUG", "DN_CDS_DATA_DIR": str(tmp_path / "data")}
     log_path = tmp_path / "server.log"
-    base = f"http://127.0.0.1:{port}"
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "cds_service", "serve"], env=env, stdout=log, stderr=subprocess.STDOUT
+    with dn_cds_serve(settings, log_path=log_path, workers=2) as served:
+        url = f"{served.url}/cds-services/{SELECT}"
+        headers = sign_service_request(url, data_dir=tmp_path / "data")
+        response = requests.post(url, json=patient_call(), headers=headers, timeout=10)
+        refused = requests.post(
+            url, json=patient_call(), headers={"Authorization": "Bearer x.y.z"}, timeout=10
         )
-        try:
-            wait_for(base, process, log_path)
-            url = f"{base}/cds-services/{SELECT}"
-            headers = sign_service_request(url, data_dir=tmp_path / "data")
-            response = requests.post(url, json=patient_call(), headers=headers, timeout=10)
-            refused = requests.post(
-                url, json=patient_call(), headers={"Authorization": "Bearer x.y.z"}, timeout=10
-            )
-        finally:
-            process.send_signal(signal.SIGTERM)
-            process.wait(timeout=15)
 
     assert (response.status_code, refused.status_code) == (200, 401)
     output = log_path.read_text()
@@ -387,34 +364,6 @@ def test_gunicorn_server_logs_at_debug_hold_no_token_or_patient_data(tmp_path: P
     # The workers share the generated key (made once, by the master): the logged pseudonym is the audit's.
     [logged] = [line for line in requests_logged if line["path"] != "/healthz" and line["status"] == 200]
     assert logged["patient"] == audit_pseudonyms(Settings(data_dir=tmp_path / "data"))[logged["hookInstance"]]
-
-
-class socket_port:
-    """A free loopback port (closed again before the server binds it)."""
-
-    def __enter__(self) -> int:
-        import socket
-
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        return int(self.sock.getsockname()[1])
-
-    def __exit__(self, *exc: object) -> None:
-        self.sock.close()
-
-
-def wait_for(base: str, process: subprocess.Popen[bytes], log_path: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"server exited early:\n{log_path.read_text()}")
-        try:
-            if requests.get(f"{base}/healthz", timeout=1).ok:
-                return
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.2)
-    pytest.fail("server did not answer /healthz within 30 s")
 
 
 def test_the_store_never_logs_or_raises_with_its_statement_parameters(tmp_path: Path) -> None:

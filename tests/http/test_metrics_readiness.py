@@ -17,11 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import TODAY, CdsClient, issue_cards
 from flask import Flask
 from prometheus_client import REGISTRY, generate_latest
 from sqlalchemy import event
 from sqlalchemy.engine import URL
+from support.cds_client import CdsClient, issue_cards
+from support.clock import TODAY
+from support.services import SERVICES
 from werkzeug.test import Client
 
 from cds_service import create_app
@@ -36,7 +38,7 @@ from cds_service.settings import Settings, SettingsError
 from cds_service.store import Store, open_store
 from cds_service.store.engine import create_store_engine
 
-SERVICE = next(s for s in load_catalog().services if s.hook == "order-select")
+SERVICE = SERVICES["order-select"]
 PATIENTS = load_demo_patients(TODAY)
 
 

@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 import schemathesis
-from conftest import TODAY
 from flask import Flask
 from hypothesis import HealthCheck, settings
-from tokens import bearer, issuer_trust
+from support.clock import TODAY
+from support.tokens import bearer, issuer_trust
 
 from cds_service import Settings, create_app
 from cds_service.openapi import openapi_document

@@ -18,12 +18,13 @@ import uuid
 from typing import Any
 
 import pytest
-from conftest import TODAY, CdsClient, issue_cards
-from fhir_builders import no_data_prefetch
 from flask import Flask
-from hook_services import SERVICES
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support.cds_client import CdsClient, issue_cards
+from support.clock import TODAY
+from support.hook_bodies import hand_written_order_select
+from support.services import SERVICES
 
 from cds_service.demo import build_hook_request, load_demo_patients
 
@@ -174,72 +175,6 @@ replacement = interesting.map(copy.deepcopy) | json_values  # fresh objects: mut
 
 
 # --- valid bodies to mutate -------------------------------------------------------------------------------
-
-
-def hand_written_order_select() -> dict[str, Any]:
-    order = {
-        "resourceType": "ServiceRequest",
-        "id": "dn-1",
-        "status": "draft",
-        "intent": "order",
-        "code": {"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "20560"}]},
-        "subject": {"reference": "Patient/pat-1"},
-        "bodySite": [
-            {"coding": [{"system": "http://snomed.info/sct", "code": "37822005", "display": "Lumbar"}]}
-        ],
-        "reasonCode": [{"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "M54.50"}]}],
-        "occurrenceDateTime": "2026-11-26",
-    }
-    condition = {
-        "resourceType": "Condition",
-        "id": "c-1",
-        "clinicalStatus": {
-            "coding": [
-                {"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}
-            ]
-        },
-        "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "D66"}]},
-        "bodySite": [{"coding": [{"system": "http://snomed.info/sct", "code": "37822005"}]}],
-        "subject": {"reference": "Patient/pat-1"},
-        "onsetDateTime": "2020-03-01",
-        "recordedDate": "2020-03-01",
-    }
-    observation = {
-        "resourceType": "Observation",
-        "id": "o-1",
-        "status": "final",
-        "code": {"coding": [{"system": "http://loinc.org", "code": "11778-8"}]},
-        "subject": {"reference": "Patient/pat-1"},
-        "effectiveDateTime": "2026-11-01",
-        "valueDateTime": "2027-06-01",
-    }
-    gestational_age = {
-        "resourceType": "Observation",
-        "id": "o-2",
-        "status": "final",
-        "code": {"coding": [{"system": "http://loinc.org", "code": "18185-9"}]},
-        "subject": {"reference": "Patient/pat-1"},
-        "effectiveDateTime": "2026-11-20",
-        "valueQuantity": {"value": 9, "unit": "wk", "system": "http://unitsofmeasure.org", "code": "wk"},
-    }
-    return {
-        "hook": "order-select",
-        "hookInstance": "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea",
-        "context": {
-            "userId": "Practitioner/123",
-            "patientId": "pat-1",
-            "selections": ["ServiceRequest/dn-1"],
-            "draftOrders": {"resourceType": "Bundle", "entry": [{"resource": order}]},
-        },
-        "prefetch": no_data_prefetch(
-            conditions={"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": condition}]},
-            pregnancyObservations={
-                "resourceType": "Bundle",
-                "type": "searchset",
-                "entry": [{"resource": observation}, {"resource": gestational_age}],
-            },
-        ),
-    }
 
 
 BASES: list[tuple[str, dict[str, Any]]] = [("order-select", hand_written_order_select())] + [

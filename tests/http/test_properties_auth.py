@@ -12,10 +12,10 @@ import time
 from typing import Any
 
 import pytest
-from conftest import CdsClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tokens import BASE_URL, EC_KID, ISSUER, token
+from support.cds_client import CdsClient
+from support.tokens import BASE_URL, EC_KID, ISSUER, token
 
 pytestmark = pytest.mark.slow  # hundreds of generated requests per test
 FUZZ = settings(

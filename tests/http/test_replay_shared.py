@@ -17,14 +17,15 @@ from typing import Any
 
 import pytest
 import requests
-from conftest import TODAY, CdsClient
-from served import serving
 from sqlalchemy import func, select
-from store_fixtures import PSEUDONYM_KEY
-from tokens import BASE_URL, ISSUER, token
+from support.cds_client import CdsClient
+from support.clock import TODAY
+from support.servers import serving
+from support.services import SERVICES
+from support.store_fixtures import PSEUDONYM_KEY
+from support.tokens import BASE_URL, ISSUER, token
 
 from cds_service import create_app
-from cds_service.catalog import load_catalog
 from cds_service.demo import build_hook_request, load_demo_patients
 from cds_service.local_client import sign_service_request
 from cds_service.settings import Settings
@@ -32,7 +33,7 @@ from cds_service.store import Store, open_store, schema
 from cds_service.store.engine import create_store_engine
 from cds_service.store.replay import token_key
 
-SERVICE = next(s for s in load_catalog().services if s.hook == "order-select")
+SERVICE = SERVICES["order-select"]
 PATIENT = next(p for p in load_demo_patients(TODAY) if p.slug == "eligible")
 WORKERS = 4
 SENDS = 32  # more concurrent requests than the workers have threads (4 x 4), so every worker gets some

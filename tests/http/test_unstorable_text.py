@@ -10,17 +10,18 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import TODAY, CdsClient
 from hypothesis import given
 from hypothesis import strategies as st
+from support.cds_client import CdsClient
+from support.clock import TODAY
+from support.services import SERVICES
 from test_properties import FUZZ, UNSTORABLE_TEXT, VALID_FEEDBACK, container, paths
 
 from cds_service import create_app
-from cds_service.catalog import load_catalog
 from cds_service.demo import build_hook_request, load_demo_patients
 from cds_service.store import Store
 
-SERVICE = next(s for s in load_catalog().services if s.hook == "order-select")
+SERVICE = SERVICES["order-select"]
 PATIENT = next(p for p in load_demo_patients(TODAY) if p.slug == "first-trimester")
 
 

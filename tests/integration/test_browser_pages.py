@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import TODAY
 from flask import Flask
+from support.clock import TODAY
 from werkzeug.serving import make_server
 
 from cds_service.app import create_app

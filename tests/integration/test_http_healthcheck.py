@@ -11,15 +11,15 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
-from conftest import TODAY
+from support.clock import TODAY
+from support.paths import ROOT
 from werkzeug.serving import make_server
 
 from cds_service import Settings, create_app
 
-DOCKERFILE = Path(__file__).resolve().parents[1] / "Dockerfile"
+DOCKERFILE = ROOT / "Dockerfile"
 
 
 def healthcheck_argv() -> list[str]:
@@ -51,7 +51,13 @@ def run_healthcheck(**environ: str) -> int:
     ).returncode
 
 
-@pytest.mark.parametrize("value", ["{port}", " {port} "], ids=["plain", "padded"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        pytest.param("{port}", id="plain"),
+        pytest.param(" {port} ", id="padded"),
+    ],
+)
 def test_healthcheck_follows_dn_cds_port(port: int, value: str) -> None:
     assert run_healthcheck(DN_CDS_PORT=value.format(port=port)) == 0
 

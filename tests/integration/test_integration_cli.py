@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 
 import pytest
 import requests
-from local_fhir import LocalFhirServer, running_fhir_server
-from test_server_process import free_port
+from support.local_fhir import LocalFhirServer, running_fhir_server
+from support.servers import dn_cds_serve
 
 from cds_service.integration_cli import check_request
 
@@ -76,21 +74,9 @@ def test_check_reads_the_server_and_prints_the_cards(loaded_server: LocalFhirSer
 
 @pytest.mark.gunicorn
 def test_check_against_a_served_service(loaded_server: LocalFhirServer) -> None:
-    port = free_port()
-    serve = subprocess.Popen(
-        [sys.executable, "-m", "cds_service", "serve"],
-        env=cli_env(
-            DN_CDS_HOST="127.0.0.1",
-            DN_CDS_PORT=str(port),
-            DN_CDS_WORKERS="1",
-            DN_CDS_FHIR_SERVER_ALLOWLIST=loaded_server.base,
-        ),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_healthy(url, serve)
+    settings = {"DN_CDS_AUTH": "off", "DN_CDS_FHIR_SERVER_ALLOWLIST": loaded_server.base}
+    with dn_cds_serve(settings, workers=1) as served:
+        url = served.url
         ok = dn_cds(
             "check", "--fhir-server", loaded_server.base, "--patient", "dn-first-trimester", "--url", url
         )
@@ -105,13 +91,6 @@ def test_check_against_a_served_service(loaded_server: LocalFhirServer) -> None:
             "--token",
             "expired-1",
         )
-    finally:
-        serve.send_signal(signal.SIGTERM)
-        try:
-            serve.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            serve.kill()
-            serve.wait()
 
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert f"Service: {url}/cds-services/dry-needling-order-select" in ok.stdout
@@ -152,17 +131,3 @@ def test_check_request_is_a_dry_needling_order_without_prefetch() -> None:
     assert body["context"]["selections"] == ["ServiceRequest/dn-cds-check-order"]
     assert body["fhirAuthorization"]["access_token"] == "tok"  # noqa: S105
     assert "fhirAuthorization" not in check_request("https://e/fhir", "p1", "patient-view", None, None)
-
-
-def _wait_healthy(url: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail("dn-cds serve exited early")
-        try:
-            if requests.get(f"{url}/healthz", timeout=1).ok:
-                return
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.2)
-    pytest.fail("dn-cds serve did not answer /healthz within 30 s")

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import requests
-from conformance import assert_cards_response, assert_discovery, assert_operation_outcome
+from support.conformance import assert_cards_response, assert_discovery, assert_operation_outcome
+from support.servers import dn_cds_serve
 
 from cds_service.catalog import load_catalog
 from cds_service.demo import build_hook_request, load_demo_patients
@@ -30,48 +28,13 @@ def signed(url: str) -> dict[str, str]:
     return sign_service_request(url, data_dir=Path(DATA_DIR["path"]))
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="module")
 def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
-    log_path = tmp_path_factory.mktemp("server") / "server.log"
+    """``dn-cds serve`` as shipped (authentication required, trusting the local client key), 2 workers."""
     DATA_DIR["path"] = str(tmp_path_factory.mktemp("server-data"))
-    env = {key: value for key, value in os.environ.items() if not key.startswith("DN_CDS_")}
-    env.update({"DN_CDS_HOST": "127.0.0.1", "DN_CDS_PORT": str(port), "DN_CDS_WORKERS": "2"})
-    env["DN_CDS_DATA_DIR"] = DATA_DIR["path"]
-    log = log_path.open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "cds_service", "serve"], env=env, stdout=log, stderr=subprocess.STDOUT
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"server exited early:\n{log_path.read_text()}")
-            try:
-                if requests.get(f"{url}/healthz", timeout=1).ok:
-                    break
-            except requests.ConnectionError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("server did not answer /healthz within 30 s")
-            time.sleep(0.2)
-        yield url
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
+    log_path = tmp_path_factory.mktemp("server") / "server.log"
+    with dn_cds_serve({"DN_CDS_DATA_DIR": DATA_DIR["path"]}, log_path=log_path, workers=2) as served:
+        yield served.url
 
 
 def test_discovery_over_http(server_url: str) -> None:

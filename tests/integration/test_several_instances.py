@@ -32,21 +32,21 @@ from typing import Any
 
 import pytest
 import requests
-from nginx_proxy import nginx_proxy
-from postgresql_server import PostgresServer, find_bindir, free_port, start_server
-from served import serving
 from sqlalchemy import create_engine, select
-from store_fixtures import PSEUDONYM_KEY
-from tokens import ISSUER, jwk_set, token
+from support.nginx import nginx_proxy
+from support.postgresql import PostgresServer, find_bindir, start_server
+from support.servers import free_port, serving
+from support.services import SERVICES
+from support.store_fixtures import PSEUDONYM_KEY
+from support.tokens import ISSUER, jwk_set, token
 
-from cds_service.catalog import load_catalog
 from cds_service.demo import build_hook_request, load_demo_patients
 from cds_service.settings import Settings
 from cds_service.store import schema
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgresql]
 
-SERVICE = next(s for s in load_catalog().services if s.hook == "order-select")
+SERVICE = SERVICES["order-select"]
 PATIENTS = load_demo_patients(datetime.now(UTC).date())  # the servers' clock is real; so is this one
 CLIENTS = 4
 KILL_AFTER_ACKNOWLEDGED = 12  # feedback acknowledged (through both instances) before one is killed

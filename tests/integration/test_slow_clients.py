@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 import requests
-from conformance import assert_cards_response
-from served import serving
-from test_http_errors import VALID
+from support.conformance import assert_cards_response
+from support.hook_bodies import VALID
+from support.servers import serving
 
 from cds_service.local_client import sign_service_request
 from cds_service.settings import Settings

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fhir_builders import INDICATION_KEYS
+from support.builders import INDICATION_KEYS
 
 from fhir_mappings import Knowledge, KnowledgeError, load_knowledge
 from fhir_mappings.codes import ICD10CM, SystemAliases
@@ -174,8 +174,7 @@ def test_concept_lists_are_not_all_empty() -> None:
 
 @pytest.mark.parametrize(
     ("file_name", "value_set"),
-    [(f, vs) for f, vs in VALUE_SETS if _icd_codes(vs)],
-    ids=[vs["id"] for _, vs in VALUE_SETS if _icd_codes(vs)],
+    [pytest.param(f, vs, id=vs["id"]) for f, vs in VALUE_SETS if _icd_codes(vs)],
 )
 def test_icd10cm_codes_are_syntactically_valid(file_name: str, value_set: dict[str, Any]) -> None:
     invalid = [code for code in _icd_codes(value_set) if not ICD10CM_SYNTAX.fullmatch(code)]
@@ -275,7 +274,9 @@ def test_each_indication_value_set_has_codes(knowledge: Knowledge, key: str) -> 
 POLICY_SETTINGS = sorted(_read(DATA_DIR / "policy.json")["settings"].items())
 
 
-@pytest.mark.parametrize(("name", "setting"), POLICY_SETTINGS, ids=[name for name, _ in POLICY_SETTINGS])
+@pytest.mark.parametrize(
+    ("name", "setting"), [pytest.param(name, _value_1, id=name) for name, _value_1 in POLICY_SETTINGS]
+)
 def test_every_policy_setting_has_a_source_and_a_basis(name: str, setting: dict[str, Any]) -> None:
     assert isinstance(setting.get("source"), str) and setting["source"].strip(), name
     assert setting.get("basis") in POLICY_BASES, name
@@ -320,7 +321,8 @@ REGION_REFERENCES = _region_references()
 
 
 @pytest.mark.parametrize(
-    ("where", "region"), REGION_REFERENCES, ids=[f"{where}-{region}" for where, region in REGION_REFERENCES]
+    ("where", "region"),
+    [pytest.param(where, region, id=f"{where}-{region}") for where, region in REGION_REFERENCES],
 )
 def test_every_named_body_region_exists(where: str, region: str) -> None:
     assert region in REGION_NAMES, f"body-regions.json {where}: unknown region {region}"
@@ -334,8 +336,7 @@ def test_body_region_references_cover_adjacency_and_icd_sites() -> None:
 
 @pytest.mark.parametrize(
     "entry",
-    BODY_REGIONS["icd_site_codes"],
-    ids=[f"{e['codes'][0]}-{'-'.join(e['regions'])}" for e in BODY_REGIONS["icd_site_codes"]],
+    [pytest.param(e, id=f"{e['codes'][0]}-{'-'.join(e['regions'])}") for e in BODY_REGIONS["icd_site_codes"]],
 )
 def test_icd_site_codes_are_l02_l03_and_sides_are_valid(entry: dict[str, Any]) -> None:
     assert all(ICD10CM_SYNTAX.fullmatch(code) and code[:3] in {"L02", "L03"} for code in entry["codes"])
@@ -402,13 +403,18 @@ def _infection_value_set(bundle: Any) -> dict[str, Any]:
 @pytest.mark.parametrize(
     "change",
     [
-        lambda vs: vs.pop("extension"),
-        lambda vs: vs.__setitem__(
-            "extension", [{"url": "urn:dn-cds:StructureDefinition/verification", "valueCode": "verified"}]
+        pytest.param(lambda vs: vs.pop("extension"), id="no-extensions"),
+        pytest.param(
+            lambda vs: vs.__setitem__(
+                "extension", [{"url": "urn:dn-cds:StructureDefinition/verification", "valueCode": "verified"}]
+            ),
+            id="other-extension-only",
         ),
-        lambda vs: vs.__setitem__("extension", [{"url": SOURCE_EXTENSION, "valueString": "   "}]),
+        pytest.param(
+            lambda vs: vs.__setitem__("extension", [{"url": SOURCE_EXTENSION, "valueString": "   "}]),
+            id="blank-source",
+        ),
     ],
-    ids=["no-extensions", "other-extension-only", "blank-source"],
 )
 def test_value_set_without_a_source_is_refused(data_copy: Path, change: Callable[[Any], None]) -> None:
     _edit_json(data_copy / "valuesets/infection.json", lambda b: change(_infection_value_set(b)))
@@ -419,12 +425,14 @@ def test_value_set_without_a_source_is_refused(data_copy: Path, change: Callable
 @pytest.mark.parametrize(
     "change",
     [
-        lambda vs: vs.__setitem__("experimental", "maybe"),
-        lambda vs: vs.__setitem__("colour", "red"),
-        lambda vs: vs["compose"]["include"][0].__setitem__("concept", [{"display": "Cellulitis"}]),
-        lambda vs: vs.__setitem__("url", 42),
+        pytest.param(lambda vs: vs.__setitem__("experimental", "maybe"), id="boolean-as-text"),
+        pytest.param(lambda vs: vs.__setitem__("colour", "red"), id="unknown-element"),
+        pytest.param(
+            lambda vs: vs["compose"]["include"][0].__setitem__("concept", [{"display": "Cellulitis"}]),
+            id="concept-without-code",
+        ),
+        pytest.param(lambda vs: vs.__setitem__("url", 42), id="url-not-a-string"),
     ],
-    ids=["boolean-as-text", "unknown-element", "concept-without-code", "url-not-a-string"],
 )
 def test_value_set_with_an_invalid_fhir_field_is_refused(
     data_copy: Path, change: Callable[[Any], None]
@@ -437,13 +445,12 @@ def test_value_set_with_an_invalid_fhir_field_is_refused(
 @pytest.mark.parametrize(
     "change",
     [
-        lambda s: s.pop("source"),
-        lambda s: s.__setitem__("source", ""),
-        lambda s: s.__setitem__("source", "  "),
-        lambda s: s.pop("basis"),
-        lambda s: s.__setitem__("basis", "expert-opinion"),
+        pytest.param(lambda s: s.pop("source"), id="source-missing"),
+        pytest.param(lambda s: s.__setitem__("source", ""), id="source-empty"),
+        pytest.param(lambda s: s.__setitem__("source", "  "), id="source-blank"),
+        pytest.param(lambda s: s.pop("basis"), id="basis-missing"),
+        pytest.param(lambda s: s.__setitem__("basis", "expert-opinion"), id="basis-unknown"),
     ],
-    ids=["source-missing", "source-empty", "source-blank", "basis-missing", "basis-unknown"],
 )
 def test_policy_setting_without_source_or_basis_is_refused(
     data_copy: Path, change: Callable[[Any], None]
@@ -480,11 +487,10 @@ def _first_trimester_part(bundle: Any) -> dict[str, Any]:
 @pytest.mark.parametrize(
     "change",
     [
-        lambda part: part["concept"].append({"display": "no code"}),
-        lambda part: part.__setitem__("concept", ["O09.01"]),
-        lambda part: part.__setitem__("concept", 7),
+        pytest.param(lambda part: part["concept"].append({"display": "no code"}), id="concept-without-code"),
+        pytest.param(lambda part: part.__setitem__("concept", ["O09.01"]), id="concept-not-an-object"),
+        pytest.param(lambda part: part.__setitem__("concept", 7), id="concept-list-not-a-list"),
     ],
-    ids=["concept-without-code", "concept-not-an-object", "concept-list-not-a-list"],
 )
 def test_a_malformed_generated_list_stops_start_up(data_copy: Path, change: Callable[[Any], None]) -> None:
     """Generated lists are not FHIR-validated at start-up (tests do that), so compiling must refuse them."""

@@ -6,9 +6,10 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 import pytest
-from conftest import TODAY, CdsClient
 from flask import Flask
-from tokens import issuer_trust
+from support.cds_client import CdsClient
+from support.clock import TODAY
+from support.tokens import issuer_trust
 
 from cds_service import Settings, create_app
 from cds_service.catalog import load_catalog

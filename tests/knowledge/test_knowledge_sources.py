@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.paths import ROOT
 
 from fhir_mappings.knowledge import DATA_DIR, SOURCE_EXTENSION
 
-CARDS_DATA = Path(__file__).resolve().parent.parent / "cards" / "data"
+CARDS_DATA = ROOT / "cards" / "data"
 
 
 def _read(path: Path) -> Any:
@@ -52,7 +53,9 @@ def test_the_entries_cover_every_knowledge_area() -> None:
     assert len(ENTRIES) > 60
 
 
-@pytest.mark.parametrize(("where", "sources"), ENTRIES, ids=[where for where, _ in ENTRIES])
+@pytest.mark.parametrize(
+    ("where", "sources"), [pytest.param(where, _value_1, id=where) for where, _value_1 in ENTRIES]
+)
 def test_every_knowledge_entry_names_a_source(where: str, sources: Any) -> None:
     assert isinstance(sources, list) and sources, f"{where}: no source"
     assert all(_named(source) for source in sources), f"{where}: empty or placeholder source {sources!r}"

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import CdsClient
-from fhir_builders import NOW, days_ago, lab_result, patient_record
-from tokens import issuer_trust
+from support.builders import NOW, days_ago, lab_result, patient_record
+from support.cds_client import CdsClient
+from support.tokens import issuer_trust
 
 from cds_service import Settings, create_app
 from cds_service.cli import main

@@ -15,12 +15,13 @@ from typing import Any
 
 import pytest
 from fhir.resources.R4B.valueset import ValueSet
+from support.paths import ROOT
 
 from fhir_mappings import Knowledge
 from fhir_mappings.codes import ICD10CM
 from fhir_mappings.knowledge import DATA_DIR
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+sys.path.insert(0, str(ROOT / "scripts"))
 import expand_valuesets
 
 VALUESET_FILES = sorted((DATA_DIR / "valuesets").glob("*.json"))

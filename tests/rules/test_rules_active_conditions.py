@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from fhir_builders import (
+from support.builders import (
     NOW,
     concept,
     condition,
@@ -105,15 +105,17 @@ def test_abatement_today_counts_as_abated(knowledge: Knowledge) -> None:
 @pytest.mark.parametrize(
     "status_concept",
     [
-        {
-            "coding": [
-                {"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "Active"}
-            ]
-        },
-        {"coding": [{"code": "active"}]},
-        {"text": "active"},
+        pytest.param(
+            {
+                "coding": [
+                    {"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "Active"}
+                ]
+            },
+            id="upper-case-code",
+        ),
+        pytest.param({"coding": [{"code": "active"}]}, id="code-without-system"),
+        pytest.param({"text": "active"}, id="text-only-status"),
     ],
-    ids=["upper-case-code", "code-without-system", "text-only-status"],
 )
 def test_clinical_status_variants_count_as_active(
     status_concept: dict[str, Any], knowledge: Knowledge

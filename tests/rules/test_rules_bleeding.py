@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from fhir_builders import (
+from support.builders import (
     ICD10CM_OID,
     NOW,
     Json,
@@ -26,63 +26,52 @@ from fhir_mappings.bleeding import find_bleeding_disorders
 @pytest.mark.parametrize(
     ("code", "fires"),
     [
-        (icd("D66", "Hereditary factor VIII deficiency"), True),
-        (icd("D67", "Hereditary factor IX deficiency"), True),
-        (icd("D68.00", "Von Willebrand disease, unspecified"), True),
-        (icd("D6800", "Von Willebrand disease, unspecified"), True),
-        (icd("d68.00", "Von Willebrand disease, unspecified"), True),
-        (icd("D68.311", "Acquired hemophilia"), True),
-        (icd("D68.32", "Hemorrhagic disorder due to extrinsic circulating anticoagulants"), True),
-        (icd("D69.3", "Immune thrombocytopenic purpura"), True),
+        pytest.param(icd("D66", "Hereditary factor VIII deficiency"), True, id="d66-hemophilia-a"),
+        pytest.param(icd("D67", "Hereditary factor IX deficiency"), True, id="d67-hemophilia-b"),
+        pytest.param(icd("D68.00", "Von Willebrand disease, unspecified"), True, id="d68-00-von-willebrand"),
+        pytest.param(icd("D6800", "Von Willebrand disease, unspecified"), True, id="d6800-undotted"),
+        pytest.param(icd("d68.00", "Von Willebrand disease, unspecified"), True, id="d68-00-lower-case"),
+        pytest.param(icd("D68.311", "Acquired hemophilia"), True, id="d68-311-acquired-hemophilia"),
+        pytest.param(
+            icd("D68.32", "Hemorrhagic disorder due to extrinsic circulating anticoagulants"),
+            True,
+            id="d68-32-drug-induced",
+        ),
+        pytest.param(icd("D69.3", "Immune thrombocytopenic purpura"), True, id="d69-3-itp"),
         # review 2026-12: thrombocytopenia defers to the platelet count; HIT is no bleeding disorder
-        (icd("D69.6", "Thrombocytopenia, unspecified"), False),
-        (icd("D75.821", "Non-immune heparin-induced thrombocytopenia"), False),
-        (icd("D69.6", system=ICD10CM_OID), False),
-        (sct("28293008", "Hereditary factor VIII deficiency disease"), True),
-        (sct("1563006", "Hereditary factor IX deficiency disease"), True),
-        (sct("128105004", "Von Willebrand disorder"), True),
-        (sct("64779008", "Blood coagulation disorder"), True),
-        (sct("302215000", "Thrombocytopenic disorder"), False),
-        (icd("D68.51", "Activated protein C resistance"), False),
-        (icd("D68.52", "Prothrombin gene mutation"), False),
-        (icd("D68.59", "Other primary thrombophilia"), False),
-        (icd("D68.61", "Antiphospholipid syndrome"), False),
-        (icd("D68.62", "Lupus anticoagulant syndrome"), False),
-        (icd("D68.69", "Other thrombophilia"), False),
-        (icd("D6861"), False),
-        (icd("D64.9", "Anemia, unspecified"), False),
-        (icd("Z79.01", "Long term (current) use of anticoagulants"), False),
-        (sct("D66"), False),
-        (icd("28293008"), False),
-    ],
-    ids=[
-        "d66-hemophilia-a",
-        "d67-hemophilia-b",
-        "d68-00-von-willebrand",
-        "d6800-undotted",
-        "d68-00-lower-case",
-        "d68-311-acquired-hemophilia",
-        "d68-32-drug-induced",
-        "d69-3-itp",
-        "d69-6-thrombocytopenia",
-        "d75-821-hit",
-        "d69-6-via-oid",
-        "sct-28293008-hemophilia-a",
-        "sct-1563006-hemophilia-b",
-        "sct-128105004-von-willebrand",
-        "sct-64779008-coagulation-disorder",
-        "sct-302215000-thrombocytopenic-disorder",
-        "d68-51-factor-v-leiden-thrombophilia",
-        "d68-52-prothrombin-mutation",
-        "d68-59-primary-thrombophilia",
-        "d68-61-antiphospholipid",
-        "d68-62-lupus-anticoagulant",
-        "d68-69-other-thrombophilia",
-        "d6861-undotted-thrombophilia",
-        "d64-9-anemia",
-        "z79-01-anticoagulant-use-is-not-a-disorder",
-        "icd-code-under-snomed-system",
-        "snomed-code-under-icd-system",
+        pytest.param(icd("D69.6", "Thrombocytopenia, unspecified"), False, id="d69-6-thrombocytopenia"),
+        pytest.param(icd("D75.821", "Non-immune heparin-induced thrombocytopenia"), False, id="d75-821-hit"),
+        pytest.param(icd("D69.6", system=ICD10CM_OID), False, id="d69-6-via-oid"),
+        pytest.param(
+            sct("28293008", "Hereditary factor VIII deficiency disease"), True, id="sct-28293008-hemophilia-a"
+        ),
+        pytest.param(
+            sct("1563006", "Hereditary factor IX deficiency disease"), True, id="sct-1563006-hemophilia-b"
+        ),
+        pytest.param(sct("128105004", "Von Willebrand disorder"), True, id="sct-128105004-von-willebrand"),
+        pytest.param(
+            sct("64779008", "Blood coagulation disorder"), True, id="sct-64779008-coagulation-disorder"
+        ),
+        pytest.param(
+            sct("302215000", "Thrombocytopenic disorder"), False, id="sct-302215000-thrombocytopenic-disorder"
+        ),
+        pytest.param(
+            icd("D68.51", "Activated protein C resistance"), False, id="d68-51-factor-v-leiden-thrombophilia"
+        ),
+        pytest.param(icd("D68.52", "Prothrombin gene mutation"), False, id="d68-52-prothrombin-mutation"),
+        pytest.param(icd("D68.59", "Other primary thrombophilia"), False, id="d68-59-primary-thrombophilia"),
+        pytest.param(icd("D68.61", "Antiphospholipid syndrome"), False, id="d68-61-antiphospholipid"),
+        pytest.param(icd("D68.62", "Lupus anticoagulant syndrome"), False, id="d68-62-lupus-anticoagulant"),
+        pytest.param(icd("D68.69", "Other thrombophilia"), False, id="d68-69-other-thrombophilia"),
+        pytest.param(icd("D6861"), False, id="d6861-undotted-thrombophilia"),
+        pytest.param(icd("D64.9", "Anemia, unspecified"), False, id="d64-9-anemia"),
+        pytest.param(
+            icd("Z79.01", "Long term (current) use of anticoagulants"),
+            False,
+            id="z79-01-anticoagulant-use-is-not-a-disorder",
+        ),
+        pytest.param(sct("D66"), False, id="icd-code-under-snomed-system"),
+        pytest.param(icd("28293008"), False, id="snomed-code-under-icd-system"),
     ],
 )
 def test_bleeding_disorder_codes(code: Json, fires: bool, knowledge: Knowledge) -> None:
@@ -97,15 +86,14 @@ def test_bleeding_disorder_codes(code: Json, fires: bool, knowledge: Knowledge) 
 @pytest.mark.parametrize(
     ("kwargs", "fires"),
     [
-        ({}, True),
-        ({"clinical_status": None}, True),
-        ({"clinical_status": "resolved", "abatement": days_ago(100)}, False),
-        ({"clinical_status": "inactive"}, False),
-        ({"verification_status": "entered-in-error"}, False),
-        ({"verification_status": "refuted"}, False),
-        ({"clinical_status": None, "abatement": days_ago(1)}, False),
+        pytest.param({}, True, id="active"),
+        pytest.param({"clinical_status": None}, True, id="no-clinical-status"),
+        pytest.param({"clinical_status": "resolved", "abatement": days_ago(100)}, False, id="resolved"),
+        pytest.param({"clinical_status": "inactive"}, False, id="inactive"),
+        pytest.param({"verification_status": "entered-in-error"}, False, id="entered-in-error"),
+        pytest.param({"verification_status": "refuted"}, False, id="refuted"),
+        pytest.param({"clinical_status": None, "abatement": days_ago(1)}, False, id="abated"),
     ],
-    ids=["active", "no-clinical-status", "resolved", "inactive", "entered-in-error", "refuted", "abated"],
 )
 def test_bleeding_disorder_status(kwargs: dict[str, Any], fires: bool, knowledge: Knowledge) -> None:
     record = patient_record(condition(concept(icd("D66", "Hereditary factor VIII deficiency")), **kwargs))
@@ -123,10 +111,11 @@ def test_thrombophilia_and_bleeding_disorder_together(knowledge: Knowledge) -> N
 @pytest.mark.parametrize(
     ("code", "expected"),
     [
-        (icd("D66", "Hereditary factor VIII deficiency"), ["bleeding-disorder"]),
-        (icd("D68.61", "Antiphospholipid syndrome"), []),
+        pytest.param(
+            icd("D66", "Hereditary factor VIII deficiency"), ["bleeding-disorder"], id="hemophilia-fires"
+        ),
+        pytest.param(icd("D68.61", "Antiphospholipid syndrome"), [], id="antiphospholipid-does-not"),
     ],
-    ids=["hemophilia-fires", "antiphospholipid-does-not"],
 )
 def test_bleeding_finding_through_evaluate(code: Json, expected: list[str], knowledge: Knowledge) -> None:
     record = patient_record(condition(concept(code), id="bd-2"))

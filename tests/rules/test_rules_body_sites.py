@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
-from fhir_builders import (
+from support.builders import (
     ICD10CM,
     NOW,
     SNOMED,
@@ -33,6 +32,7 @@ from fhir_builders import (
     sct,
     text_only,
 )
+from support.paths import ROOT
 
 from fhir_mappings import Knowledge, evaluate_orders, find_dry_needling_orders
 from fhir_mappings.body_regions import BodySite, read_body_site, sites_from_icd
@@ -41,7 +41,7 @@ from fhir_mappings.infection import find_active_infections
 LOCAL = "local-infection"
 NEAR = "infection-near-site"
 INFECTION_CODES = {LOCAL, NEAR}
-DATA = Path(__file__).resolve().parents[1] / "fhir_mappings" / "data" / "body-regions.json"
+DATA = ROOT / "fhir_mappings" / "data" / "body-regions.json"
 LOCAL_BODY_SITES = "https://ehr.example.org/fhir/CodeSystem/body-site"
 
 # Infections whose site is coded, as EHRs send them
@@ -285,22 +285,45 @@ def test_side_abbreviations_on_the_infection(
 @pytest.mark.parametrize(
     ("infection_site", "order_text", "expected"),
     [
-        (body_site(sct("22335008", "Structure of left foot")), "Left knee", [LOCAL]),
-        (body_site(sct("22335008", "Structure of left foot")), "Right knee", []),
-        (body_site(sct("6757004", "Right knee region structure"), text="Knee"), "Right calf", [LOCAL]),
-        (body_site(sct("6757004", "Right knee region structure"), text="Knee"), "Left calf", []),
-        (body_site(sct("82169009", "Structure of left knee region")), "Left thigh", [LOCAL]),
-        (body_site(sct("82169009", "Structure of left knee region")), "Right thigh", []),
-        (body_site(sct("82169009")), "Right thigh", []),  # the code alone carries the side
-    ],
-    ids=[
-        "left-foot-vs-left-knee",
-        "left-foot-vs-right-knee",
-        "right-knee-text-without-side-vs-right",
-        "right-knee-text-without-side-vs-left",
-        "left-knee-vs-left-thigh",
-        "left-knee-vs-right-thigh",
-        "left-knee-code-without-display",
+        pytest.param(
+            body_site(sct("22335008", "Structure of left foot")),
+            "Left knee",
+            [LOCAL],
+            id="left-foot-vs-left-knee",
+        ),
+        pytest.param(
+            body_site(sct("22335008", "Structure of left foot")),
+            "Right knee",
+            [],
+            id="left-foot-vs-right-knee",
+        ),
+        pytest.param(
+            body_site(sct("6757004", "Right knee region structure"), text="Knee"),
+            "Right calf",
+            [LOCAL],
+            id="right-knee-text-without-side-vs-right",
+        ),
+        pytest.param(
+            body_site(sct("6757004", "Right knee region structure"), text="Knee"),
+            "Left calf",
+            [],
+            id="right-knee-text-without-side-vs-left",
+        ),
+        pytest.param(
+            body_site(sct("82169009", "Structure of left knee region")),
+            "Left thigh",
+            [LOCAL],
+            id="left-knee-vs-left-thigh",
+        ),
+        pytest.param(
+            body_site(sct("82169009", "Structure of left knee region")),
+            "Right thigh",
+            [],
+            id="left-knee-vs-right-thigh",
+        ),
+        pytest.param(
+            body_site(sct("82169009")), "Right thigh", [], id="left-knee-code-without-display"
+        ),  # the code alone carries the side
     ],
 )
 def test_precoordinated_sided_sites(
@@ -313,27 +336,57 @@ def test_precoordinated_sided_sites(
     ("infection_site", "order_text", "expected"),
     [
         # the region anchor is coded, the side is only in its display
-        (body_site(sct("72696002", "Right knee region structure"), text="Knee"), "Left knee", []),
-        (body_site(sct("72696002", "Right knee region structure"), text="Knee"), "Right knee", [LOCAL]),
+        pytest.param(
+            body_site(sct("72696002", "Right knee region structure"), text="Knee"),
+            "Left knee",
+            [],
+            id="anchor-display-right-vs-left",
+        ),
+        pytest.param(
+            body_site(sct("72696002", "Right knee region structure"), text="Knee"),
+            "Right knee",
+            [LOCAL],
+            id="anchor-display-right-vs-right",
+        ),
         # a sided SNOMED site not in the table: region and side from the display
-        (body_site(sct("32696007", "Structure of right lower leg"), text="Lower leg"), "Left knee", []),
-        (body_site(sct("32696007", "Structure of right lower leg"), text="Lower leg"), "Right knee", [LOCAL]),
+        pytest.param(
+            body_site(sct("32696007", "Structure of right lower leg"), text="Lower leg"),
+            "Left knee",
+            [],
+            id="unknown-sided-code-display-vs-left",
+        ),
+        pytest.param(
+            body_site(sct("32696007", "Structure of right lower leg"), text="Lower leg"),
+            "Right knee",
+            [LOCAL],
+            id="unknown-sided-code-display-vs-right",
+        ),
         # a local code system: its display is read as well
-        (body_site(coding(LOCAL_BODY_SITES, "KNEE-L", "Knee, left")), "Right knee", []),
-        (body_site(coding(LOCAL_BODY_SITES, "KNEE-L", "Knee, left")), "Left knee", [LOCAL]),
+        pytest.param(
+            body_site(coding(LOCAL_BODY_SITES, "KNEE-L", "Knee, left")),
+            "Right knee",
+            [],
+            id="local-code-display-left-vs-right",
+        ),
+        pytest.param(
+            body_site(coding(LOCAL_BODY_SITES, "KNEE-L", "Knee, left")),
+            "Left knee",
+            [LOCAL],
+            id="local-code-display-left-vs-left",
+        ),
         # a display contradicting the coded side: both sides, so neither side is dismissed
-        (body_site(sct("72696002"), sct("7771000", "Left"), text="Right knee"), "Right knee", [LOCAL]),
-        (body_site(sct("72696002"), sct("7771000", "Left"), text="Right knee"), "Left knee", [LOCAL]),
-    ],
-    ids=[
-        "anchor-display-right-vs-left",
-        "anchor-display-right-vs-right",
-        "unknown-sided-code-display-vs-left",
-        "unknown-sided-code-display-vs-right",
-        "local-code-display-left-vs-right",
-        "local-code-display-left-vs-left",
-        "contradicting-sides-vs-right",
-        "contradicting-sides-vs-left",
+        pytest.param(
+            body_site(sct("72696002"), sct("7771000", "Left"), text="Right knee"),
+            "Right knee",
+            [LOCAL],
+            id="contradicting-sides-vs-right",
+        ),
+        pytest.param(
+            body_site(sct("72696002"), sct("7771000", "Left"), text="Right knee"),
+            "Left knee",
+            [LOCAL],
+            id="contradicting-sides-vs-left",
+        ),
     ],
 )
 def test_sides_and_regions_from_displays(
@@ -511,7 +564,7 @@ def test_body_regions_names_its_sources() -> None:
     assert "several regions" in DOCUMENT["_comment"]
 
 
-@pytest.mark.parametrize("rule", DIGIT_RULES, ids=[r["prefixes"][0] for r in DIGIT_RULES])
+@pytest.mark.parametrize("rule", [pytest.param(r, id=r["prefixes"][0]) for r in DIGIT_RULES])
 def test_icd_site_digit_rules_are_well_formed(rule: Json, knowledge: Knowledge) -> None:
     infection_value_set = knowledge.value_set("skin-soft-tissue-infection")
     assert rule["source"].startswith("ICD-10-CM FY2026 tabular") and rule["verification"] == "verified"

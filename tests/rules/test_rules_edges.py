@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from fhir_builders import (
+from support.builders import (
     NOW,
     Json,
     condition,
@@ -145,7 +145,7 @@ def test_an_icd_block_excludes_the_categories_around_it(knowledge: Knowledge) ->
 
 def test_a_snomed_disorder_gives_its_finding_site_without_words_naming_it(knowledge: Knowledge) -> None:
     """SNOMED 24288004 (cellulitis of ankle) sent without a display: the site comes from the code."""
-    from fhir_builders import sct
+    from support.builders import sct
 
     from fhir_mappings.infection import find_active_infections
 

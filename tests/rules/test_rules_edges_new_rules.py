@@ -9,7 +9,7 @@ import dataclasses
 from typing import Any
 
 import pytest
-from fhir_builders import (
+from support.builders import (
     NOW,
     PATIENT_ID,
     Json,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from fhir_builders import (
+from support.builders import (
     ICD10CM,
     ICD10CM_OID,
     INDICATION_KEYS,
@@ -155,8 +155,11 @@ def test_icd_hierarchy_and_overlaps(code: str, expected: set[str], knowledge: Kn
 
 @pytest.mark.parametrize(
     ("code", "display"),
-    [("R51", "Headache"), ("M54.5", "Low back pain"), ("M79.1", "Myalgia")],
-    ids=["r51-split-fy2021", "m54-5-split-fy2022", "m79-1-split-fy2023"],
+    [
+        pytest.param("R51", "Headache", id="r51-split-fy2021"),
+        pytest.param("M54.5", "Low back pain", id="m54-5-split-fy2022"),
+        pytest.param("M79.1", "Myalgia", id="m79-1-split-fy2023"),
+    ],
 )
 def test_pre_split_parent_codes_still_match_by_prefix(code: str, display: str, knowledge: Knowledge) -> None:
     """Older records carry codes that were later split into children; they still count."""
@@ -167,22 +170,17 @@ def test_pre_split_parent_codes_still_match_by_prefix(code: str, display: str, k
 @pytest.mark.parametrize(
     "code",
     [
-        coding(SNOMED, "M54.2", "Cervicalgia"),  # right code, wrong system
-        coding(ICD10CM, "81680005", "Neck pain"),  # SNOMED id under the ICD system
-        coding("http://loinc.org", "M54.2"),
-        {"code": "M54.2", "display": "Cervicalgia"},  # no system at all
-        icd("M54", "Dorsalgia"),  # parent broader than the value set
-        icd("Z00.00", "General adult medical examination"),
-        icd("M79.604", "Pain in right leg"),
-    ],
-    ids=[
-        "icd-code-with-snomed-system",
-        "snomed-code-with-icd-system",
-        "icd-code-with-loinc-system",
-        "no-system",
-        "broader-parent-m54",
-        "unrelated-z00",
-        "m79-604-myofascial-only",
+        pytest.param(
+            coding(SNOMED, "M54.2", "Cervicalgia"), id="icd-code-with-snomed-system"
+        ),  # right code, wrong system
+        pytest.param(
+            coding(ICD10CM, "81680005", "Neck pain"), id="snomed-code-with-icd-system"
+        ),  # SNOMED id under the ICD system
+        pytest.param(coding("http://loinc.org", "M54.2"), id="icd-code-with-loinc-system"),
+        pytest.param({"code": "M54.2", "display": "Cervicalgia"}, id="no-system"),  # no system at all
+        pytest.param(icd("M54", "Dorsalgia"), id="broader-parent-m54"),  # parent broader than the value set
+        pytest.param(icd("Z00.00", "General adult medical examination"), id="unrelated-z00"),
+        pytest.param(icd("M79.604", "Pain in right leg"), id="m79-604-myofascial-only"),
     ],
 )
 def test_wrong_system_or_code_does_not_match_neck_pain(code: dict[str, Any], knowledge: Knowledge) -> None:
@@ -193,15 +191,14 @@ def test_wrong_system_or_code_does_not_match_neck_pain(code: dict[str, Any], kno
 @pytest.mark.parametrize(
     "system",
     [
-        ICD10CM,
-        ICD10CM_OID,
-        ICD10CM + "/",
-        "2.16.840.1.113883.6.90",
-        "http://hl7.org/fhir/sid/ICD-10-CM",
-        "http://hl7.org/fhir/sid/icd-10",
-        "urn:oid:2.16.840.1.113883.6.3",
+        pytest.param(ICD10CM, id="canonical"),
+        pytest.param(ICD10CM_OID, id="oid"),
+        pytest.param(ICD10CM + "/", id="trailing-slash"),
+        pytest.param("2.16.840.1.113883.6.90", id="bare-oid"),
+        pytest.param("http://hl7.org/fhir/sid/ICD-10-CM", id="upper-case"),
+        pytest.param("http://hl7.org/fhir/sid/icd-10", id="who-icd-10"),
+        pytest.param("urn:oid:2.16.840.1.113883.6.3", id="who-icd-10-oid"),
     ],
-    ids=["canonical", "oid", "trailing-slash", "bare-oid", "upper-case", "who-icd-10", "who-icd-10-oid"],
 )
 def test_icd_system_aliases_match(system: str, knowledge: Knowledge) -> None:
     record = patient_record(condition(concept(icd("M54.2", "Cervicalgia", system=system))))
@@ -248,12 +245,13 @@ def test_two_conditions_of_one_key_are_each_named(knowledge: Knowledge) -> None:
 @pytest.mark.parametrize(
     ("kwargs", "fires"),
     [
-        ({"clinical_status": "active"}, True),
-        ({"clinical_status": "resolved", "abatement": days_ago(30)}, False),
-        ({"clinical_status": "inactive"}, False),
-        ({"verification_status": "refuted"}, False),
+        pytest.param({"clinical_status": "active"}, True, id="active-problem"),
+        pytest.param(
+            {"clinical_status": "resolved", "abatement": days_ago(30)}, False, id="resolved-problem"
+        ),
+        pytest.param({"clinical_status": "inactive"}, False, id="inactive-problem"),
+        pytest.param({"verification_status": "refuted"}, False, id="refuted-problem"),
     ],
-    ids=["active-problem", "resolved-problem", "inactive-problem", "refuted-problem"],
 )
 def test_problem_list_counts_only_active(kwargs: dict[str, Any], fires: bool, knowledge: Knowledge) -> None:
     record = patient_record(condition(concept(icd("M79.7", "Fibromyalgia")), **kwargs))
@@ -266,14 +264,17 @@ def test_problem_list_counts_only_active(kwargs: dict[str, Any], fires: bool, kn
 @pytest.mark.parametrize(
     ("reason", "expected"),
     [
-        (concept(icd("M54.2", "Cervicalgia")), {"neck-pain"}),
-        (concept(sct("279039007", "Low back pain")), {"low-back-pain"}),
-        (concept(icd("m7918", "Myalgia, other site")), {"myofascial-pain"}),
-        (concept(icd("M77.11", system=ICD10CM_OID)), {"lateral-epicondylitis"}),
-        (concept(coding(SNOMED, "M54.2")), set()),
-        (concept(icd("J45.909", "Unspecified asthma, uncomplicated")), set()),
+        pytest.param(concept(icd("M54.2", "Cervicalgia")), {"neck-pain"}, id="icd"),
+        pytest.param(concept(sct("279039007", "Low back pain")), {"low-back-pain"}, id="snomed"),
+        pytest.param(
+            concept(icd("m7918", "Myalgia, other site")), {"myofascial-pain"}, id="undotted-lower-case"
+        ),
+        pytest.param(concept(icd("M77.11", system=ICD10CM_OID)), {"lateral-epicondylitis"}, id="icd-oid"),
+        pytest.param(concept(coding(SNOMED, "M54.2")), set(), id="wrong-system"),
+        pytest.param(
+            concept(icd("J45.909", "Unspecified asthma, uncomplicated")), set(), id="non-indication"
+        ),
     ],
-    ids=["icd", "snomed", "undotted-lower-case", "icd-oid", "wrong-system", "non-indication"],
 )
 def test_order_reason_code(reason: dict[str, Any], expected: set[str], knowledge: Knowledge) -> None:
     order = _order(knowledge, reason_codes=[reason])
@@ -286,12 +287,11 @@ def test_order_reason_code(reason: dict[str, Any], expected: set[str], knowledge
 @pytest.mark.parametrize(
     ("problem_kwargs", "expected"),
     [
-        ({}, {"plantar-fasciitis"}),
-        ({"clinical_status": None}, {"plantar-fasciitis"}),
-        ({"verification_status": "entered-in-error"}, set()),
-        ({"verification_status": "refuted"}, set()),
+        pytest.param({}, {"plantar-fasciitis"}, id="active"),
+        pytest.param({"clinical_status": None}, {"plantar-fasciitis"}, id="no-clinical-status"),
+        pytest.param({"verification_status": "entered-in-error"}, set(), id="entered-in-error"),
+        pytest.param({"verification_status": "refuted"}, set(), id="refuted"),
     ],
-    ids=["active", "no-clinical-status", "entered-in-error", "refuted"],
 )
 def test_order_reason_reference(
     problem_kwargs: dict[str, Any], expected: set[str], knowledge: Knowledge
@@ -318,8 +318,11 @@ def test_order_reason_reference_to_resolved_problem_counts(knowledge: Knowledge)
 
 @pytest.mark.parametrize(
     "reference",
-    ["Condition/not-in-record", "Observation/pf-9", "#contained-1"],
-    ids=["missing-condition", "not-a-condition", "contained-reference"],
+    [
+        pytest.param("Condition/not-in-record", id="missing-condition"),
+        pytest.param("Observation/pf-9", id="not-a-condition"),
+        pytest.param("#contained-1", id="contained-reference"),
+    ],
 )
 def test_order_reason_reference_not_resolvable(reference: str, knowledge: Knowledge) -> None:
     problem = condition(concept(icd("M72.2")), id="pf-9", clinical_status="resolved")
@@ -378,25 +381,30 @@ def test_coded_non_indication_is_not_unrecognised(knowledge: Knowledge) -> None:
 @pytest.mark.parametrize(
     ("reason", "problem", "code", "unrecognised"),
     [
-        (concept(icd("M54.2", "Cervicalgia")), None, "indication-found", ()),
-        (None, concept(icd("M54.2", "Cervicalgia")), "indication-found", ()),
-        (text_only("Neck pain"), None, "no-indication-found", ("order reason 'Neck pain' (no code)",)),
-        (None, text_only("Neck pain"), "no-indication-found", ("problem 'Neck pain' (no code)",)),
-        (
+        pytest.param(concept(icd("M54.2", "Cervicalgia")), None, "indication-found", (), id="coded-reason"),
+        pytest.param(None, concept(icd("M54.2", "Cervicalgia")), "indication-found", (), id="coded-problem"),
+        pytest.param(
+            text_only("Neck pain"),
+            None,
+            "no-indication-found",
+            ("order reason 'Neck pain' (no code)",),
+            id="text-reason",
+        ),
+        pytest.param(
+            None,
+            text_only("Neck pain"),
+            "no-indication-found",
+            ("problem 'Neck pain' (no code)",),
+            id="text-problem",
+        ),
+        pytest.param(
             text_only("Neck pain"),
             concept(icd("M54.2", "Cervicalgia")),
             "indication-found",
             ("order reason 'Neck pain' (no code)",),
+            id="text-reason-coded-problem",
         ),
-        (None, None, "no-indication-found", ()),
-    ],
-    ids=[
-        "coded-reason",
-        "coded-problem",
-        "text-reason",
-        "text-problem",
-        "text-reason-coded-problem",
-        "nothing",
+        pytest.param(None, None, "no-indication-found", (), id="nothing"),
     ],
 )
 def test_indication_finding_through_evaluate_orders(

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from fhir_builders import (
+from support.builders import (
     NOW,
     Json,
     body_site,
@@ -75,73 +75,161 @@ def _cellulitis(*sites: Json, **kwargs: Any) -> Json:
 @pytest.mark.parametrize(
     ("code", "display", "order_site", "expected"),
     [
-        ("L03.115", "Cellulitis of right lower limb", RIGHT_KNEE, [LOCAL]),
-        ("L03.115", "Cellulitis of right lower limb", LEFT_KNEE, []),
-        ("L03.116", "Cellulitis of left lower limb", LEFT_KNEE, [LOCAL]),
-        ("L03.116", "Cellulitis of left lower limb", RIGHT_KNEE, []),
-        ("L03116", "Cellulitis of left lower limb", body_site(text="Left calf"), [LOCAL]),
-        ("L03.115", "Cellulitis of right lower limb", RIGHT_HIP, [NEAR]),
-        ("L03.115", "Cellulitis of right lower limb", RIGHT_SHOULDER, []),
-        ("L02.611", "Cutaneous abscess of right foot", RIGHT_KNEE, [LOCAL]),
-        ("L03.031", "Cellulitis of right toe", LEFT_KNEE, []),
+        pytest.param(
+            "L03.115",
+            "Cellulitis of right lower limb",
+            RIGHT_KNEE,
+            [LOCAL],
+            id="l03-115-right-leg-vs-right-knee",
+        ),
+        pytest.param(
+            "L03.115", "Cellulitis of right lower limb", LEFT_KNEE, [], id="l03-115-right-leg-vs-left-knee"
+        ),
+        pytest.param(
+            "L03.116", "Cellulitis of left lower limb", LEFT_KNEE, [LOCAL], id="l03-116-left-leg-vs-left-knee"
+        ),
+        pytest.param(
+            "L03.116", "Cellulitis of left lower limb", RIGHT_KNEE, [], id="l03-116-left-leg-vs-right-knee"
+        ),
+        pytest.param(
+            "L03116",
+            "Cellulitis of left lower limb",
+            body_site(text="Left calf"),
+            [LOCAL],
+            id="l03116-undotted-vs-left-calf-text",
+        ),
+        pytest.param(
+            "L03.115",
+            "Cellulitis of right lower limb",
+            RIGHT_HIP,
+            [NEAR],
+            id="l03-115-right-leg-vs-right-hip-adjacent",
+        ),
+        pytest.param(
+            "L03.115",
+            "Cellulitis of right lower limb",
+            RIGHT_SHOULDER,
+            [],
+            id="l03-115-right-leg-vs-right-shoulder-distant",
+        ),
+        pytest.param(
+            "L02.611",
+            "Cutaneous abscess of right foot",
+            RIGHT_KNEE,
+            [LOCAL],
+            id="l02-611-right-foot-vs-right-knee",
+        ),
+        pytest.param(
+            "L03.031", "Cellulitis of right toe", LEFT_KNEE, [], id="l03-031-right-toe-vs-left-knee"
+        ),
         # "unspecified part of limb": not in the ICD site table, so the site is unknown -> near
-        ("L03.119", "Cellulitis of unspecified part of limb", RIGHT_KNEE, [NEAR]),
-        ("L02.619", "Cutaneous abscess of unspecified foot", LEFT_KNEE, [LOCAL]),
-        ("L03.221", "Cellulitis of neck", RIGHT_SHOULDER, [NEAR]),
-        ("L03.221", "Cellulitis of neck", NECK, [LOCAL]),
-        ("L03.221", "Cellulitis of neck", HEAD, [NEAR]),
-        ("L03.221", "Cellulitis of neck", LUMBAR, []),
-        ("L02.212", "Cutaneous abscess of back [any part, except buttock]", LUMBAR, [LOCAL]),
-        ("L02.212", "Cutaneous abscess of back [any part, except buttock]", UPPER_BACK, [LOCAL]),
-        ("L02.212", "Cutaneous abscess of back [any part, except buttock]", NECK, [NEAR]),
-        ("L02.212", "Cutaneous abscess of back [any part, except buttock]", ABDOMEN, [NEAR]),
-        ("L02.212", "Cutaneous abscess of back [any part, except buttock]", RIGHT_HIP, [NEAR]),
-        ("L02.212", "Cutaneous abscess of back [any part, except buttock]", RIGHT_KNEE, []),
-        ("L03.313", "Cellulitis of chest wall", CHEST_WALL, [LOCAL]),
-        ("L03.313", "Cellulitis of chest wall", LEFT_SHOULDER, [NEAR]),
-        ("L02.411", "Cutaneous abscess of right axilla", RIGHT_FOREARM, [LOCAL]),
-        ("L02.411", "Cutaneous abscess of right axilla", CHEST_WALL, [LOCAL]),
-        ("L02.411", "Cutaneous abscess of right axilla", LEFT_FOREARM, []),
-        ("L03.31A", "Cellulitis of flank", LUMBAR, [LOCAL]),
-        ("L02.31", "Cutaneous abscess of buttock", RIGHT_HIP, [LOCAL]),
-        ("L03.90", "Cellulitis, unspecified", RIGHT_KNEE, [NEAR]),
-        ("L08.9", "Local infection of the skin and subcutaneous tissue, unspecified", HEAD, [NEAR]),
-        ("B02.9", "Zoster without complications", LUMBAR, [NEAR]),
-        ("A46", "Erysipelas", LEFT_KNEE, [NEAR]),
-    ],
-    ids=[
-        "l03-115-right-leg-vs-right-knee",
-        "l03-115-right-leg-vs-left-knee",
-        "l03-116-left-leg-vs-left-knee",
-        "l03-116-left-leg-vs-right-knee",
-        "l03116-undotted-vs-left-calf-text",
-        "l03-115-right-leg-vs-right-hip-adjacent",
-        "l03-115-right-leg-vs-right-shoulder-distant",
-        "l02-611-right-foot-vs-right-knee",
-        "l03-031-right-toe-vs-left-knee",
-        "l03-119-limb-unspecified-vs-knee",
-        "l02-619-foot-unspecified-side-vs-left-knee",
-        "l03-221-neck-vs-shoulder-adjacent",
-        "l03-221-neck-vs-neck",
-        "l03-221-neck-vs-head-adjacent",
-        "l03-221-neck-vs-lumbar-distant",
-        "l02-212-back-vs-lumbar",
-        "l02-212-back-vs-upper-back",
-        "l02-212-back-vs-neck-adjacent",
-        "l02-212-back-vs-abdomen-adjacent",
-        "l02-212-back-vs-hip-adjacent",
-        "l02-212-back-vs-knee-distant",
-        "l03-313-chest-wall-vs-chest-wall",
-        "l03-313-chest-wall-vs-shoulder-adjacent",
-        "l02-411-right-axilla-vs-right-forearm",
-        "l02-411-right-axilla-vs-chest-wall",
-        "l02-411-right-axilla-vs-left-forearm",
-        "l03-31a-flank-vs-lumbar",
-        "l02-31-buttock-vs-right-hip",
-        "l03-90-no-site",
-        "l08-9-no-site",
-        "b02-9-zoster-no-site",
-        "a46-erysipelas-no-site",
+        pytest.param(
+            "L03.119",
+            "Cellulitis of unspecified part of limb",
+            RIGHT_KNEE,
+            [NEAR],
+            id="l03-119-limb-unspecified-vs-knee",
+        ),
+        pytest.param(
+            "L02.619",
+            "Cutaneous abscess of unspecified foot",
+            LEFT_KNEE,
+            [LOCAL],
+            id="l02-619-foot-unspecified-side-vs-left-knee",
+        ),
+        pytest.param(
+            "L03.221", "Cellulitis of neck", RIGHT_SHOULDER, [NEAR], id="l03-221-neck-vs-shoulder-adjacent"
+        ),
+        pytest.param("L03.221", "Cellulitis of neck", NECK, [LOCAL], id="l03-221-neck-vs-neck"),
+        pytest.param("L03.221", "Cellulitis of neck", HEAD, [NEAR], id="l03-221-neck-vs-head-adjacent"),
+        pytest.param("L03.221", "Cellulitis of neck", LUMBAR, [], id="l03-221-neck-vs-lumbar-distant"),
+        pytest.param(
+            "L02.212",
+            "Cutaneous abscess of back [any part, except buttock]",
+            LUMBAR,
+            [LOCAL],
+            id="l02-212-back-vs-lumbar",
+        ),
+        pytest.param(
+            "L02.212",
+            "Cutaneous abscess of back [any part, except buttock]",
+            UPPER_BACK,
+            [LOCAL],
+            id="l02-212-back-vs-upper-back",
+        ),
+        pytest.param(
+            "L02.212",
+            "Cutaneous abscess of back [any part, except buttock]",
+            NECK,
+            [NEAR],
+            id="l02-212-back-vs-neck-adjacent",
+        ),
+        pytest.param(
+            "L02.212",
+            "Cutaneous abscess of back [any part, except buttock]",
+            ABDOMEN,
+            [NEAR],
+            id="l02-212-back-vs-abdomen-adjacent",
+        ),
+        pytest.param(
+            "L02.212",
+            "Cutaneous abscess of back [any part, except buttock]",
+            RIGHT_HIP,
+            [NEAR],
+            id="l02-212-back-vs-hip-adjacent",
+        ),
+        pytest.param(
+            "L02.212",
+            "Cutaneous abscess of back [any part, except buttock]",
+            RIGHT_KNEE,
+            [],
+            id="l02-212-back-vs-knee-distant",
+        ),
+        pytest.param(
+            "L03.313", "Cellulitis of chest wall", CHEST_WALL, [LOCAL], id="l03-313-chest-wall-vs-chest-wall"
+        ),
+        pytest.param(
+            "L03.313",
+            "Cellulitis of chest wall",
+            LEFT_SHOULDER,
+            [NEAR],
+            id="l03-313-chest-wall-vs-shoulder-adjacent",
+        ),
+        pytest.param(
+            "L02.411",
+            "Cutaneous abscess of right axilla",
+            RIGHT_FOREARM,
+            [LOCAL],
+            id="l02-411-right-axilla-vs-right-forearm",
+        ),
+        pytest.param(
+            "L02.411",
+            "Cutaneous abscess of right axilla",
+            CHEST_WALL,
+            [LOCAL],
+            id="l02-411-right-axilla-vs-chest-wall",
+        ),
+        pytest.param(
+            "L02.411",
+            "Cutaneous abscess of right axilla",
+            LEFT_FOREARM,
+            [],
+            id="l02-411-right-axilla-vs-left-forearm",
+        ),
+        pytest.param("L03.31A", "Cellulitis of flank", LUMBAR, [LOCAL], id="l03-31a-flank-vs-lumbar"),
+        pytest.param(
+            "L02.31", "Cutaneous abscess of buttock", RIGHT_HIP, [LOCAL], id="l02-31-buttock-vs-right-hip"
+        ),
+        pytest.param("L03.90", "Cellulitis, unspecified", RIGHT_KNEE, [NEAR], id="l03-90-no-site"),
+        pytest.param(
+            "L08.9",
+            "Local infection of the skin and subcutaneous tissue, unspecified",
+            HEAD,
+            [NEAR],
+            id="l08-9-no-site",
+        ),
+        pytest.param("B02.9", "Zoster without complications", LUMBAR, [NEAR], id="b02-9-zoster-no-site"),
+        pytest.param("A46", "Erysipelas", LEFT_KNEE, [NEAR], id="a46-erysipelas-no-site"),
     ],
 )
 def test_icd_site_digits(
@@ -155,18 +243,11 @@ def test_icd_site_digits(
 @pytest.mark.parametrize(
     ("order_sites", "expected"),
     [
-        ([], [NEAR]),
-        ([UNRECOGNISED], [NEAR]),
-        ([LEFT_KNEE, UNRECOGNISED], [NEAR]),
-        ([LEFT_KNEE, RIGHT_KNEE], [LOCAL]),
-        ([LEFT_KNEE, LEFT_FOREARM], []),
-    ],
-    ids=[
-        "order-without-body-site",
-        "order-site-unrecognised-text",
-        "one-site-unrecognised",
-        "either-site-same",
-        "all-sites-apart",
+        pytest.param([], [NEAR], id="order-without-body-site"),
+        pytest.param([UNRECOGNISED], [NEAR], id="order-site-unrecognised-text"),
+        pytest.param([LEFT_KNEE, UNRECOGNISED], [NEAR], id="one-site-unrecognised"),
+        pytest.param([LEFT_KNEE, RIGHT_KNEE], [LOCAL], id="either-site-same"),
+        pytest.param([LEFT_KNEE, LEFT_FOREARM], [], id="all-sites-apart"),
     ],
 )
 def test_order_site_unknown_or_several(
@@ -182,27 +263,49 @@ def test_order_site_unknown_or_several(
 @pytest.mark.parametrize(
     ("infection_site", "order_site", "expected"),
     [
-        (body_site(sct("7769000", "Structure of right foot")), RIGHT_KNEE, [LOCAL]),
-        (body_site(sct("7769000", "Structure of right foot")), LEFT_KNEE, []),
-        (body_site(sct("30021000", "Lower leg structure"), sct("7771000", "Left")), LEFT_KNEE, [LOCAL]),
-        (body_site(sct("30021000", "Lower leg structure"), sct("7771000", "Left")), RIGHT_KNEE, []),
-        (
+        pytest.param(
+            body_site(sct("7769000", "Structure of right foot")),
+            RIGHT_KNEE,
+            [LOCAL],
+            id="precoordinated-right-foot-vs-right-knee",
+        ),
+        pytest.param(
+            body_site(sct("7769000", "Structure of right foot")),
+            LEFT_KNEE,
+            [],
+            id="precoordinated-right-foot-vs-left-knee",
+        ),
+        pytest.param(
+            body_site(sct("30021000", "Lower leg structure"), sct("7771000", "Left")),
+            LEFT_KNEE,
+            [LOCAL],
+            id="qualifier-coding-left-vs-left",
+        ),
+        pytest.param(
+            body_site(sct("30021000", "Lower leg structure"), sct("7771000", "Left")),
+            RIGHT_KNEE,
+            [],
+            id="qualifier-coding-left-vs-right",
+        ),
+        pytest.param(
             body_site(
                 sct("61685007", "Lower limb structure"),
                 extensions=[laterality_extension("24028007", "Right")],
             ),
             RIGHT_KNEE,
             [LOCAL],
+            id="mcode-extension-right-vs-right",
         ),
-        (
+        pytest.param(
             body_site(
                 sct("61685007", "Lower limb structure"),
                 extensions=[laterality_extension("24028007", "Right")],
             ),
             LEFT_KNEE,
             [],
+            id="mcode-extension-right-vs-left",
         ),
-        (
+        pytest.param(
             body_site(
                 sct("61685007", "Lower limb structure"),
                 extensions=[
@@ -213,8 +316,9 @@ def test_order_site_unknown_or_several(
             ),
             LEFT_KNEE,
             [LOCAL],
+            id="bodysite-laterality-extension-left-vs-left",
         ),
-        (
+        pytest.param(
             body_site(
                 sct("61685007", "Lower limb structure"),
                 extensions=[
@@ -222,46 +326,46 @@ def test_order_site_unknown_or_several(
                 ],
             ),
             RIGHT_KNEE,
-            [LOCAL],  # an extension that is not a laterality extension is not read: side unknown
+            [LOCAL],
+            id="unrelated-extension-ignored",
         ),
-        (body_site(sct("72696002:272741003=7771000")), LEFT_KNEE, [LOCAL]),
-        (body_site(sct("72696002:272741003=7771000")), RIGHT_KNEE, []),
-        (
+        pytest.param(
+            body_site(sct("72696002:272741003=7771000")),
+            LEFT_KNEE,
+            [LOCAL],
+            id="postcoordinated-left-knee-vs-left",
+        ),
+        pytest.param(
+            body_site(sct("72696002:272741003=7771000")),
+            RIGHT_KNEE,
+            [],
+            id="postcoordinated-left-knee-vs-right",
+        ),
+        pytest.param(
             body_site(sct("72696002 |Knee region structure| : 272741003 |Laterality| = 24028007 |Right|")),
             LEFT_KNEE,
             [],
+            id="postcoordinated-with-terms-right-vs-left",
         ),
-        (body_site(text="Right knee"), RIGHT_KNEE, [LOCAL]),
-        (body_site(text="Right knee"), LEFT_KNEE, []),
-        (body_site(text="Lt lower leg"), RIGHT_KNEE, []),
-        (
+        pytest.param(body_site(text="Right knee"), RIGHT_KNEE, [LOCAL], id="text-right-knee-vs-right"),
+        pytest.param(body_site(text="Right knee"), LEFT_KNEE, [], id="text-right-knee-vs-left"),
+        pytest.param(body_site(text="Lt lower leg"), RIGHT_KNEE, [], id="text-abbreviation-lt-vs-right"),
+        pytest.param(
             body_site(sct("72696002", "Knee region structure"), sct("51440002", "Right and left")),
             LEFT_KNEE,
             [LOCAL],
+            id="bilateral-qualifier-vs-left",
         ),
-        (body_site(text="Knee, bilateral"), RIGHT_KNEE, [LOCAL]),
-        (body_site(text="Both knees"), RIGHT_KNEE, [LOCAL]),  # both sides, knee region
-        (body_site(sct("72696002", "Knee region structure")), LEFT_KNEE, [LOCAL]),
-    ],
-    ids=[
-        "precoordinated-right-foot-vs-right-knee",
-        "precoordinated-right-foot-vs-left-knee",
-        "qualifier-coding-left-vs-left",
-        "qualifier-coding-left-vs-right",
-        "mcode-extension-right-vs-right",
-        "mcode-extension-right-vs-left",
-        "bodysite-laterality-extension-left-vs-left",
-        "unrelated-extension-ignored",
-        "postcoordinated-left-knee-vs-left",
-        "postcoordinated-left-knee-vs-right",
-        "postcoordinated-with-terms-right-vs-left",
-        "text-right-knee-vs-right",
-        "text-right-knee-vs-left",
-        "text-abbreviation-lt-vs-right",
-        "bilateral-qualifier-vs-left",
-        "bilateral-text-vs-right",
-        "plural-text-both-knees-is-local",
-        "no-side-matches-either-side",
+        pytest.param(body_site(text="Knee, bilateral"), RIGHT_KNEE, [LOCAL], id="bilateral-text-vs-right"),
+        pytest.param(
+            body_site(text="Both knees"), RIGHT_KNEE, [LOCAL], id="plural-text-both-knees-is-local"
+        ),  # both sides, knee region
+        pytest.param(
+            body_site(sct("72696002", "Knee region structure")),
+            LEFT_KNEE,
+            [LOCAL],
+            id="no-side-matches-either-side",
+        ),
     ],
 )
 def test_sides(infection_site: Json, order_site: Json, expected: list[str], knowledge: Knowledge) -> None:
@@ -271,21 +375,17 @@ def test_sides(infection_site: Json, order_site: Json, expected: list[str], know
 @pytest.mark.parametrize(
     ("order_site", "expected"),
     [
-        (LEFT_KNEE, [LOCAL]),
-        (RIGHT_KNEE, []),
-        (body_site(sct("72696002:272741003=24028007")), []),
-        (
+        pytest.param(LEFT_KNEE, [LOCAL], id="left-knee"),
+        pytest.param(RIGHT_KNEE, [], id="right-knee"),
+        pytest.param(body_site(sct("72696002:272741003=24028007")), [], id="postcoordinated-right-order"),
+        pytest.param(
             body_site(sct("72696002", "Knee region structure"), extensions=[laterality_extension("7771000")]),
             [LOCAL],
+            id="extension-left-order",
         ),
-        (body_site(text="L knee"), [LOCAL]),  # "L" alone is not a side keyword: side unknown -> same region
-    ],
-    ids=[
-        "left-knee",
-        "right-knee",
-        "postcoordinated-right-order",
-        "extension-left-order",
-        "text-l-knee-order",
+        pytest.param(
+            body_site(text="L knee"), [LOCAL], id="text-l-knee-order"
+        ),  # "L" alone is not a side keyword: side unknown -> same region
     ],
 )
 def test_order_sides(order_site: Json, expected: list[str], knowledge: Knowledge) -> None:
@@ -296,22 +396,33 @@ def test_order_sides(order_site: Json, expected: list[str], knowledge: Knowledge
 @pytest.mark.parametrize(
     ("infection", "order_site", "expected"),
     [
-        (
+        pytest.param(
             _cellulitis(body_site(sct("45048000", "Neck structure"), sct("7771000", "Left"))),
             RIGHT_NECK,
             [NEAR],
+            id="neck-left-vs-right-near",
         ),
-        (_cellulitis(body_site(text="Left side of neck")), RIGHT_NECK, [NEAR]),
-        (_cellulitis(body_site(text="Right lower back")), body_site(text="Left lumbar paraspinals"), [NEAR]),
-        (_cellulitis(body_site(text="Left lower back")), body_site(text="Left quadratus lumborum"), [LOCAL]),
-        (_cellulitis(body_site(text="Left chest wall")), CHEST_WALL, [LOCAL]),
-    ],
-    ids=[
-        "neck-left-vs-right-near",
-        "neck-text-left-vs-right-near",
-        "lower-back-right-vs-left-near",
-        "lower-back-same-side",
-        "chest-side-vs-no-side",
+        pytest.param(
+            _cellulitis(body_site(text="Left side of neck")),
+            RIGHT_NECK,
+            [NEAR],
+            id="neck-text-left-vs-right-near",
+        ),
+        pytest.param(
+            _cellulitis(body_site(text="Right lower back")),
+            body_site(text="Left lumbar paraspinals"),
+            [NEAR],
+            id="lower-back-right-vs-left-near",
+        ),
+        pytest.param(
+            _cellulitis(body_site(text="Left lower back")),
+            body_site(text="Left quadratus lumborum"),
+            [LOCAL],
+            id="lower-back-same-side",
+        ),
+        pytest.param(
+            _cellulitis(body_site(text="Left chest wall")), CHEST_WALL, [LOCAL], id="chest-side-vs-no-side"
+        ),
     ],
 )
 def test_midline_regions_on_different_sides_are_near(
@@ -323,20 +434,42 @@ def test_midline_regions_on_different_sides_are_near(
 @pytest.mark.parametrize(
     ("infection_site", "order_site", "expected"),
     [
-        (body_site(sct("16982005"), sct("24028007", "Right")), RIGHT_FOREARM, [NEAR]),
-        (body_site(sct("16982005"), sct("24028007", "Right")), LEFT_FOREARM, []),
-        (body_site(sct("16982005"), sct("7771000", "Left")), NECK, [NEAR]),
-        (body_site(sct("29836001", "Hip region structure"), sct("7771000", "Left")), LUMBAR, [NEAR]),
-        (body_site(sct("29836001", "Hip region structure"), sct("7771000", "Left")), RIGHT_KNEE, []),
-        (body_site(sct("29836001", "Hip region structure"), sct("7771000", "Left")), LEFT_KNEE, [NEAR]),
-    ],
-    ids=[
-        "right-shoulder-vs-right-arm-adjacent",
-        "right-shoulder-vs-left-arm-other-side",
-        "left-shoulder-vs-neck-midline-adjacent",
-        "left-hip-vs-lumbar-adjacent",
-        "left-hip-vs-right-leg-other-side",
-        "left-hip-vs-left-leg-adjacent",
+        pytest.param(
+            body_site(sct("16982005"), sct("24028007", "Right")),
+            RIGHT_FOREARM,
+            [NEAR],
+            id="right-shoulder-vs-right-arm-adjacent",
+        ),
+        pytest.param(
+            body_site(sct("16982005"), sct("24028007", "Right")),
+            LEFT_FOREARM,
+            [],
+            id="right-shoulder-vs-left-arm-other-side",
+        ),
+        pytest.param(
+            body_site(sct("16982005"), sct("7771000", "Left")),
+            NECK,
+            [NEAR],
+            id="left-shoulder-vs-neck-midline-adjacent",
+        ),
+        pytest.param(
+            body_site(sct("29836001", "Hip region structure"), sct("7771000", "Left")),
+            LUMBAR,
+            [NEAR],
+            id="left-hip-vs-lumbar-adjacent",
+        ),
+        pytest.param(
+            body_site(sct("29836001", "Hip region structure"), sct("7771000", "Left")),
+            RIGHT_KNEE,
+            [],
+            id="left-hip-vs-right-leg-other-side",
+        ),
+        pytest.param(
+            body_site(sct("29836001", "Hip region structure"), sct("7771000", "Left")),
+            LEFT_KNEE,
+            [NEAR],
+            id="left-hip-vs-left-leg-adjacent",
+        ),
     ],
 )
 def test_adjacent_regions(
@@ -352,13 +485,14 @@ def test_adjacent_regions(
     ("infection", "order_site", "expected"),
     [
         # bodySite wins over the ICD digits for the region
-        (
+        pytest.param(
             icd_condition("L03.90", "Cellulitis, unspecified", body_sites=[body_site(text="Right knee")]),
             RIGHT_KNEE,
             [LOCAL],
+            id="bodysite-over-unspecified-icd",
         ),
         # an ICD side fills a bodySite that has no side (L03.116 = left lower limb)
-        (
+        pytest.param(
             icd_condition(
                 "L03.116",
                 "Cellulitis of left lower limb",
@@ -366,8 +500,9 @@ def test_adjacent_regions(
             ),
             RIGHT_KNEE,
             [],
+            id="icd-side-fills-bodysite-other-side",
         ),
-        (
+        pytest.param(
             icd_condition(
                 "L03.116",
                 "Cellulitis of left lower limb",
@@ -375,9 +510,10 @@ def test_adjacent_regions(
             ),
             LEFT_KNEE,
             [LOCAL],
+            id="icd-side-fills-bodysite-same-side",
         ),
         # a side-only bodySite fills the region from the ICD digits
-        (
+        pytest.param(
             icd_condition(
                 "L02.619",
                 "Cutaneous abscess of unspecified foot",
@@ -385,8 +521,9 @@ def test_adjacent_regions(
             ),
             LEFT_KNEE,
             [],
+            id="side-only-bodysite-other-side",
         ),
-        (
+        pytest.param(
             icd_condition(
                 "L02.619",
                 "Cutaneous abscess of unspecified foot",
@@ -394,37 +531,40 @@ def test_adjacent_regions(
             ),
             RIGHT_KNEE,
             [LOCAL],
+            id="side-only-bodysite-same-side",
         ),
         # SNOMED disorders that imply their finding site
-        (condition(concept(sct("24288004", "Cellulitis of ankle"))), RIGHT_KNEE, [LOCAL]),
-        (
+        pytest.param(
+            condition(concept(sct("24288004", "Cellulitis of ankle"))),
+            RIGHT_KNEE,
+            [LOCAL],
+            id="snomed-cellulitis-of-ankle",
+        ),
+        pytest.param(
             condition(concept(sct("70637004", "Cellulitis of toe")), body_sites=[body_site(text="Left")]),
             RIGHT_KNEE,
             [],
+            id="snomed-cellulitis-of-toe-left-text",
         ),
         # SNOMED infection with no site at all
-        (condition(concept(sct("128477000", "Abscess"))), RIGHT_KNEE, [NEAR]),
-        (condition(concept(sct("95880003", "Soft tissue infection"))), NECK, [NEAR]),
+        pytest.param(
+            condition(concept(sct("128477000", "Abscess"))), RIGHT_KNEE, [NEAR], id="snomed-abscess-no-site"
+        ),
+        pytest.param(
+            condition(concept(sct("95880003", "Soft tissue infection"))),
+            NECK,
+            [NEAR],
+            id="snomed-soft-tissue-infection-no-site",
+        ),
         # an unrecognised bodySite is ignored; the ICD digits still give the site
-        (
+        pytest.param(
             icd_condition(
                 "L03.115", "Cellulitis of right lower limb", body_sites=[body_site(text="Lateral aspect")]
             ),
             LEFT_KNEE,
             [],
+            id="unrecognised-bodysite-falls-back-to-icd",
         ),
-    ],
-    ids=[
-        "bodysite-over-unspecified-icd",
-        "icd-side-fills-bodysite-other-side",
-        "icd-side-fills-bodysite-same-side",
-        "side-only-bodysite-other-side",
-        "side-only-bodysite-same-side",
-        "snomed-cellulitis-of-ankle",
-        "snomed-cellulitis-of-toe-left-text",
-        "snomed-abscess-no-site",
-        "snomed-soft-tissue-infection-no-site",
-        "unrecognised-bodysite-falls-back-to-icd",
     ],
 )
 def test_infection_site_sources(
@@ -439,24 +579,18 @@ def test_infection_site_sources(
 @pytest.mark.parametrize(
     ("kwargs", "expected"),
     [
-        ({}, [LOCAL]),
-        ({"clinical_status": "recurrence"}, [LOCAL]),
-        ({"clinical_status": "resolved", "abatement": days_ago(10)}, []),
-        ({"clinical_status": "inactive"}, []),
-        ({"verification_status": "entered-in-error"}, []),
-        ({"verification_status": "refuted"}, []),
-        ({"clinical_status": None, "abatement": days_ago(1)}, []),
-        ({"clinical_status": "active", "abatement": days_ahead(5)}, [LOCAL]),
-    ],
-    ids=[
-        "active",
-        "recurrence",
-        "resolved",
-        "inactive",
-        "entered-in-error",
-        "refuted",
-        "abated-yesterday",
-        "abatement-expected-in-future",
+        pytest.param({}, [LOCAL], id="active"),
+        pytest.param({"clinical_status": "recurrence"}, [LOCAL], id="recurrence"),
+        pytest.param({"clinical_status": "resolved", "abatement": days_ago(10)}, [], id="resolved"),
+        pytest.param({"clinical_status": "inactive"}, [], id="inactive"),
+        pytest.param({"verification_status": "entered-in-error"}, [], id="entered-in-error"),
+        pytest.param({"verification_status": "refuted"}, [], id="refuted"),
+        pytest.param({"clinical_status": None, "abatement": days_ago(1)}, [], id="abated-yesterday"),
+        pytest.param(
+            {"clinical_status": "active", "abatement": days_ahead(5)},
+            [LOCAL],
+            id="abatement-expected-in-future",
+        ),
     ],
 )
 def test_infection_status(kwargs: dict[str, Any], expected: list[str], knowledge: Knowledge) -> None:
@@ -467,18 +601,14 @@ def test_infection_status(kwargs: dict[str, Any], expected: list[str], knowledge
 @pytest.mark.parametrize(
     "code",
     [
-        icd("L03.115", system="urn:oid:2.16.840.1.113883.6.90"),
-        icd("M60.051", "Infective myositis, right thigh"),
-        icd("T81.41XA", "Infection following a procedure, superficial incisional surgical site"),
-        icd("B00.1", "Herpesviral vesicular dermatitis"),
-        sct("128045006", "Cellulitis"),
-    ],
-    ids=[
-        "icd-oid",
-        "m60-infective-myositis",
-        "t81-4-post-procedural",
-        "b00-herpes-simplex",
-        "snomed-cellulitis",
+        pytest.param(icd("L03.115", system="urn:oid:2.16.840.1.113883.6.90"), id="icd-oid"),
+        pytest.param(icd("M60.051", "Infective myositis, right thigh"), id="m60-infective-myositis"),
+        pytest.param(
+            icd("T81.41XA", "Infection following a procedure, superficial incisional surgical site"),
+            id="t81-4-post-procedural",
+        ),
+        pytest.param(icd("B00.1", "Herpesviral vesicular dermatitis"), id="b00-herpes-simplex"),
+        pytest.param(sct("128045006", "Cellulitis"), id="snomed-cellulitis"),
     ],
 )
 def test_infection_codes_recognised(code: Json, knowledge: Knowledge) -> None:
@@ -491,13 +621,14 @@ def test_infection_codes_recognised(code: Json, knowledge: Knowledge) -> None:
 @pytest.mark.parametrize(
     "code",
     [
-        icd("L40.0", "Psoriasis vulgaris"),
-        icd("L90.5", "Scar conditions and fibrosis of skin"),  # L98.4 ulcers count since issue 11 class 8
-        icd("J18.9", "Pneumonia, unspecified organism"),
-        sct("L03.115"),
-        icd("128045006"),
+        pytest.param(icd("L40.0", "Psoriasis vulgaris"), id="psoriasis"),
+        pytest.param(
+            icd("L90.5", "Scar conditions and fibrosis of skin"), id="scar"
+        ),  # L98.4 ulcers count since issue 11 class 8
+        pytest.param(icd("J18.9", "Pneumonia, unspecified organism"), id="pneumonia"),
+        pytest.param(sct("L03.115"), id="icd-code-snomed-system"),
+        pytest.param(icd("128045006"), id="snomed-code-icd-system"),
     ],
-    ids=["psoriasis", "scar", "pneumonia", "icd-code-snomed-system", "snomed-code-icd-system"],
 )
 def test_non_infection_codes_ignored(code: Json, knowledge: Knowledge) -> None:
     record = patient_record(condition(concept(code)))

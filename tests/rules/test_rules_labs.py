@@ -7,7 +7,7 @@ import dataclasses
 from typing import Any
 
 import pytest
-from fhir_builders import NOW, Json, days_ago, lab_result, patient_record
+from support.builders import NOW, Json, days_ago, lab_result, patient_record
 
 from fhir_mappings import Knowledge, evaluate_patient
 
@@ -161,11 +161,17 @@ def test_an_unreadable_older_result_is_not_reported(knowledge: Knowledge) -> Non
 @pytest.mark.parametrize(
     ("value", "extra", "expected"),
     [
-        ({"valueString": "Platelet clumps seen, unable to count"}, {}, ["lab-unit-unknown"]),
-        ({"valueQuantity": {"unit": "10*3/uL"}}, {}, ["lab-unit-unknown"]),
-        ({}, {"dataAbsentReason": {"text": "Specimen clotted"}}, []),
+        pytest.param(
+            {"valueString": "Platelet clumps seen, unable to count"},
+            {},
+            ["lab-unit-unknown"],
+            id="text-value",
+        ),
+        pytest.param(
+            {"valueQuantity": {"unit": "10*3/uL"}}, {}, ["lab-unit-unknown"], id="quantity-without-value"
+        ),
+        pytest.param({}, {"dataAbsentReason": {"text": "Specimen clotted"}}, [], id="data-absent"),
     ],
-    ids=["text-value", "quantity-without-value", "data-absent"],
 )
 def test_results_without_a_numeric_value(
     value: Json, extra: Json, expected: list[str], knowledge: Knowledge
@@ -220,8 +226,13 @@ def test_a_lab_coded_only_by_text_is_not_read(knowledge: Knowledge) -> None:
 
 @pytest.mark.parametrize(
     "value",
-    [10**400, -(10**400), -5, "12", True],
-    ids=["huge", "huge-negative", "negative", "string", "bool"],
+    [
+        pytest.param(10**400, id="huge"),
+        pytest.param(-(10**400), id="huge-negative"),
+        pytest.param(-5, id="negative"),
+        pytest.param("12", id="string"),
+        pytest.param(True, id="bool"),
+    ],
 )
 def test_values_that_are_not_finite_numbers_are_reported_not_crashed(
     value: Any, knowledge: Knowledge
@@ -234,12 +245,11 @@ def test_values_that_are_not_finite_numbers_are_reported_not_crashed(
 @pytest.mark.parametrize(
     ("unit", "code", "sent", "fact_value"),
     [
-        ("x10^9/L", "10*9/L", "15 x10^9/L", "15 x10^9/L"),
-        ("K/uL", "10*3/uL", "15 K/uL", "15 x10^9/L"),
-        (None, "10*9/L", "15 10*9/L", "15 x10^9/L"),  # no readable unit: the code
-        ("x10^9/L", None, "15 x10^9/L", "15 x10^9/L"),
+        pytest.param("x10^9/L", "10*9/L", "15 x10^9/L", "15 x10^9/L", id="readable-unit"),
+        pytest.param("K/uL", "10*3/uL", "15 K/uL", "15 x10^9/L", id="readable-other-unit"),
+        pytest.param(None, "10*9/L", "15 10*9/L", "15 x10^9/L", id="code-only"),  # no readable unit: the code
+        pytest.param("x10^9/L", None, "15 x10^9/L", "15 x10^9/L", id="unit-only"),
     ],
-    ids=["readable-unit", "readable-other-unit", "code-only", "unit-only"],
 )
 def test_result_as_sent_shows_the_readable_unit(
     unit: str | None, code: str | None, sent: str, fact_value: str, knowledge: Knowledge

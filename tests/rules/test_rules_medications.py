@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from fhir_builders import (
+from support.builders import (
     NOW,
     Json,
     concept,
@@ -56,22 +56,17 @@ def test_rxnorm_codes_are_matched_by_code(code: str, display: str, drug: str, kn
 @pytest.mark.parametrize(
     "medication_concept",
     [
-        concept(rxnorm("197361", "amlodipine 5 MG Oral Tablet")),
-        concept(rxnorm("161", "acetaminophen")),
-        text_only("Paracetamol 1 g as needed"),
-        text_only("Omega-3 fish oil"),
-        concept(
-            coding_ := {"system": "http://example.org/local-drugs", "code": "11289"}
+        pytest.param(concept(rxnorm("197361", "amlodipine 5 MG Oral Tablet")), id="amlodipine"),
+        pytest.param(concept(rxnorm("161", "acetaminophen")), id="acetaminophen"),
+        pytest.param(text_only("Paracetamol 1 g as needed"), id="paracetamol-text"),
+        pytest.param(text_only("Omega-3 fish oil"), id="fish-oil-text"),
+        pytest.param(
+            concept(coding_ := {"system": "http://example.org/local-drugs", "code": "11289"}),
+            id="rxnorm-code-other-system",
         ),  # RxNorm code, wrong system
-        text_only("Aspirinate? no: heparinoid cream"),  # no whole-word drug name
-    ],
-    ids=[
-        "amlodipine",
-        "acetaminophen",
-        "paracetamol-text",
-        "fish-oil-text",
-        "rxnorm-code-other-system",
-        "partial-words",
+        pytest.param(
+            text_only("Aspirinate? no: heparinoid cream"), id="partial-words"
+        ),  # no whole-word drug name
     ],
 )
 def test_other_medications_do_not_count(medication_concept: Json, knowledge: Knowledge) -> None:
@@ -166,13 +161,22 @@ def test_the_status_policy_is_a_setting(knowledge: Knowledge) -> None:
 @pytest.mark.parametrize(
     ("code", "counts"),
     [
-        (icd("Z79.01", "Long term (current) use of anticoagulants"), True),
-        (icd("Z79.02", "Long term (current) use of antithrombotics/antiplatelets"), True),
-        (icd("Z79.82", "Long term (current) use of aspirin"), True),
-        (icd("Z79.1", "Long term (current) use of non-steroidal anti-inflammatories (NSAID)"), False),
-        (icd("Z86.718", "Personal history of other venous thrombosis and embolism"), False),
+        pytest.param(icd("Z79.01", "Long term (current) use of anticoagulants"), True, id="z79-01"),
+        pytest.param(
+            icd("Z79.02", "Long term (current) use of antithrombotics/antiplatelets"), True, id="z79-02"
+        ),
+        pytest.param(icd("Z79.82", "Long term (current) use of aspirin"), True, id="z79-82-aspirin"),
+        pytest.param(
+            icd("Z79.1", "Long term (current) use of non-steroidal anti-inflammatories (NSAID)"),
+            False,
+            id="z79-1-nsaid",
+        ),
+        pytest.param(
+            icd("Z86.718", "Personal history of other venous thrombosis and embolism"),
+            False,
+            id="z86-718-history-of-vte",
+        ),
     ],
-    ids=["z79-01", "z79-02", "z79-82-aspirin", "z79-1-nsaid", "z86-718-history-of-vte"],
 )
 def test_long_term_use_codes(code: Json, counts: bool, knowledge: Knowledge) -> None:
     record = patient_record(condition(concept(code), id="z", onset=days_ago(400)))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from fhir_builders import (
+from support.builders import (
     CPT,
     CPT_OID,
     NOW,
@@ -28,13 +28,16 @@ LOCAL_SYSTEM = "https://ehr.example.org/fhir/CodeSystem/procedure-catalog"
 @pytest.mark.parametrize(
     "code",
     [
-        cpt("20560", "Needle insertion(s) without injection(s); 1 or 2 muscle(s)"),
-        cpt("20561", "Needle insertion(s) without injection(s); 3 or more muscles"),
-        cpt("20560", system=CPT_OID),
-        cpt("20561", system=CPT_OID),
-        cpt("20560", system=CPT + "/"),
+        pytest.param(
+            cpt("20560", "Needle insertion(s) without injection(s); 1 or 2 muscle(s)"), id="cpt-20560"
+        ),
+        pytest.param(
+            cpt("20561", "Needle insertion(s) without injection(s); 3 or more muscles"), id="cpt-20561"
+        ),
+        pytest.param(cpt("20560", system=CPT_OID), id="oid-20560"),
+        pytest.param(cpt("20561", system=CPT_OID), id="oid-20561"),
+        pytest.param(cpt("20560", system=CPT + "/"), id="trailing-slash-20560"),
     ],
-    ids=["cpt-20560", "cpt-20561", "oid-20560", "oid-20561", "trailing-slash-20560"],
 )
 def test_dry_needling_cpt_detected(code: dict[str, Any], knowledge: Knowledge) -> None:
     order = service_request(code, id="dn-1")
@@ -52,20 +55,32 @@ def test_cpt_among_other_codings_detected(knowledge: Knowledge) -> None:
 @pytest.mark.parametrize(
     ("code", "display"),
     [
-        ("97810", "Acupuncture, 1 or more needles; without electrical stimulation, initial 15 minutes"),
-        ("97811", "Acupuncture without electrical stimulation, each additional 15 minutes"),
-        ("97813", "Acupuncture, 1 or more needles; with electrical stimulation, initial 15 minutes"),
-        ("97814", "Acupuncture with electrical stimulation, each additional 15 minutes"),
-        ("20552", "Injection(s); single or multiple trigger point(s), 1 or 2 muscle(s)"),
-        ("20553", "Injection(s); single or multiple trigger point(s), 3 or more muscles"),
-    ],
-    ids=[
-        "acupuncture-97810",
-        "acupuncture-97811",
-        "acupuncture-97813",
-        "acupuncture-97814",
-        "tpi-20552",
-        "tpi-20553",
+        pytest.param(
+            "97810",
+            "Acupuncture, 1 or more needles; without electrical stimulation, initial 15 minutes",
+            id="acupuncture-97810",
+        ),
+        pytest.param(
+            "97811",
+            "Acupuncture without electrical stimulation, each additional 15 minutes",
+            id="acupuncture-97811",
+        ),
+        pytest.param(
+            "97813",
+            "Acupuncture, 1 or more needles; with electrical stimulation, initial 15 minutes",
+            id="acupuncture-97813",
+        ),
+        pytest.param(
+            "97814",
+            "Acupuncture with electrical stimulation, each additional 15 minutes",
+            id="acupuncture-97814",
+        ),
+        pytest.param(
+            "20552", "Injection(s); single or multiple trigger point(s), 1 or 2 muscle(s)", id="tpi-20552"
+        ),
+        pytest.param(
+            "20553", "Injection(s); single or multiple trigger point(s), 3 or more muscles", id="tpi-20553"
+        ),
     ],
 )
 def test_look_alike_procedures_not_detected(code: str, display: str, knowledge: Knowledge) -> None:
@@ -79,11 +94,18 @@ def test_look_alike_procedures_not_detected(code: str, display: str, knowledge: 
 @pytest.mark.parametrize(
     "resource",
     [
-        medication_request("197361", "amlodipine 5 MG Oral Tablet", id="rx-1"),
-        {**dry_needling_order(id="x"), "resourceType": "MedicationRequest"},
-        {**dry_needling_order(id="np-1"), "resourceType": "NutritionOrder"},
+        pytest.param(
+            medication_request("197361", "amlodipine 5 MG Oral Tablet", id="rx-1"), id="medication-request"
+        ),
+        pytest.param(
+            {**dry_needling_order(id="x"), "resourceType": "MedicationRequest"},
+            id="medication-request-with-cpt-code",
+        ),
+        pytest.param(
+            {**dry_needling_order(id="np-1"), "resourceType": "NutritionOrder"},
+            id="nutrition-order-with-cpt-code",
+        ),
     ],
-    ids=["medication-request", "medication-request-with-cpt-code", "nutrition-order-with-cpt-code"],
 )
 def test_non_service_request_not_detected(resource: dict[str, Any], knowledge: Knowledge) -> None:
     assert find_dry_needling_orders(draft_orders(resource), knowledge) == []
@@ -92,12 +114,11 @@ def test_non_service_request_not_detected(resource: dict[str, Any], knowledge: K
 @pytest.mark.parametrize(
     ("code", "expected"),
     [
-        (cpt("20560", system="http://www.ama-assn.org/go/cpt-wrong"), False),
-        (sct("20560"), False),
-        (coding("", "20560"), False),
-        ({"system": CPT}, False),
+        pytest.param(cpt("20560", system="http://www.ama-assn.org/go/cpt-wrong"), False, id="unknown-system"),
+        pytest.param(sct("20560"), False, id="snomed-system"),
+        pytest.param(coding("", "20560"), False, id="blank-system"),
+        pytest.param({"system": CPT}, False, id="no-code"),
     ],
-    ids=["unknown-system", "snomed-system", "blank-system", "no-code"],
 )
 def test_cpt_code_needs_cpt_system(code: dict[str, Any], expected: bool, knowledge: Knowledge) -> None:
     order = service_request(code, id="dn-3")
@@ -112,26 +133,21 @@ def test_text_only_order_not_detected(knowledge: Knowledge) -> None:
 @pytest.mark.parametrize(
     ("selections", "expected"),
     [
-        (["ServiceRequest/dn-a"], ["ServiceRequest/dn-a"]),
-        (["ServiceRequest/dn-b"], ["ServiceRequest/dn-b"]),
-        (["ServiceRequest/dn-a", "ServiceRequest/dn-b"], ["ServiceRequest/dn-a", "ServiceRequest/dn-b"]),
-        (["ServiceRequest/acu-c"], []),
-        (["MedicationRequest/rx-d"], []),
-        (["https://ehr.example.org/fhir/ServiceRequest/dn-a"], []),
-        (["MedicationRequest/dn-a"], []),
-        ([], []),
-        (None, ["ServiceRequest/dn-a", "ServiceRequest/dn-b"]),
-    ],
-    ids=[
-        "select-a",
-        "select-b",
-        "select-both",
-        "select-acupuncture-only",
-        "select-medication-only",
-        "fullurl-is-not-a-selection",
-        "wrong-type-same-id",
-        "empty-selections",
-        "order-sign-no-selections",
+        pytest.param(["ServiceRequest/dn-a"], ["ServiceRequest/dn-a"], id="select-a"),
+        pytest.param(["ServiceRequest/dn-b"], ["ServiceRequest/dn-b"], id="select-b"),
+        pytest.param(
+            ["ServiceRequest/dn-a", "ServiceRequest/dn-b"],
+            ["ServiceRequest/dn-a", "ServiceRequest/dn-b"],
+            id="select-both",
+        ),
+        pytest.param(["ServiceRequest/acu-c"], [], id="select-acupuncture-only"),
+        pytest.param(["MedicationRequest/rx-d"], [], id="select-medication-only"),
+        pytest.param(
+            ["https://ehr.example.org/fhir/ServiceRequest/dn-a"], [], id="fullurl-is-not-a-selection"
+        ),
+        pytest.param(["MedicationRequest/dn-a"], [], id="wrong-type-same-id"),
+        pytest.param([], [], id="empty-selections"),
+        pytest.param(None, ["ServiceRequest/dn-a", "ServiceRequest/dn-b"], id="order-sign-no-selections"),
     ],
 )
 def test_selections_filter_by_type_and_id(
@@ -147,7 +163,14 @@ def test_selections_filter_by_type_and_id(
     assert [o.reference for o in found] == expected
 
 
-@pytest.mark.parametrize("bundle_type", [None, "collection", "batch"], ids=["no-type", "collection", "batch"])
+@pytest.mark.parametrize(
+    "bundle_type",
+    [
+        pytest.param(None, id="no-type"),
+        pytest.param("collection", id="collection"),
+        pytest.param("batch", id="batch"),
+    ],
+)
 def test_bundle_type_tolerated(bundle_type: str | None, knowledge: Knowledge) -> None:
     bundle = draft_orders(dry_needling_order(id="dn-t"), bundle_type=bundle_type)
     assert [o.reference for o in find_dry_needling_orders(bundle, knowledge)] == ["ServiceRequest/dn-t"]
@@ -156,12 +179,14 @@ def test_bundle_type_tolerated(bundle_type: str | None, knowledge: Knowledge) ->
 @pytest.mark.parametrize(
     "bundle",
     [
-        None,
-        {},
-        {"resourceType": "Bundle"},
-        {"resourceType": "Bundle", "entry": [{"fullUrl": "urn:uuid:1"}, {"resource": "not an object"}]},
+        pytest.param(None, id="none"),
+        pytest.param({}, id="empty-object"),
+        pytest.param({"resourceType": "Bundle"}, id="no-entry"),
+        pytest.param(
+            {"resourceType": "Bundle", "entry": [{"fullUrl": "urn:uuid:1"}, {"resource": "not an object"}]},
+            id="entries-without-resources",
+        ),
     ],
-    ids=["none", "empty-object", "no-entry", "entries-without-resources"],
 )
 def test_malformed_draft_orders_give_no_orders(bundle: Any, knowledge: Knowledge) -> None:
     assert find_dry_needling_orders(bundle, knowledge) == []
@@ -170,12 +195,15 @@ def test_malformed_draft_orders_give_no_orders(bundle: Any, knowledge: Knowledge
 @pytest.mark.parametrize(
     ("local_codes", "expected"),
     [
-        (frozenset({(LOCAL_SYSTEM, "PT-DN-01")}), ["ServiceRequest/dn-local"]),
-        (frozenset({(LOCAL_SYSTEM, "PT-DN-99")}), []),
-        (frozenset({("https://other.example.org/cs", "PT-DN-01")}), []),
-        (frozenset(), []),
+        pytest.param(
+            frozenset({(LOCAL_SYSTEM, "PT-DN-01")}), ["ServiceRequest/dn-local"], id="configured-local-code"
+        ),
+        pytest.param(frozenset({(LOCAL_SYSTEM, "PT-DN-99")}), [], id="other-local-code"),
+        pytest.param(
+            frozenset({("https://other.example.org/cs", "PT-DN-01")}), [], id="same-code-other-system"
+        ),
+        pytest.param(frozenset(), [], id="none-configured"),
     ],
-    ids=["configured-local-code", "other-local-code", "same-code-other-system", "none-configured"],
 )
 def test_local_codes(
     local_codes: frozenset[tuple[str, str]], expected: list[str], knowledge: Knowledge
@@ -188,12 +216,15 @@ def test_local_codes(
 @pytest.mark.parametrize(
     ("sites", "regions_known"),
     [
-        ([body_site(sct("16982005", "Shoulder region structure"), text="Right shoulder")], True),
-        ([body_site(text="Right upper trapezius")], True),
-        ([body_site(text="Area of pain")], False),
-        ([], False),
+        pytest.param(
+            [body_site(sct("16982005", "Shoulder region structure"), text="Right shoulder")],
+            True,
+            id="coded-site",
+        ),
+        pytest.param([body_site(text="Right upper trapezius")], True, id="text-site"),
+        pytest.param([body_site(text="Area of pain")], False, id="unrecognised-text"),
+        pytest.param([], False, id="no-body-site"),
     ],
-    ids=["coded-site", "text-site", "unrecognised-text", "no-body-site"],
 )
 def test_order_site_known(sites: list[dict[str, Any]], regions_known: bool, knowledge: Knowledge) -> None:
     order = dry_needling_order(id="dn-s", body_sites=sites)

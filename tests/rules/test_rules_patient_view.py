@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from fhir_builders import (
+from support.builders import (
     NOT_PREGNANT_SCT,
     NOW,
     PREGNANT_SCT,
@@ -34,35 +34,49 @@ def _codes(knowledge: Knowledge, *resources: Json) -> list[str]:
 @pytest.mark.parametrize(
     ("resources", "expected"),
     [
-        ([], ["no-indication-found"]),
-        ([icd_condition("M54.2", "Cervicalgia")], ["indication-found"]),
-        ([icd_condition("M54.2", "Cervicalgia", clinical_status="resolved")], ["no-indication-found"]),
-        (
+        pytest.param([], ["no-indication-found"], id="empty-record"),
+        pytest.param([icd_condition("M54.2", "Cervicalgia")], ["indication-found"], id="indication"),
+        pytest.param(
+            [icd_condition("M54.2", "Cervicalgia", clinical_status="resolved")],
+            ["no-indication-found"],
+            id="resolved-indication",
+        ),
+        pytest.param(
             [estimated_due_date(days_ahead(280 - 65), days_ago(3))],
             ["pregnancy-first-trimester", "no-indication-found"],
+            id="first-trimester",
         ),
-        (
+        pytest.param(
             [estimated_due_date(days_ahead(100), days_ago(3)), icd_condition("M54.50", "Low back pain")],
             ["pregnancy-later-trimester", "indication-found"],
+            id="later-trimester-with-indication",
         ),
-        (
+        pytest.param(
             [pregnancy_status(PREGNANT_SCT, days_ago(40)), pregnancy_status(NOT_PREGNANT_SCT, days_ago(2))],
             ["no-indication-found"],
+            id="not-pregnant-any-more",
         ),
-        (
+        pytest.param(
             [icd_condition("D66", "Hereditary factor VIII deficiency")],
             ["bleeding-disorder", "no-indication-found"],
+            id="bleeding-disorder",
         ),
-        ([icd_condition("D68.51", "Activated protein C resistance")], ["no-indication-found"]),
-        (
+        pytest.param(
+            [icd_condition("D68.51", "Activated protein C resistance")],
+            ["no-indication-found"],
+            id="thrombophilia-only",
+        ),
+        pytest.param(
             [icd_condition("L03.115", "Cellulitis of right lower limb")],
             ["infection-near-site", "no-indication-found"],
+            id="infection",
         ),
-        (
+        pytest.param(
             [icd_condition("L03.115", "Cellulitis of right lower limb", clinical_status="resolved")],
             ["no-indication-found"],
+            id="resolved-infection",
         ),
-        (
+        pytest.param(
             [
                 icd_condition("Z33.1", "Pregnant state, incidental", onset=days_ago(20)),
                 icd_condition("D66", "Hereditary factor VIII deficiency"),
@@ -78,20 +92,8 @@ def _codes(knowledge: Knowledge, *resources: Json) -> list[str]:
                 "infection-near-site",
                 "indication-found",
             ],
+            id="everything",
         ),
-    ],
-    ids=[
-        "empty-record",
-        "indication",
-        "resolved-indication",
-        "first-trimester",
-        "later-trimester-with-indication",
-        "not-pregnant-any-more",
-        "bleeding-disorder",
-        "thrombophilia-only",
-        "infection",
-        "resolved-infection",
-        "everything",
     ],
 )
 def test_patient_view_findings(resources: list[Json], expected: list[str], knowledge: Knowledge) -> None:

@@ -16,11 +16,10 @@ from __future__ import annotations
 
 import json
 from datetime import date, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
-from fhir_builders import (
+from support.builders import (
     NOT_PREGNANT_SCT,
     NOW,
     PATIENT_ID,
@@ -43,6 +42,7 @@ from fhir_builders import (
     pregnancy_status,
     rxnorm,
 )
+from support.paths import ROOT
 
 from fhir_mappings import Knowledge, PatientRecord, evaluate_patient
 from fhir_mappings.infection import find_active_infections
@@ -50,7 +50,7 @@ from fhir_mappings.precautions import minor_patient
 from fhir_mappings.pregnancy import PregnancyAssessment, assess_pregnancy
 from fhir_mappings.reproductive import reproductive_potential
 
-POLICY_FILE = Path(__file__).resolve().parent.parent / "fhir_mappings" / "data" / "policy.json"
+POLICY_FILE = ROOT / "fhir_mappings" / "data" / "policy.json"
 SHIPPED: dict[str, Any] = {
     name: entry["value"]
     for name, entry in json.loads(POLICY_FILE.read_text(encoding="utf-8"))["settings"].items()

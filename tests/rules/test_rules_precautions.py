@@ -8,7 +8,7 @@ import dataclasses
 from typing import Any
 
 import pytest
-from fhir_builders import (
+from support.builders import (
     NOW,
     concept,
     condition,
@@ -179,11 +179,10 @@ def _knee_replacement(status: str = "completed") -> Any:
 @pytest.mark.parametrize(
     ("site", "status", "fires"),
     [
-        ("Left quadriceps", "completed", True),
-        ("Right quadriceps", "completed", False),
-        ("Left quadriceps", "not-done", False),
+        pytest.param("Left quadriceps", "completed", True, id="same-side"),
+        pytest.param("Right quadriceps", "completed", False, id="other-side"),
+        pytest.param("Left quadriceps", "not-done", False, id="not-done"),
     ],
-    ids=["same-side", "other-side", "not-done"],
 )
 def test_a_knee_replacement_procedure_places_the_prosthesis(
     knowledge: Knowledge, site: str, status: str, fires: bool
@@ -213,24 +212,31 @@ def _allergy(clinical: str, coding: Any) -> Any:
 @pytest.mark.parametrize(
     ("clinical", "coding", "fires"),
     [
-        (
+        pytest.param(
             "active",
             {"system": "http://snomed.info/sct", "code": "91953007", "display": "Allergy to nickel"},
             True,
+            id="snomed-nickel",
         ),
-        ("active", {"system": "urn:oid:1.2.3", "code": "x", "display": "CHROMIUM (SUBSTANCE)"}, True),
-        (
+        pytest.param(
+            "active",
+            {"system": "urn:oid:1.2.3", "code": "x", "display": "CHROMIUM (SUBSTANCE)"},
+            True,
+            id="local-code-chromium-words",
+        ),
+        pytest.param(
             "inactive",
             {"system": "http://snomed.info/sct", "code": "91953007", "display": "Allergy to nickel"},
             False,
+            id="inactive",
         ),
-        (
+        pytest.param(
             "active",
             {"system": "http://snomed.info/sct", "code": "91936005", "display": "Allergy to penicillin"},
             False,
+            id="penicillin",
         ),
     ],
-    ids=["snomed-nickel", "local-code-chromium-words", "inactive", "penicillin"],
 )
 def test_metal_allergy_from_allergy_intolerance(
     knowledge: Knowledge, clinical: str, coding: Any, fires: bool

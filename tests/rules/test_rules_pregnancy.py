@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from fhir_builders import (
+from support.builders import (
     NOT_PREGNANT_LOINC,
     NOT_PREGNANT_SCT,
     NOW,
@@ -38,11 +38,10 @@ from fhir_builders import (
     pregnancy_status,
     sct,
 )
+from support.fhir_types import Json
 
 from fhir_mappings import Knowledge, evaluate_orders, find_dry_needling_orders
 from fhir_mappings.pregnancy import PregnancyAssessment, assess_pregnancy, format_ga
-
-Json = dict[str, Any]
 
 
 def _edd_for_ga(ga_days: int) -> Any:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from fhir_builders import (
+from support.builders import (
     NOW,
     PATIENT_ID,
     coding,
@@ -26,6 +26,7 @@ from fhir_builders import (
     sct,
     text_only,
 )
+from support.fhir_types import Json
 
 from cds_service.patient_data import build_record
 from fhir_mappings import Knowledge, evaluate_patient
@@ -39,7 +40,6 @@ from fhir_mappings.references import MEDICATION_REFERENCES, unresolved_reference
 from fhir_mappings.reproductive import reproductive_potential
 from fhir_mappings.systemic_infection import find_systemic_infections
 
-Json = dict[str, Any]
 LAB_CODES = {
     "severe-thrombocytopenia",
     "low-platelet-count",

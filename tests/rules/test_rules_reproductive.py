@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from fhir_builders import (
+from support.builders import (
     NOT_PREGNANT_SCT,
     NOW,
     PATIENT_ID,
@@ -141,7 +141,7 @@ def test_pregnancy_status_unknown(resources: list[Json], fires: bool, knowledge:
 
 
 def test_no_prompt_when_a_pregnancy_is_current(knowledge: Knowledge) -> None:
-    from fhir_builders import PREGNANT_SCT
+    from support.builders import PREGNANT_SCT
 
     codes = [
         f.code

@@ -11,7 +11,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
-from fhir_builders import (
+from support.builders import (
     CONDITION_CLINICAL,
     NOT_PREGNANT_SCT,
     NOW,
@@ -162,12 +162,11 @@ def test_weeks_of_gestation_dated_from_the_encounter_not_the_onset(knowledge: Kn
 @pytest.mark.parametrize(
     "value",
     [
-        {"value": 1e308, "unit": "wk", "code": "wk"},
-        {"value": float("inf"), "code": "wk"},
-        {"value": float("nan"), "code": "d"},
-        {"value": 10**12, "code": "d"},
+        pytest.param({"value": 1e308, "unit": "wk", "code": "wk"}, id="1e308-weeks"),
+        pytest.param({"value": float("inf"), "code": "wk"}, id="infinite"),
+        pytest.param({"value": float("nan"), "code": "d"}, id="nan"),
+        pytest.param({"value": 10**12, "code": "d"}, id="trillion-days"),
     ],
-    ids=["1e308-weeks", "infinite", "nan", "trillion-days"],
 )
 def test_absurd_gestational_age_values_are_ignored_not_fatal(value: Json, knowledge: Knowledge) -> None:
     ga = observation(
@@ -376,12 +375,11 @@ def test_dated_not_pregnant_cancels_an_undated_pregnancy_problem(knowledge: Know
 @pytest.mark.parametrize(
     "quantity",
     [
-        {"value": 9, "unit": "weeks", "code": "{weeks}"},
-        {"value": 9, "unit": "Week(s)"},
-        {"value": 9, "code": "{wk}"},
-        {"value": 63, "unit": "days", "code": "{days}"},
+        pytest.param({"value": 9, "unit": "weeks", "code": "{weeks}"}, id="weeks-annotation"),
+        pytest.param({"value": 9, "unit": "Week(s)"}, id="week-s"),
+        pytest.param({"value": 9, "code": "{wk}"}, id="wk-annotation"),
+        pytest.param({"value": 63, "unit": "days", "code": "{days}"}, id="days-annotation"),
     ],
-    ids=["weeks-annotation", "week-s", "wk-annotation", "days-annotation"],
 )
 def test_gestational_age_unit_spellings(quantity: Json, knowledge: Knowledge) -> None:
     ga = observation(
@@ -427,13 +425,14 @@ def test_uncoded_status_and_abatement_forms(fields: Json, fires: bool, knowledge
 @pytest.mark.parametrize(
     ("system", "code"),
     [
-        ("http://snomed.info/sct/731000124108", "28293008"),
-        ("http://snomed.info/sct/731000124108/version/20250301", "28293008"),
-        ("http://hl7.org/fhir/sid/icd-10", "D66"),
-        ("2.16.840.1.113883.6.90", "D66"),
-        ("http://snomed.info/sct", "90935002"),
+        pytest.param("http://snomed.info/sct/731000124108", "28293008", id="snomed-us-edition"),
+        pytest.param(
+            "http://snomed.info/sct/731000124108/version/20250301", "28293008", id="snomed-edition-version"
+        ),
+        pytest.param("http://hl7.org/fhir/sid/icd-10", "D66", id="who-icd-10"),
+        pytest.param("2.16.840.1.113883.6.90", "D66", id="bare-oid"),
+        pytest.param("http://snomed.info/sct", "90935002", id="snomed-haemophilia"),
     ],
-    ids=["snomed-us-edition", "snomed-edition-version", "who-icd-10", "bare-oid", "snomed-haemophilia"],
 )
 def test_code_system_variants_still_find_the_bleeding_disorder(
     system: str, code: str, knowledge: Knowledge
@@ -445,8 +444,10 @@ def test_code_system_variants_still_find_the_bleeding_disorder(
 
 @pytest.mark.parametrize(
     ("recorded_days_ago", "counts"),
-    [(2000, False), (10, True)],
-    ids=["five-year-old-visit-diagnosis", "recent-visit-diagnosis"],
+    [
+        pytest.param(2000, False, id="five-year-old-visit-diagnosis"),
+        pytest.param(10, True, id="recent-visit-diagnosis"),
+    ],
 )
 def test_status_less_encounter_diagnosis_of_infection_expires(
     recorded_days_ago: int, counts: bool, knowledge: Knowledge
@@ -472,8 +473,10 @@ def test_status_less_encounter_diagnosis_of_infection_expires(
 
 @pytest.mark.parametrize(
     ("order_side", "expected"),
-    [("24028007", "local-infection"), ("7771000", None)],
-    ids=["same-side-critical", "other-side-no-card"],
+    [
+        pytest.param("24028007", "local-infection", id="same-side-critical"),
+        pytest.param("7771000", None, id="other-side-no-card"),
+    ],
 )
 def test_infection_site_read_from_the_diagnosis_words(
     order_side: str, expected: str | None, knowledge: Knowledge

@@ -4,7 +4,7 @@ or to raise a false critical alert; each row is a way real EHRs and laboratories
 from __future__ import annotations
 
 import pytest
-from fhir_builders import (
+from support.builders import (
     NOW,
     RXNORM,
     SNOMED,

@@ -4,7 +4,7 @@ neck -> pneumothorax precaution; head or neck -> fainting precaution; site lines
 from __future__ import annotations
 
 import pytest
-from fhir_builders import NOW, Json, body_site, draft_orders, dry_needling_order, patient_record, sct
+from support.builders import NOW, Json, body_site, draft_orders, dry_needling_order, patient_record, sct
 
 from cards import CardContext, build_cards, load_card_wording
 from fhir_mappings import Knowledge, evaluate_orders, find_dry_needling_orders
@@ -23,44 +23,40 @@ def _site_codes(knowledge: Knowledge, *sites: Json) -> list[str]:
 @pytest.mark.parametrize(
     ("site", "expected"),
     [
-        (body_site(sct("78904004", "Chest wall structure")), [PNEUMO]),
-        (body_site(sct("51185008", "Thoracic structure")), [PNEUMO]),
-        (body_site(sct("77568009", "Back structure"), text="Interscapular region"), [PNEUMO]),
-        (body_site(sct("16982005", "Shoulder region structure"), sct("24028007", "Right")), [PNEUMO]),
-        (body_site(text="R upper trapezius"), [FAINT, PNEUMO]),  # trapezius spans neck, shoulder, upper back
-        (body_site(text="Left rhomboids"), [PNEUMO]),
-        (body_site(text="Pectoralis minor"), [PNEUMO]),
-        (body_site(sct("45048000", "Neck structure")), [FAINT]),
-        (body_site(sct("45048000", "Neck structure"), text="Right anterior scalene"), [FAINT, PNEUMO]),
-        (body_site(text="Suboccipitals"), [FAINT]),
-        (body_site(sct("69536005", "Head structure"), text="Temporalis"), [FAINT]),
-        (body_site(text="Masseter, left"), [FAINT]),
-        (body_site(sct("37822005", "Lumbar region structure")), []),
-        (body_site(text="Lower back (quadratus lumborum)"), []),
-        (body_site(sct("72696002", "Knee region structure")), []),
-        (body_site(text="Left calf"), []),
-        (body_site(sct("14975008", "Forearm structure")), []),
-        (body_site(text="Gluteus medius, right"), []),
-    ],
-    ids=[
-        "chest-wall",
-        "thorax",
-        "interscapular",
-        "right-shoulder",
-        "upper-trapezius",
-        "rhomboids",
-        "pectoralis-minor",
-        "neck",
-        "anterior-scalene-lower-neck",
-        "suboccipitals",
-        "head-temporalis",
-        "masseter",
-        "lumbar",
-        "quadratus-lumborum",
-        "knee",
-        "calf",
-        "forearm",
-        "gluteus-medius",
+        pytest.param(body_site(sct("78904004", "Chest wall structure")), [PNEUMO], id="chest-wall"),
+        pytest.param(body_site(sct("51185008", "Thoracic structure")), [PNEUMO], id="thorax"),
+        pytest.param(
+            body_site(sct("77568009", "Back structure"), text="Interscapular region"),
+            [PNEUMO],
+            id="interscapular",
+        ),
+        pytest.param(
+            body_site(sct("16982005", "Shoulder region structure"), sct("24028007", "Right")),
+            [PNEUMO],
+            id="right-shoulder",
+        ),
+        pytest.param(
+            body_site(text="R upper trapezius"), [FAINT, PNEUMO], id="upper-trapezius"
+        ),  # trapezius spans neck, shoulder, upper back
+        pytest.param(body_site(text="Left rhomboids"), [PNEUMO], id="rhomboids"),
+        pytest.param(body_site(text="Pectoralis minor"), [PNEUMO], id="pectoralis-minor"),
+        pytest.param(body_site(sct("45048000", "Neck structure")), [FAINT], id="neck"),
+        pytest.param(
+            body_site(sct("45048000", "Neck structure"), text="Right anterior scalene"),
+            [FAINT, PNEUMO],
+            id="anterior-scalene-lower-neck",
+        ),
+        pytest.param(body_site(text="Suboccipitals"), [FAINT], id="suboccipitals"),
+        pytest.param(
+            body_site(sct("69536005", "Head structure"), text="Temporalis"), [FAINT], id="head-temporalis"
+        ),
+        pytest.param(body_site(text="Masseter, left"), [FAINT], id="masseter"),
+        pytest.param(body_site(sct("37822005", "Lumbar region structure")), [], id="lumbar"),
+        pytest.param(body_site(text="Lower back (quadratus lumborum)"), [], id="quadratus-lumborum"),
+        pytest.param(body_site(sct("72696002", "Knee region structure")), [], id="knee"),
+        pytest.param(body_site(text="Left calf"), [], id="calf"),
+        pytest.param(body_site(sct("14975008", "Forearm structure")), [], id="forearm"),
+        pytest.param(body_site(text="Gluteus medius, right"), [], id="gluteus-medius"),
     ],
 )
 def test_site_risks_by_region_and_words(site: Json, expected: list[str], knowledge: Knowledge) -> None:

@@ -12,7 +12,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import func, inspect, select
-from store_fixtures import PSEUDONYM_KEY
+from support.store_fixtures import PSEUDONYM_KEY
 
 from cds_service.feedback import FeedbackEntry
 from cds_service.settings import Settings

@@ -19,15 +19,15 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from served import serving
 from sqlalchemy import func, select
+from support.servers import serving
+from support.services import SERVICES
 
-from cds_service.catalog import load_catalog
 from cds_service.demo import build_hook_request, load_demo_patients
 from cds_service.settings import Settings
 from cds_service.store import open_store, schema
 
-SERVICE = next(s for s in load_catalog().services if s.hook == "order-select")
+SERVICE = SERVICES["order-select"]
 
 
 def issue_cards(url: str, calls: int) -> list[str]:

@@ -2,7 +2,7 @@
 
 Shapes follow US Core / IPS conventions: coded clinicalStatus/verificationStatus with their HL7 systems,
 categories, subject references, full dateTimes with offsets, UCUM quantities. Every date is built relative
-to ``NOW``, the suite's one date (tests/suite_clock.py), which the rule tests also pass as ``today``.
+to ``NOW``, the suite's one date (tests/support/clock.py), which the rule tests also pass as ``today``.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from collections.abc import Iterable, Mapping
 from datetime import date, timedelta
 from typing import Any
 
-from suite_clock import TODAY
-
 from fhir_mappings import PatientRecord
+from support.clock import TODAY
+from support.fhir_types import Json
 
 NOW: date = TODAY
 PATIENT_ID = "pat-8841"
@@ -33,7 +33,6 @@ CONDITION_CATEGORY = "http://terminology.hl7.org/CodeSystem/condition-category"
 OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
 MCODE_LATERALITY = "http://hl7.org/fhir/us/mcode/StructureDefinition/mcode-laterality-qualifier"
 
-Json = dict[str, Any]
 
 # architecture.md section 5, "indication keys (in the extension)": the contract, typed out on purpose.
 INDICATION_KEYS = [

@@ -16,13 +16,14 @@ from __future__ import annotations
 import os
 import time
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
 import time_machine
 
+from support.paths import CLOCK_SHIM_DIR
+
 OFFSET_VARIABLE = "TEST_CLOCK_OFFSET_SECONDS"
 SHIFT_VARIABLE = "TEST_CLOCK_SHIFT_DAYS"
-SHIM_DIR = Path(__file__).resolve().parent / "clock_shim"
+SHIM_DIR = CLOCK_SHIM_DIR
 
 
 def _suite_offset_seconds() -> float:

@@ -8,8 +8,9 @@ from datetime import date
 from typing import Any
 
 import requests
-from fhir_builders import days_ago, icd_condition
-from vignettes import load_vignettes
+
+from support.builders import days_ago, icd_condition
+from support.vignettes import load_vignettes
 
 PAGED_PATIENT = "dn-test-paged"
 PAGED_FILLER_CONDITIONS = 45  # with the server's page size 20: three pages, the bleeding disorder on the last

@@ -8,19 +8,16 @@ Node 20+ and npm must be on the PATH: the tests fail (never skip) without them.
 from __future__ import annotations
 
 import json
-import select
 import shutil
-import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
-SERVER_DIR = Path(__file__).parent / "fhir_server"
-INSTALLED_MARKER = SERVER_DIR / "node_modules" / "@medplum" / "fhir-router" / "package.json"
-START_TIMEOUT = 60
+from support.paths import FHIR_SERVER_DIR
+from support.servers import free_port, started
+
+INSTALLED_MARKER = FHIR_SERVER_DIR / "node_modules" / "@medplum" / "fhir-router" / "package.json"
 
 
 @dataclass(frozen=True)
@@ -40,7 +37,7 @@ def ensure_installed() -> None:
         raise RuntimeError("npm is not on the PATH: the FHIR server tests need Node 20+ and npm")
     subprocess.run(
         [npm, "ci", "--no-audit", "--no-fund", "--ignore-scripts", "--loglevel=error"],
-        cwd=SERVER_DIR,
+        cwd=FHIR_SERVER_DIR,
         check=True,
         timeout=600,
     )
@@ -53,48 +50,12 @@ def running_fhir_server(page_size: int = 20) -> Iterator[LocalFhirServer]:
     node = shutil.which("node")
     if node is None:
         raise RuntimeError("node is not on the PATH: the FHIR server tests need Node 20+")
-    process = subprocess.Popen(
-        [node, "server.js", "--port", "0", "--page-size", str(page_size)],
-        cwd=SERVER_DIR,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        yield LocalFhirServer(_ready_base(process), process)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        if process.stdout:
-            process.stdout.close()
-
-
-def _ready_base(process: subprocess.Popen[str]) -> str:
-    assert process.stdout is not None
-    deadline = time.monotonic() + START_TIMEOUT
-    seen: list[str] = []
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([process.stdout], [], [], 0.5)
-        if ready:
-            line = process.stdout.readline()
-            if not line:
-                break
-            seen.append(line)
-            if line.startswith("{"):
-                base: str = json.loads(line)["base"]
-                return base
-        elif process.poll() is not None:
-            break
-    raise RuntimeError(f"the test FHIR server did not start: {''.join(seen)[-2000:]}")
+    command = [node, "server.js", "--port", "0", "--page-size", str(page_size)]
+    # it prints {"ready": true, "base": ...} once it listens
+    with started(command, lambda line: line.startswith("{"), cwd=FHIR_SERVER_DIR) as server:
+        yield LocalFhirServer(json.loads(server.ready_line)["base"], server.process)
 
 
 def unused_loopback_url() -> str:
     """A FHIR base URL on a loopback port where nothing listens (a server that is down)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}/fhir/R4"
+    return f"http://127.0.0.1:{free_port()}/fhir/R4"

@@ -6,11 +6,12 @@ marker without remembering it:
 
 - ``node``: it uses the ``fhir_server`` fixture, or its module starts a FHIR server (``running_fhir_server``);
 - ``postgresql``: it uses the ``postgresql_server`` fixture, or runs with the ``postgresql`` store parameter;
-- ``gunicorn``: its module starts the service as a process (``served.serving``); tests that spawn it another
-  way carry the marker themselves.
+- ``gunicorn``: it or one of its fixtures calls ``support.servers.serving`` or ``dn_cds_serve`` (or its
+  module uses ``serving``): it starts the service as a process; tests that spawn it another way carry the
+  marker themselves.
 
-The pure tests alone (``FAST`` below):
-``pytest -m "not slow and not postgresql and not node and not gunicorn and not browser"``.
+The pure tests alone: ``pytest --fast`` (the option adds the marker expression ``FAST`` below, and'ed with any
+``-m`` given).
 
 Hypothesis: profile ``ci`` (derandomised: the same examples on every run, no example database) is loaded when
 ``CI`` is set; ``dev`` otherwise (random examples). Both print the reproduction blob of a failure
@@ -28,6 +29,8 @@ FAST = "not slow and not postgresql and not node and not gunicorn and not browse
 NODE_FIXTURES = frozenset({"fhir_server"})
 POSTGRESQL_FIXTURES = frozenset({"postgresql_server"})
 POSTGRESQL_PARAMETERS = frozenset({"store", "store_settings"})
+SERVERS = "support.servers"
+SERVICE_STARTERS = frozenset({"serving", "dn_cds_serve"})
 
 settings.register_profile(
     "ci",
@@ -39,6 +42,20 @@ settings.register_profile(
 )
 settings.register_profile("dev", database=None, print_blob=True, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev"))
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--fast",
+        action="store_true",
+        help=f"run the pure tests only: -m {FAST!r} (and'ed with any -m given)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("fast"):
+        given = config.option.markexpr
+        config.option.markexpr = f"({FAST}) and ({given})" if given else FAST
 
 
 def markers_for(item: pytest.Item) -> set[str]:
@@ -54,9 +71,26 @@ def markers_for(item: pytest.Item) -> set[str]:
         parameters.get(name) == "postgresql" for name in POSTGRESQL_PARAMETERS
     ):
         found.add("postgresql")
-    if module is not None and getattr(getattr(module, "serving", None), "__module__", None) == "served":
+    if module is not None and getattr(getattr(module, "serving", None), "__module__", None) == SERVERS:
+        found.add("gunicorn")
+    if any(_names_a_server_starter(function) for function in _test_and_fixture_functions(item)):
         found.add("gunicorn")
     return found
+
+
+def _test_and_fixture_functions(item: pytest.Item) -> list[object]:
+    """The test function and the functions of the fixtures it uses."""
+    functions: list[object] = [getattr(item, "function", None)]
+    info = getattr(item, "_fixtureinfo", None)
+    for definitions in getattr(info, "name2fixturedefs", {}).values():
+        functions.extend(definition.func for definition in definitions)
+    return functions
+
+
+def _names_a_server_starter(function: object) -> bool:
+    """Whether ``function`` calls (names) one of the helpers that start ``dn-cds serve``."""
+    code = getattr(function, "__code__", None)
+    return code is not None and not SERVICE_STARTERS.isdisjoint(code.co_names)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

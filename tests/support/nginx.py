@@ -13,15 +13,16 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-import requests
-from postgresql_server import free_port
+from support.paths import ROOT
+from support.servers import free_port, started
 
-PROXY_SETTINGS = Path(__file__).resolve().parents[1] / "deploy" / "nginx" / "dn-cds-proxy.conf"
+READY = "start worker processes"
+"""What nginx logs (at ``notice``) once its listening sockets are bound."""
+PROXY_SETTINGS = ROOT / "deploy" / "nginx" / "dn-cds-proxy.conf"
 
 
 def find_nginx() -> str | None:
@@ -36,7 +37,7 @@ def proxy_config(directory: Path, port: int, upstream_ports: Sequence[int]) -> s
     return f"""
 worker_processes 1;
 pid {directory}/nginx.pid;
-error_log {directory}/error.log warn;
+error_log stderr notice;
 events {{ worker_connections 256; }}
 http {{
     access_log off;
@@ -75,32 +76,15 @@ def nginx_proxy(upstream_ports: Sequence[int], port: int | None = None) -> Itera
     config = directory / "nginx.conf"
     config.write_text(proxy_config(directory, port, upstream_ports))
     config.chmod(0o644)
-    command = [*prefix, binary, "-p", str(directory), "-c", str(config), "-g", "daemon off;"]
+    command = [*prefix, binary, "-e", "stderr", "-p", str(directory), "-c", str(config), "-g", "daemon off;"]
     check = subprocess.run([*command, "-t"], capture_output=True, text=True, check=False)
     if check.returncode != 0:
         shutil.rmtree(directory, ignore_errors=True)
         raise RuntimeError(f"nginx rejected its configuration:\n{check.stderr}")
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"nginx exited: {(directory / 'error.log').read_text(errors='replace')}")
-            try:
-                requests.get(f"{url}/healthz", timeout=2)
-                break
-            except requests.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("nginx did not listen within 30 s") from None
-                time.sleep(0.05)
-        yield url
+        # "start worker processes" is logged once the listening sockets are bound; SIGQUIT stops it gracefully
+        # (the requests in flight are finished)
+        with started(command, READY, log_path=directory / "error.log", stop_signal=signal.SIGQUIT):
+            yield f"http://127.0.0.1:{port}"
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGQUIT)  # graceful: finish the requests in flight
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
         shutil.rmtree(directory, ignore_errors=True)

@@ -14,16 +14,18 @@ import pwd
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
 
+from support.servers import StartedProcess, free_port, start
+
 USER = "dn_cds"
+READY = "database system is ready to accept connections"
+"""What the server logs once it accepts connections (LC_ALL=C: never translated)."""
 _names = itertools.count(1)
 
 
@@ -41,23 +43,21 @@ def find_bindir() -> Path | None:
     return Path(found).parent if found else None
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @dataclass
 class PostgresServer:
     """A running private server; ``url(name)`` names one of its databases."""
 
     directory: Path
     port: int
-    process: subprocess.Popen[bytes]
+    running: StartedProcess
     log_path: Path
     databases: list[str] = field(default_factory=list)
     command: list[str] = field(default_factory=list)  # how it was started, to start it again (restart)
     environment: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def process(self) -> subprocess.Popen[str]:
+        return self.running.process
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql+psycopg://{USER}@127.0.0.1:{self.port}/{database}"
@@ -73,21 +73,13 @@ class PostgresServer:
 
     def shut_down(self) -> None:
         """Fast shutdown (SIGINT); the cluster's files stay, for :meth:`start_again`."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        self.running.stop(signal.SIGINT)
 
     def start_again(self) -> None:
         """Start the shut-down server again on the same port and files; return once it accepts connections."""
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                self.command, stdout=log, stderr=subprocess.STDOUT, env=self.environment, cwd=self.directory
-            )
-        wait_until_accepting(self)
+        self.running = start(
+            self.command, READY, env=self.environment, cwd=self.directory, log_path=self.log_path
+        )
 
     def stop(self) -> None:
         """Fast shutdown (SIGINT), then delete the cluster's files."""
@@ -124,32 +116,9 @@ def start_server(bindir: Path, *, durable: bool = False) -> PostgresServer:
     if not durable:
         options += ["-c", "fsync=off", "-c", "full_page_writes=off"]
     command = [*prefix, str(bindir / "postgres"), "-D", str(data), "-p", str(port), *options]
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            command, stdout=log, stderr=subprocess.STDOUT, env=environment, cwd=directory
-        )
-    server = PostgresServer(directory, port, process, log_path, command=command, environment=environment)
     try:
-        wait_until_accepting(server)
+        running = start(command, READY, env=environment, cwd=directory, log_path=log_path)
     except RuntimeError:
-        server.stop()
+        shutil.rmtree(directory, ignore_errors=True)
         raise
-    return server
-
-
-def wait_until_accepting(server: PostgresServer) -> None:
-    """Return once the server accepts connections; :class:`RuntimeError` if it exits or takes over 60 s."""
-    deadline = time.monotonic() + 60
-    while True:
-        if server.process.poll() is not None:
-            text = server.log_path.read_text(errors="replace")
-            raise RuntimeError(f"PostgreSQL exited at start-up:\n{text}")
-        try:
-            psycopg.connect(
-                f"host=127.0.0.1 port={server.port} user={USER} dbname=postgres", connect_timeout=2
-            ).close()
-            return
-        except psycopg.OperationalError:
-            if time.monotonic() > deadline:
-                raise RuntimeError("PostgreSQL did not accept connections within 60 s") from None
-            time.sleep(0.1)
+    return PostgresServer(directory, port, running, log_path, command=command, environment=environment)

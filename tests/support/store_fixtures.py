@@ -11,11 +11,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from postgresql_server import PostgresServer, find_bindir, start_server
-from tokens import issuer_trust
 
 from cds_service.settings import Settings
 from cds_service.store import Store, open_store
+from support.postgresql import PostgresServer, find_bindir, start_server
+from support.tokens import issuer_trust
 
 POSTGRESQL_MODE = os.environ.get("DN_CDS_TEST_POSTGRESQL", "").strip().lower()  # read before env is cleared
 PSEUDONYM_KEY = "test-pseudonym-key-0123456789abcdef"

@@ -31,8 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from cds_service.demo import DemoPatient, shift_dates
-
-VIGNETTE_DIR = Path(__file__).parent / "vignettes"
+from support.paths import VIGNETTE_DIR
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,10 +12,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from suite_clock import TODAY
+from support.clock import TODAY
+from support.paths import ROOT
 
 pytestmark = pytest.mark.slow  # runs the benchmark scripts
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def _run(script: str, *args: str, tmp_path: Path) -> str:
@@ -46,7 +46,13 @@ def test_fetch_benchmark_runs_against_its_own_fhir_server(tmp_path: Path) -> Non
         assert mode in output
 
 
-@pytest.mark.parametrize("mode", [[], ["--http", "--workers", "2", "--threads", "2"]], ids=["store", "http"])
+@pytest.mark.parametrize(
+    "mode",
+    [
+        pytest.param([], id="store"),
+        pytest.param(["--http", "--workers", "2", "--threads", "2"], id="http"),
+    ],
+)
 def test_store_benchmark_runs_on_sqlite(mode: list[str], tmp_path: Path) -> None:
     output = _run("benchmark_store.py", "--seconds", "0.5", "--no-postgresql", *mode, tmp_path=tmp_path)
     assert "SQLite" in output

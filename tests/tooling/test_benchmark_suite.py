@@ -14,9 +14,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import TODAY
-
-ROOT = Path(__file__).resolve().parent.parent
+from support.clock import TODAY
+from support.paths import ROOT
 
 
 def _run(script: str, *args: str, tmp_path: Path) -> str:

@@ -11,8 +11,8 @@ import ast
 from pathlib import Path
 
 import pytest
+from support.paths import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 EDGE_ONLY = frozenset({"flask", "werkzeug", "requests", "jwt", "gunicorn", "cds_service"})
 FORBIDDEN = {"fhir_mappings": EDGE_ONLY | {"cards"}, "cards": EDGE_ONLY}
 
@@ -57,8 +57,7 @@ def test_the_walk_covers_both_pure_packages() -> None:
 
 @pytest.mark.parametrize(
     ("package", "path"),
-    MODULE_FILES,
-    ids=[path.relative_to(ROOT).as_posix() for _, path in MODULE_FILES],
+    [pytest.param(_value_0, path, id=path.relative_to(ROOT).as_posix()) for _value_0, path in MODULE_FILES],
 )
 def test_pure_package_imports_nothing_from_the_edge(package: str, path: Path) -> None:
     source = path.read_text(encoding="utf-8")
@@ -68,36 +67,54 @@ def test_pure_package_imports_nothing_from_the_edge(package: str, path: Path) ->
 @pytest.mark.parametrize(
     ("package", "source", "expected"),
     [
-        ("cards", "from flask import jsonify\n", ["flask"]),
-        ("cards", "import requests.adapters\n", ["requests.adapters"]),
-        ("cards", "import jwt as pyjwt\n", ["jwt"]),
-        ("cards", "from werkzeug.exceptions import BadRequest\n", ["werkzeug.exceptions"]),
-        ("cards", "from cds_service.settings import Settings\n", ["cds_service.settings"]),
-        ("cards", "def f():\n    import gunicorn.app.base\n", ["gunicorn.app.base"]),
-        (
+        pytest.param("cards", "from flask import jsonify\n", ["flask"], id="flask"),
+        pytest.param("cards", "import requests.adapters\n", ["requests.adapters"], id="requests-submodule"),
+        pytest.param("cards", "import jwt as pyjwt\n", ["jwt"], id="jwt-aliased"),
+        pytest.param(
+            "cards", "from werkzeug.exceptions import BadRequest\n", ["werkzeug.exceptions"], id="werkzeug"
+        ),
+        pytest.param(
+            "cards", "from cds_service.settings import Settings\n", ["cds_service.settings"], id="cds-service"
+        ),
+        pytest.param(
+            "cards",
+            "def f():\n    import gunicorn.app.base\n",
+            ["gunicorn.app.base"],
+            id="gunicorn-inside-function",
+        ),
+        pytest.param(
             "fhir_mappings",
             "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from cards.builder import CardContext",
             ["cards.builder"],
+            id="cards-under-type-checking",
         ),
-        ("fhir_mappings", "import importlib\nimportlib.import_module('cards.wording')\n", ["cards.wording"]),
-        ("fhir_mappings", "requests = __import__('requests')\n", ["requests"]),
-        ("cards", "from fhir_mappings.findings import Finding\nimport json, uuid\n", []),
-        ("fhir_mappings", "from . import codes\nfrom .valuesets import compile_value_set\n", []),
-        ("cards", "from fhir.resources.R4B.codesystem import CodeSystem\nimport flask_like\n", []),
-    ],
-    ids=[
-        "flask",
-        "requests-submodule",
-        "jwt-aliased",
-        "werkzeug",
-        "cds-service",
-        "gunicorn-inside-function",
-        "cards-under-type-checking",
-        "importlib-import-module",
-        "dunder-import",
-        "cards-may-use-fhir-mappings",
-        "relative-imports-stay-inside",
-        "similar-names-are-not-flagged",
+        pytest.param(
+            "fhir_mappings",
+            "import importlib\nimportlib.import_module('cards.wording')\n",
+            ["cards.wording"],
+            id="importlib-import-module",
+        ),
+        pytest.param(
+            "fhir_mappings", "requests = __import__('requests')\n", ["requests"], id="dunder-import"
+        ),
+        pytest.param(
+            "cards",
+            "from fhir_mappings.findings import Finding\nimport json, uuid\n",
+            [],
+            id="cards-may-use-fhir-mappings",
+        ),
+        pytest.param(
+            "fhir_mappings",
+            "from . import codes\nfrom .valuesets import compile_value_set\n",
+            [],
+            id="relative-imports-stay-inside",
+        ),
+        pytest.param(
+            "cards",
+            "from fhir.resources.R4B.codesystem import CodeSystem\nimport flask_like\n",
+            [],
+            id="similar-names-are-not-flagged",
+        ),
     ],
 )
 def test_the_checker_flags_edge_imports(package: str, source: str, expected: list[str]) -> None:

@@ -1,4 +1,4 @@
-"""Tests of the conformance checker itself (tests/conformance.py).
+"""Tests of the conformance checker itself (tests/support/conformance.py).
 
 The checker guards every response in the suite, so it must be shown to (a) accept the spec's own
 examples and a feature-complete valid response, and (b) fail, with the right path and rule id,
@@ -10,12 +10,11 @@ from __future__ import annotations
 import copy
 import json
 import re
-from pathlib import Path
 from typing import Any
 
-import conformance
 import pytest
-from conformance import (
+from support import conformance
+from support.conformance import (
     assert_cards_response,
     assert_discovery,
     assert_feedback_request,
@@ -25,10 +24,11 @@ from conformance import (
     check_feedback_request,
     check_operation_outcome,
 )
+from support.paths import CDS_HOOKS_EXAMPLES
 
 # --------------------------------------------------------------------------- fixtures / helpers
 
-EXAMPLES = Path(__file__).parent / "fixtures" / "cds-hooks"
+EXAMPLES = CDS_HOOKS_EXAMPLES
 
 
 def load_example(name: str) -> Any:

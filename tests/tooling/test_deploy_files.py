@@ -1,6 +1,7 @@
 """deploy/ stays in step with the service: its settings are ones the service reads and accepts, its probes and
 ports are the service's, its proxy and grace periods fit gunicorn's. (Rendering, schema and policy checks of
-the manifests: scripts/check-deploy.sh; the proxy settings under load: tests/test_several_instances.py.)
+the manifests: scripts/check-deploy.sh; the proxy settings under load:
+tests/integration/test_several_instances.py.)
 """
 
 from __future__ import annotations
@@ -12,10 +13,10 @@ from typing import Any
 
 import pytest
 import yaml
+from support.paths import ROOT
 
 from cds_service.settings import Settings
 
-ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"
 BASE = DEPLOY / "kubernetes" / "base"
 OVERLAY = DEPLOY / "kubernetes" / "overlays" / "example"

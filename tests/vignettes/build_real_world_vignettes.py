@@ -1,23 +1,27 @@
 """Writes tests/vignettes/real-world-forms.json: the issue-11 vignettes (real-world data forms).
 
-    python tests/build_real_world_vignettes.py
+    python tests/vignettes/build_real_world_vignettes.py
 
 Each vignette is one patient with a dry-needling order, written in the forms production EHRs send (free-text
 answers, SNOMED CT beyond short lists, pre-coordinated sided sites, contained Medications, RxNorm products,
 lab strings, panels, procedures ending a pregnancy, look-alike infections, stale problem-list infections,
-menopause). Dates are relative to the file's ``authoredOn`` (= tests/conftest.py TODAY); the suite shifts
+menopause). Dates are relative to the file's ``authoredOn`` (= tests/support/clock.py TODAY); the suite shifts
 them to its run date. The expected findings are written from the clinical rule, not read from the service.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for support.* when run as a script
+from support.fhir_types import Json
+from support.paths import VIGNETTE_DIR
 
 AUTHORED = date(2026, 11, 26)
-OUT = Path(__file__).parent / "vignettes" / "real-world-forms.json"
+OUT = VIGNETTE_DIR / "real-world-forms.json"
 HTEST = {"security": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": "HTEST"}]}
 SCT = "http://snomed.info/sct"
 ICD = "http://hl7.org/fhir/sid/icd-10-cm"
@@ -26,7 +30,6 @@ RX = "http://www.nlm.nih.gov/research/umls/rxnorm"
 CPT = "http://www.ama-assn.org/go/cpt"
 PCS = "http://www.cms.gov/Medicare/Coding/ICD10"
 BASE = ["indication-found", "risk-disclosure"]
-Json = dict[str, Any]
 
 
 def ago(days: int) -> str:
@@ -874,7 +877,8 @@ def document() -> Json:
         build()
     return {
         "_comment": "Issue 11 vignettes: data forms production EHRs send, written by "
-        "tests/build_real_world_vignettes.py (format in tests/vignettes.py). Synthetic patients only "
+        "tests/vignettes/build_real_world_vignettes.py (format in tests/support/vignettes.py). Synthetic "
+        "patients only "
         "(HTEST). Men aged 62 unless the class is about pregnancy.",
         "authoredOn": AUTHORED.isoformat(),
         "vignettes": list(VIGNETTES),

@@ -3,8 +3,8 @@ full, partial and no-prefetch modes, against the real FHIR server (tests/fhir_se
 it; and a drug coded only on a Medication the EHR did not send, read from fhirServer or reported missing.
 
 Full prefetch without a server and no prefetch at all are also run for every vignette by
-tests/test_vignettes.py and tests/test_fhir_server_integration.py; here each vignette is also run with
-prefetch for only some keys (the rest read from the server), and with full prefetch plus a server.
+tests/vignettes/test_vignettes.py and tests/fhir/test_fhir_server_integration.py; here each vignette is also
+run with prefetch for only some keys (the rest read from the server), and with full prefetch plus a server.
 """
 
 from __future__ import annotations
@@ -16,16 +16,16 @@ from typing import Any
 import pytest
 import requests
 from build_real_world_vignettes import OUT, render
-from conftest import TODAY, CdsClient, card_codes
-from local_fhir import LocalFhirServer
-from tokens import issuer_trust
-from vignettes import load_vignettes
+from support.cds_client import CdsClient, card_codes
+from support.clock import TODAY
+from support.local_fhir import LocalFhirServer
+from support.services import SERVICES
+from support.tokens import issuer_trust
+from support.vignettes import load_vignettes
 
 from cds_service import Settings, create_app
-from cds_service.catalog import load_catalog
 from cds_service.demo import DemoPatient, build_hook_request
 
-SERVICES = {service.hook: service for service in load_catalog().services}
 REAL_WORLD = [v for v in load_vignettes(TODAY) if v.source_file == OUT.name]
 INCOMPLETE = "patient-data-incomplete"
 
@@ -38,7 +38,9 @@ def _client(base: str) -> CdsClient:
 
 
 def test_the_vignette_file_is_what_the_builder_writes() -> None:
-    assert OUT.read_text(encoding="utf-8") == render(), "run: python tests/build_real_world_vignettes.py"
+    assert OUT.read_text(encoding="utf-8") == render(), (
+        "run: python tests/vignettes/build_real_world_vignettes.py"
+    )
 
 
 def test_at_least_100_real_world_vignettes_cover_every_class() -> None:
@@ -59,7 +61,7 @@ def _modes(body: dict[str, Any], keys: list[str], base: str) -> dict[str, dict[s
     return {"full": full, "partial": partial, "none": bare}
 
 
-@pytest.mark.parametrize("vignette", REAL_WORLD, ids=[v.slug for v in REAL_WORLD])
+@pytest.mark.parametrize("vignette", [pytest.param(v, id=v.slug) for v in REAL_WORLD])
 def test_every_mode_gives_the_expected_findings(fhir_server: LocalFhirServer, vignette: Any) -> None:
     service = SERVICES["order-select"]
     cds = _client(fhir_server.base)

@@ -12,15 +12,15 @@ import json
 import re
 from collections.abc import Iterator
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import CdsClient
 from flask import Flask
-from hook_services import SERVICES
-from tokens import issuer_trust
-from vignettes import load_vignettes
+from support.cds_client import CdsClient
+from support.paths import ROOT
+from support.services import SERVICES
+from support.tokens import issuer_trust
+from support.vignettes import load_vignettes
 
 from cds_service import Settings, create_app
 from cds_service.demo import build_hook_request
@@ -28,7 +28,7 @@ from fhir_mappings import Knowledge
 
 RUN_DATE = date(2027, 3, 1)  # as in test_vignettes.py: not the authoring date
 VIGNETTES = {v.slug: v for v in load_vignettes(RUN_DATE)}
-CARD_TEXT = Path(__file__).resolve().parent.parent / "cards" / "data" / "card-text.json"
+CARD_TEXT = ROOT / "cards" / "data" / "card-text.json"
 INDICATOR_OF_KIND = {
     "contraindication": "critical",
     "precaution": "warning",

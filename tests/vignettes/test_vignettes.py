@@ -1,4 +1,4 @@
-"""The clinical vignette suite, run through the HTTP API (see tests/vignettes.py for the file format).
+"""The clinical vignette suite, run through the HTTP API (see tests/support/vignettes.py for the file format).
 
 Each vignette must produce exactly its expected finding codes on order-select and order-sign; a vignette with
 a contraindication must get the matching critical card with its remove-order suggestion (zero tolerance);
@@ -11,11 +11,11 @@ from collections.abc import Iterator
 from datetime import date
 
 import pytest
-from conftest import CdsClient, card_codes
 from fhir.resources.R4B import get_fhir_model_class
 from flask import Flask
-from tokens import issuer_trust
-from vignettes import load_vignettes
+from support.cds_client import CdsClient, card_codes
+from support.tokens import issuer_trust
+from support.vignettes import load_vignettes
 
 from cds_service import Settings, create_app
 from cds_service.catalog import ServiceDefinition, load_catalog
@@ -32,7 +32,7 @@ NOT_SHOWN_BY_PREFETCH_VIGNETTES: dict[str, str] = {
     # Fires only when a FHIR read fails, which a prefetch-only vignette cannot produce (an unusable prefetch
     # without a way to fetch is a 412). Fired: test_fhir_server_integration.py (expired token, slow or down
     # server, page cap) and test_fhir_fetcher.py; not fired: the no-prefetch equivalence over every vignette.
-    "patient-data-incomplete": "tests/test_fhir_server_integration.py, tests/test_fhir_fetcher.py",
+    "patient-data-incomplete": "tests/fhir/test_fhir_server_integration.py, tests/fhir/test_fhir_fetcher.py",
 }
 
 
