@@ -107,6 +107,7 @@ def feedback_with_unstorable_text(draw: st.DrawFn) -> dict[str, Any]:
     return body
 
 
+@pytest.mark.slow  # hundreds of generated bodies
 @FUZZ
 @given(body=feedback_with_unstorable_text())
 def test_feedback_fuzzed_with_unstorable_text_never_fails_on_either_database(

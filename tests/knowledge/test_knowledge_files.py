@@ -91,6 +91,7 @@ def _value_sets() -> list[tuple[str, dict[str, Any]]]:
 
 VALUE_SETS = _value_sets()
 VALUE_SET_IDS = [resource["id"] for _, resource in VALUE_SETS]
+EACH_VALUE_SET = [pytest.param(f, vs, id=vs["id"]) for f, vs in VALUE_SETS]
 
 
 def _icd_codes(value_set: dict[str, Any]) -> list[str]:
@@ -128,7 +129,7 @@ def test_value_sets_are_shipped_for_every_knowledge_area() -> None:
     assert len(VALUE_SET_IDS) == len(set(VALUE_SET_IDS))
 
 
-@pytest.mark.parametrize(("file_name", "value_set"), VALUE_SETS, ids=VALUE_SET_IDS)
+@pytest.mark.parametrize(("file_name", "value_set"), EACH_VALUE_SET)
 def test_every_value_set_names_its_source(file_name: str, value_set: dict[str, Any]) -> None:
     sources = [
         ext.get("valueString")
@@ -139,7 +140,7 @@ def test_every_value_set_names_its_source(file_name: str, value_set: dict[str, A
     assert all(isinstance(s, str) and s.strip() for s in sources), sources
 
 
-@pytest.mark.parametrize(("file_name", "value_set"), VALUE_SETS, ids=VALUE_SET_IDS)
+@pytest.mark.parametrize(("file_name", "value_set"), EACH_VALUE_SET)
 def test_every_listed_concept_carries_a_verification_status(
     file_name: str, value_set: dict[str, Any]
 ) -> None:

@@ -37,7 +37,7 @@ def _value_sets() -> list[dict[str, Any]]:
 
 VALUE_SETS = _value_sets()
 ICD_VALUE_SETS = [vs for vs in VALUE_SETS if expand_valuesets.has_icd(vs)]
-ICD_IDS = [vs["id"] for vs in ICD_VALUE_SETS]
+EACH_ICD_VALUE_SET = [pytest.param(vs, id=vs["id"]) for vs in ICD_VALUE_SETS]
 
 
 def _expanded_icd(value_set: dict[str, Any]) -> set[str]:
@@ -72,7 +72,7 @@ def test_every_icd_value_set_has_an_expansion_naming_the_release() -> None:
         assert expand_valuesets.RELEASE_SOURCE in sources, value_set["id"]
 
 
-@pytest.mark.parametrize("value_set", ICD_VALUE_SETS, ids=ICD_IDS)
+@pytest.mark.parametrize("value_set", EACH_ICD_VALUE_SET)
 def test_every_icd_code_is_valid_in_the_pinned_release(value_set: dict[str, Any]) -> None:
     codes = _compose_icd_codes(value_set) + sorted(_expanded_icd(value_set))
     invalid = [code for code in codes if not expand_valuesets.is_valid_code(code)]
@@ -87,13 +87,14 @@ def test_the_validity_check_can_fail() -> None:
         assert not expand_valuesets.is_valid_code(code), code
 
 
-@pytest.mark.parametrize("value_set", ICD_VALUE_SETS, ids=ICD_IDS)
+@pytest.mark.parametrize("value_set", EACH_ICD_VALUE_SET)
 def test_expansions_are_valid_fhir(value_set: dict[str, Any]) -> None:
     """The loader validates ValueSets without their (derived) expansion; this checks the expansion too."""
     ValueSet.model_validate(value_set)
 
 
-@pytest.mark.parametrize("value_set", ICD_VALUE_SETS, ids=ICD_IDS)
+@pytest.mark.slow  # every code of the release, for each value set
+@pytest.mark.parametrize("value_set", EACH_ICD_VALUE_SET)
 def test_rule_matching_agrees_with_the_expansion_on_every_release_code(
     value_set: dict[str, Any], knowledge: Knowledge
 ) -> None:

@@ -22,55 +22,47 @@ from fhir_mappings.infection import find_active_infections
 from fhir_mappings.records import is_active_condition
 
 # (condition keyword arguments, counts as active)
-ACTIVE_CASES: list[tuple[dict[str, Any], bool]] = [
-    ({"clinical_status": "active"}, True),
-    ({"clinical_status": "recurrence"}, True),
-    ({"clinical_status": "relapse"}, True),
-    ({"clinical_status": None}, True),
-    ({"clinical_status": "resolved"}, False),
-    ({"clinical_status": "inactive"}, False),
-    ({"clinical_status": "remission"}, False),
-    ({"verification_status": "refuted"}, False),
-    ({"verification_status": "entered-in-error"}, False),
-    ({"verification_status": "entered-in-error", "clinical_status": None}, False),
-    ({"verification_status": "provisional"}, True),
-    ({"verification_status": "differential"}, True),
-    ({"verification_status": "unconfirmed"}, True),
-    ({"verification_status": None}, True),
-    ({"clinical_status": None, "abatement": days_ago(5)}, False),
-    ({"clinical_status": None, "abatement_period_end": days_ago(5)}, False),
-    ({"clinical_status": "active", "abatement": days_ahead(10)}, True),
-    ({"clinical_status": None, "abatement_period_end": days_ahead(10)}, True),
-]
-ACTIVE_IDS = [
-    "active",
-    "recurrence",
-    "relapse",
-    "clinical-status-absent",
-    "resolved",
-    "inactive",
-    "remission",
-    "refuted",
-    "entered-in-error",
-    "entered-in-error-no-clinical-status",
-    "provisional",
-    "differential",
-    "unconfirmed",
-    "verification-absent",
-    "abatement-in-the-past",
-    "abatement-period-ended",
-    "abatement-in-the-future",
-    "abatement-period-ends-in-future",
+ACTIVE_CASES = [
+    pytest.param({"clinical_status": "active"}, True, id="active"),
+    pytest.param({"clinical_status": "recurrence"}, True, id="recurrence"),
+    pytest.param({"clinical_status": "relapse"}, True, id="relapse"),
+    pytest.param({"clinical_status": None}, True, id="clinical-status-absent"),
+    pytest.param({"clinical_status": "resolved"}, False, id="resolved"),
+    pytest.param({"clinical_status": "inactive"}, False, id="inactive"),
+    pytest.param({"clinical_status": "remission"}, False, id="remission"),
+    pytest.param({"verification_status": "refuted"}, False, id="refuted"),
+    pytest.param({"verification_status": "entered-in-error"}, False, id="entered-in-error"),
+    pytest.param(
+        {"verification_status": "entered-in-error", "clinical_status": None},
+        False,
+        id="entered-in-error-no-clinical-status",
+    ),
+    pytest.param({"verification_status": "provisional"}, True, id="provisional"),
+    pytest.param({"verification_status": "differential"}, True, id="differential"),
+    pytest.param({"verification_status": "unconfirmed"}, True, id="unconfirmed"),
+    pytest.param({"verification_status": None}, True, id="verification-absent"),
+    pytest.param({"clinical_status": None, "abatement": days_ago(5)}, False, id="abatement-in-the-past"),
+    pytest.param(
+        {"clinical_status": None, "abatement_period_end": days_ago(5)}, False, id="abatement-period-ended"
+    ),
+    pytest.param(
+        {"clinical_status": "active", "abatement": days_ahead(10)}, True, id="abatement-in-the-future"
+    ),
+    pytest.param(
+        {"clinical_status": None, "abatement_period_end": days_ahead(10)},
+        True,
+        id="abatement-period-ends-in-future",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("kwargs", "active"), ACTIVE_CASES, ids=ACTIVE_IDS)
+@pytest.mark.parametrize(("kwargs", "active"), ACTIVE_CASES)
 def test_is_active_condition(kwargs: dict[str, Any], active: bool, knowledge: Knowledge) -> None:
     resource = condition(concept(icd("D66", "Hereditary factor VIII deficiency")), **kwargs)
     assert is_active_condition(resource, NOW, knowledge.policy) is active
 
 
-@pytest.mark.parametrize(("kwargs", "active"), ACTIVE_CASES, ids=ACTIVE_IDS)
+@pytest.mark.parametrize(("kwargs", "active"), ACTIVE_CASES)
 def test_active_logic_applies_to_bleeding_rule(
     kwargs: dict[str, Any], active: bool, knowledge: Knowledge
 ) -> None:
@@ -79,7 +71,7 @@ def test_active_logic_applies_to_bleeding_rule(
     assert bool(found) is active
 
 
-@pytest.mark.parametrize(("kwargs", "active"), ACTIVE_CASES, ids=ACTIVE_IDS)
+@pytest.mark.parametrize(("kwargs", "active"), ACTIVE_CASES)
 def test_active_logic_applies_to_problem_list_indications(
     kwargs: dict[str, Any], active: bool, knowledge: Knowledge
 ) -> None:
@@ -88,7 +80,7 @@ def test_active_logic_applies_to_problem_list_indications(
     assert bool(result.matches) is active
 
 
-@pytest.mark.parametrize(("kwargs", "active"), ACTIVE_CASES, ids=ACTIVE_IDS)
+@pytest.mark.parametrize(("kwargs", "active"), ACTIVE_CASES)
 def test_active_logic_applies_to_infection_rule(
     kwargs: dict[str, Any], active: bool, knowledge: Knowledge
 ) -> None:

@@ -17,6 +17,8 @@ import pytest
 from support.clock import TODAY
 from support.paths import ROOT
 
+pytestmark = [pytest.mark.gunicorn, pytest.mark.slow]  # the benchmark scripts against dn-cds serve
+
 
 def _run(script: str, *args: str, tmp_path: Path) -> str:
     env = {key: value for key, value in os.environ.items() if not key.startswith("DN_CDS_")}

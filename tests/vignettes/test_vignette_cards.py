@@ -10,23 +10,14 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
-from datetime import date
-from typing import Any
 
 import pytest
-from flask import Flask
-from support.cds_client import CdsClient
 from support.paths import ROOT
-from support.services import SERVICES
-from support.tokens import issuer_trust
-from support.vignettes import load_vignettes
+from support.vignette_answers import VignetteAnswers
+from support.vignettes import RUN_DATE, load_vignettes
 
-from cds_service import Settings, create_app
-from cds_service.demo import build_hook_request
 from fhir_mappings import Knowledge
 
-RUN_DATE = date(2027, 3, 1)  # as in test_vignettes.py: not the authoring date
 VIGNETTES = {v.slug: v for v in load_vignettes(RUN_DATE)}
 CARD_TEXT = ROOT / "cards" / "data" / "card-text.json"
 INDICATOR_OF_KIND = {
@@ -61,17 +52,6 @@ def _parts(template: str) -> list[str]:
 SUMMARIES = _summary_patterns()
 
 
-@pytest.fixture(scope="module")
-def vignette_app() -> Flask:
-    return create_app(Settings(trusted_issuers=(issuer_trust(),)), today=lambda: RUN_DATE)
-
-
-@pytest.fixture
-def vignette_cds(vignette_app: Flask) -> Iterator[CdsClient]:
-    with vignette_app.test_client() as client:
-        yield CdsClient(client)
-
-
 def test_the_summary_patterns_tell_summaries_apart() -> None:
     """The check below can fail: a precaution's wording does not pass for the contraindication's."""
     later = "Precaution: pregnancy, GA 20w1d: needle with care, avoid abdomen and pelvis"
@@ -82,13 +62,12 @@ def test_the_summary_patterns_tell_summaries_apart() -> None:
 @pytest.mark.parametrize("hook", ["order-select", "order-sign"])
 @pytest.mark.parametrize("slug", sorted(VIGNETTES))
 def test_each_card_has_its_kinds_indicator_and_summary_and_targets_the_hooks_orders(
-    slug: str, hook: str, vignette_cds: CdsClient, knowledge: Knowledge
+    slug: str, hook: str, vignette_answers: VignetteAnswers, knowledge: Knowledge
 ) -> None:
     vignette = VIGNETTES[slug]
     drafts = {f"ServiceRequest/{resource['id']}" for resource in vignette.patient.draft_orders}
     targets = {vignette.patient.order_reference} if hook == "order-select" else drafts
-    request = build_hook_request(vignette.patient, SERVICES[hook])
-    cards: list[dict[str, Any]] = vignette_cds.call(SERVICES[hook].id, request).get_json()["cards"]
+    cards = vignette_answers.cards(vignette, hook)
     for card in cards:
         code = card["source"]["topic"]["code"]
         kinds = {knowledge.findings[code].kind, *CARD_FINDINGS[code].get("also_kinds", [])}

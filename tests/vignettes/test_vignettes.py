@@ -7,22 +7,13 @@ every finding code fires somewhere and is shown not firing in a near miss.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import date
-
 import pytest
 from fhir.resources.R4B import get_fhir_model_class
-from flask import Flask
-from support.cds_client import CdsClient, card_codes
-from support.tokens import issuer_trust
-from support.vignettes import load_vignettes
+from support.vignette_answers import VignetteAnswers
+from support.vignettes import RUN_DATE, load_vignettes
 
-from cds_service import Settings, create_app
-from cds_service.catalog import ServiceDefinition, load_catalog
-from cds_service.demo import build_hook_request
 from fhir_mappings import Knowledge
 
-RUN_DATE = date(2027, 3, 1)  # not the authoring date: every vignette must survive the date shift
 VIGNETTES = load_vignettes(RUN_DATE)
 BY_SLUG = {v.slug: v for v in VIGNETTES}
 ORDER_HOOKS = ("order-select", "order-sign")
@@ -34,22 +25,6 @@ NOT_SHOWN_BY_PREFETCH_VIGNETTES: dict[str, str] = {
     # server, page cap) and test_fhir_fetcher.py; not fired: the no-prefetch equivalence over every vignette.
     "patient-data-incomplete": "tests/fhir/test_fhir_server_integration.py, tests/fhir/test_fhir_fetcher.py",
 }
-
-
-@pytest.fixture(scope="module")
-def vignette_app() -> Flask:
-    return create_app(Settings(trusted_issuers=(issuer_trust(),)), today=lambda: RUN_DATE)
-
-
-@pytest.fixture
-def vignette_cds(vignette_app: Flask) -> Iterator[CdsClient]:
-    with vignette_app.test_client() as client:
-        yield CdsClient(client)
-
-
-@pytest.fixture(scope="module")
-def services() -> dict[str, ServiceDefinition]:
-    return {service.hook: service for service in load_catalog().services}
 
 
 def _finding_kinds(knowledge: Knowledge) -> dict[str, str]:
@@ -67,18 +42,16 @@ def test_slugs_are_unique() -> None:
 @pytest.mark.parametrize("hook", ORDER_HOOKS)
 @pytest.mark.parametrize("slug", sorted(BY_SLUG))
 def test_vignette_yields_exactly_its_expected_findings(
-    slug: str, hook: str, vignette_cds: CdsClient, services: dict[str, ServiceDefinition]
+    slug: str, hook: str, vignette_answers: VignetteAnswers
 ) -> None:
     vignette = BY_SLUG[slug]
-    service = services[hook]
-    response = vignette_cds.call(service.id, build_hook_request(vignette.patient, service))
-    assert response.status_code == 200, response.get_data(as_text=True)
-    assert card_codes(response) == list(vignette.expected_for(hook)), vignette.patient.description
+    codes = sorted(card["source"]["topic"]["code"] for card in vignette_answers.cards(vignette, hook))
+    assert codes == list(vignette.expected_for(hook)), vignette.patient.description
 
 
 @pytest.mark.parametrize("slug", sorted(BY_SLUG))
 def test_every_contraindication_gets_a_critical_card_that_removes_the_order(
-    slug: str, vignette_cds: CdsClient, services: dict[str, ServiceDefinition], knowledge: Knowledge
+    slug: str, vignette_answers: VignetteAnswers, knowledge: Knowledge
 ) -> None:
     vignette = BY_SLUG[slug]
     kinds = _finding_kinds(knowledge)
@@ -88,8 +61,7 @@ def test_every_contraindication_gets_a_critical_card_that_removes_the_order(
         if kinds[c] == "contraindication" and c not in vignette.expected_as_warning
     }
     drafts = {f"ServiceRequest/{r['id']}" for r in vignette.patient.draft_orders}
-    service = services["order-sign"]
-    cards = vignette_cds.call(service.id, build_hook_request(vignette.patient, service)).get_json()["cards"]
+    cards = vignette_answers.cards(vignette, "order-sign")
     critical = {c["source"]["topic"]["code"]: c for c in cards if c["indicator"] == "critical"}
     assert set(critical) == contraindications
     warnings = {c["source"]["topic"]["code"] for c in cards if c["indicator"] == "warning"}
@@ -130,11 +102,10 @@ WITH_INDICATIONS = sorted(v.slug for v in VIGNETTES if v.expected_indications is
 
 @pytest.mark.parametrize("slug", WITH_INDICATIONS)
 def test_vignette_matches_exactly_its_expected_indication_keys(
-    slug: str, vignette_cds: CdsClient, services: dict[str, ServiceDefinition]
+    slug: str, vignette_answers: VignetteAnswers
 ) -> None:
     vignette = BY_SLUG[slug]
-    service = services["order-sign"]
-    cards = vignette_cds.call(service.id, build_hook_request(vignette.patient, service)).get_json()["cards"]
+    cards = vignette_answers.cards(vignette, "order-sign")
     found = [c for c in cards if c["source"]["topic"]["code"] == "indication-found"]
     keys = sorted({m["key"] for c in found for m in c["extension"]["dn-cds.indications"]})
     assert keys == list(vignette.expected_indications or ()), vignette.patient.description
