@@ -63,7 +63,7 @@ LOADERS = frozenset({"__init__.py", "knowledge.py", "policy.py", "risk_knowledge
 # The HTTP tests call the same rules through Flask, many times slower per test.
 RULE_TESTS = (
     "tests/rules",
-    "tests/cards/test_cards_*.py",
+    "tests/card/test_cards_*.py",
     "tests/vignettes/test_vignette*.py",
 )
 SHIFT_NAME = "__mutation_shift__"

@@ -129,10 +129,13 @@ class StartedProcess:
         return self.process.returncode
 
     def _signal(self, sent: signal.Signals) -> None:
-        if self.own_process_group:
-            os.killpg(self.process.pid, sent)
-        else:
-            self.process.send_signal(sent)
+        try:
+            if self.own_process_group:
+                os.killpg(self.process.pid, sent)
+            else:
+                self.process.send_signal(sent)
+        except ProcessLookupError:
+            pass  # the group is already gone (a test killed it)
 
 
 def start(
