@@ -34,7 +34,7 @@ from cds_service.integration_cli import load_patients
 from cds_service.local_client import sign_service_request
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from local_fhir import running_fhir_server
+from support.local_fhir import running_fhir_server
 
 
 def main() -> int:

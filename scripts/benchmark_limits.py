@@ -20,7 +20,7 @@ from cds_service import Settings, create_app
 from cds_service.local_client import sign_service_request
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from test_properties import hand_written_order_select
+from support.hook_bodies import hand_written_order_select
 
 PATH = "/cds-services/dry-needling-order-select"
 ICD = {"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "M54.5"}

@@ -10,7 +10,7 @@ transaction. Usage::
 127.0.0.1, with client threads posting feedback (each acknowledged after its commit) and hook calls (each
 audited before its answer).
 
-Without ``--postgresql-url`` a private PostgreSQL server is started on 127.0.0.1 (tests/postgresql_server.py;
+Without ``--postgresql-url`` a private PostgreSQL server is started on 127.0.0.1 (tests/support/postgresql.py;
 scripts/install-postgresql.sh installs the binaries) and removed afterwards; ``--no-postgresql`` skips it.
 """
 
@@ -30,8 +30,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 import requests  # noqa: E402
-from postgresql_server import find_bindir, start_server  # noqa: E402
-from served import serving  # noqa: E402
+from support.postgresql import find_bindir, start_server  # noqa: E402
+from support.servers import serving  # noqa: E402
 
 from cds_service.catalog import load_catalog  # noqa: E402
 from cds_service.demo import build_hook_request, load_demo_patients  # noqa: E402

@@ -3,7 +3,7 @@
 #   requirements/runtime.txt  what the service needs (the Dockerfile installs it)
 #   requirements/test.txt     runtime + the test extra (scripts/test.sh installs it)
 # Run after changing a dependency in pyproject.toml; add --upgrade to move every pin to the newest release.
-# tests/test_lock_files.py fails when pyproject.toml asks for a package the lock files do not pin.
+# tests/tooling/test_lock_files.py fails when pyproject.toml asks for a package the lock files do not pin.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m venv .venv-lock

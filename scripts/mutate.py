@@ -59,17 +59,12 @@ EQUIVALENTS_FILE = ROOT / "scripts" / "mutation-equivalents.json"
 # Modules that read and validate the knowledge files (their checks are tested by the knowledge-file tests, and
 # their comparisons are about file shape, not clinical boundaries).
 LOADERS = frozenset({"__init__.py", "knowledge.py", "policy.py", "risk_knowledge.py"})
-# The fast (pure) tests: everything not marked as needing a server, a browser, or as slow (pyproject.toml).
-FAST = "not slow and not postgresql and not node and not gunicorn and not browser"
-# The tests that ask the rules directly: rule, card and vignette tests (flat files now; folders once tests/
-# mirrors the architecture). The HTTP tests call the same rules through Flask, many times slower per test.
+# The tests that ask the rules directly: rule tests, the card builder's and the vignettes' (tests/README.md).
+# The HTTP tests call the same rules through Flask, many times slower per test.
 RULE_TESTS = (
-    "tests/test_rules_*.py",
-    "tests/test_vignette*.py",
-    "tests/test_cards_*.py",
     "tests/rules",
-    "tests/cards",
-    "tests/vignettes/test_*.py",
+    "tests/card/test_cards_*.py",
+    "tests/vignettes/test_vignette*.py",
 )
 SHIFT_NAME = "__mutation_shift__"
 FLIPS: dict[type[ast.cmpop], tuple[type[ast.cmpop], str]] = {
@@ -630,7 +625,8 @@ def main() -> int:
 
     plugin = MutationSession(mutants, max(1, args.jobs), load_equivalents(), args.recheck_equivalents)
     paths = args.pytest_args or sorted({str(p) for pattern in RULE_TESTS for p in ROOT.glob(pattern)})
-    pytest_args = [*paths, "-q", "-p", "no:cacheprovider", "-m", FAST]
+    # --fast: the pure tests only (tests/support/markers.py)
+    pytest_args = [*paths, "-q", "-p", "no:cacheprovider", "--fast"]
     collected = pytest.main(pytest_args, plugins=[plugin])
     if collected not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
         return int(collected)

@@ -10,7 +10,7 @@
 #    in .venv;
 #  - the Node packages of the FHIR test server (tests/fhir_server) are installed by its pytest fixture (npm ci).
 # Extra arguments go to pytest (e.g. `bash scripts/test.sh -k vignette`).
-# The suite runs on one clock (tests/suite_clock.py): noon UTC today, or TEST_CLOCK_SHIFT_DAYS days later.
+# The suite runs on one clock (tests/support/clock.py): noon UTC today, or TEST_CLOCK_SHIFT_DAYS days later.
 # Tests run in file order; TEST_RANDOM_ORDER=1 shuffles them (pytest-randomly prints the seed to replay with
 # `bash scripts/test.sh -p randomly --randomly-seed=N`).
 set -euo pipefail

@@ -1,7 +1,8 @@
 """The test suite's clock, in every Python process the tests start.
 
-``tests/suite_clock.py`` moves the pytest process's wall clock to the suite's instant and puts this directory
-on ``PYTHONPATH`` with ``TEST_CLOCK_OFFSET_SECONDS`` (suite instant minus real instant) in the environment.
+``tests/support/clock.py`` moves the pytest process's wall clock to the suite's instant and puts this
+directory on ``PYTHONPATH`` with ``TEST_CLOCK_OFFSET_SECONDS`` (suite instant minus real instant) in the
+environment.
 Python runs ``sitecustomize`` at start-up, so every Python child (``dn-cds serve`` and its gunicorn workers,
 the CLI, the benchmark scripts) shifts its wall clock by the same offset and agrees with the tests on what
 "now" and "today" are. ``time.monotonic``, ``perf_counter`` and ``sleep`` are untouched (time-machine shifts

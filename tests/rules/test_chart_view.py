@@ -1,0 +1,225 @@
+"""The per-request view (fhir_mappings/chart_view.py) and compiled terminology (fhir_mappings/terminology.py).
+
+The rules decide "is this concept in these value sets" from the view. Its answers must be exactly those of the
+value sets read directly (``ValueSetMatcher.match_concept``), for every value set of the rule base and every
+concept of realistic charts, inside a hook call (remembered) and outside one (read afresh)."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import nullcontext
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from support.builders import NOW, concept, condition, icd, patient_record, sct
+from support.paths import ROOT
+
+from cds_service.demo import load_demo_patients
+from cds_service.patient_data import build_record
+from fhir_mappings import Knowledge, evaluate_orders, find_dry_needling_orders
+from fhir_mappings.chart_view import active_conditions, concept_facts, condition_index
+from fhir_mappings.codes import ICD10CM, SNOMED
+from fhir_mappings.fhir_json import read_once
+from fhir_mappings.records import is_active_condition
+from fhir_mappings.terminology import Terminology
+
+sys.path.insert(0, str(ROOT / "scripts"))
+from bench_charts import chart_patient
+
+ICD10CM_OID = "urn:oid:2.16.840.1.113883.6.90"
+
+
+def _concepts(resource: Any) -> Iterator[Any]:
+    """Every CodeableConcept-like object in a resource (any object with ``coding`` or ``text``)."""
+    if isinstance(resource, Mapping):
+        if "coding" in resource:
+            yield resource
+        for value in resource.values():
+            yield from _concepts(value)
+    elif isinstance(resource, list):
+        for item in resource:
+            yield from _concepts(item)
+
+
+def _chart_concepts() -> list[Any]:
+    resources = [r for patient in load_demo_patients(NOW) for r in patient.resources]
+    resources += list(chart_patient(200, NOW).resources)
+    return [found for resource in resources for found in _concepts(resource)]
+
+
+def _direct_value_sets(code: Any, knowledge: Knowledge) -> frozenset[str]:
+    return frozenset(
+        value_set_id
+        for value_set_id, matcher in knowledge.value_sets.items()
+        if matcher.match_concept(code, knowledge.aliases)
+    )
+
+
+@pytest.mark.parametrize("inside_a_call", [False, True], ids=["read afresh", "remembered per call"])
+def test_the_view_places_every_chart_concept_in_exactly_the_value_sets_that_match_it(
+    knowledge: Knowledge, inside_a_call: bool
+) -> None:
+    concepts = _chart_concepts()
+    assert len(concepts) > 300  # demo patients + a generated 200-resource chart
+    placed = 0
+    with read_once() if inside_a_call else nullcontext():
+        for code in concepts:
+            facts = concept_facts(code, knowledge)
+            direct = _direct_value_sets(code, knowledge)
+            assert facts.value_sets == direct, code
+            assert facts.has_known_code == bool(direct)
+            placed += bool(direct)
+    assert 50 < placed < len(concepts)  # both kinds are exercised
+
+
+@pytest.mark.parametrize(
+    ("code", "systems", "member_of", "not_member_of"),
+    [
+        (
+            concept(icd("D66", "Hereditary factor VIII deficiency")),
+            {ICD10CM},
+            "bleeding-disorder",
+            "systemic-infection",
+        ),
+        # an OID spelling of ICD-10-CM and a lower-case code: canonical system, normalised matching
+        (concept(icd("d66", system=ICD10CM_OID)), {ICD10CM}, "bleeding-disorder", "pregnancy-condition"),
+        (concept(sct("69500007")), {SNOMED}, "bleeding-disorder-snomed", "bleeding-disorder"),
+    ],
+)
+def test_concept_facts_hold_canonical_codings_and_their_value_sets(
+    knowledge: Knowledge, code: Any, systems: set[str], member_of: str, not_member_of: str
+) -> None:
+    facts = concept_facts(code, knowledge)
+
+    assert facts.systems == systems
+    assert all(coding.system in systems for coding in facts.codings)
+    assert facts.in_any((not_member_of, member_of))
+    assert not facts.in_any((not_member_of,))
+    assert member_of in facts.value_sets
+    assert facts.has_known_code
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        None,
+        {"text": "Hemophilia A"},  # words only
+        {"coding": [{"system": ICD10CM, "code": "I10"}]},  # a code no value set places
+        {"coding": [{"system": "urn:local", "code": "HEMO"}]},
+        {"coding": [{"code": "D66"}]},  # no system: not a coding
+        "D66",  # malformed sender
+    ],
+    ids=["absent", "text only", "unplaced code", "local code", "no system", "a string"],
+)
+def test_concepts_no_value_set_places_have_no_known_code(knowledge: Knowledge, code: Any) -> None:
+    facts = concept_facts(code, knowledge)
+
+    assert facts.value_sets == frozenset()
+    assert not facts.has_known_code
+    assert not facts.in_any(tuple(knowledge.value_sets))
+
+
+def test_inside_a_call_facts_are_read_once_outside_read_afresh(knowledge: Knowledge) -> None:
+    code: dict[str, Any] = {"coding": [{"system": ICD10CM, "code": "I10"}]}
+    with read_once():
+        before = concept_facts(code, knowledge)
+        code["coding"][0]["code"] = "D66"  # nothing changes JSON inside a call: the first reading stands
+        assert concept_facts(code, knowledge) is before
+    assert "bleeding-disorder" in concept_facts(code, knowledge).value_sets  # outside: read afresh
+
+
+def test_terminology_answers_every_value_set_at_once(knowledge: Knowledge) -> None:
+    terminology = Terminology(dict(knowledge.value_sets))
+    codes = [(ICD10CM, "D66"), (ICD10CM, "M5450"), (ICD10CM, "I10"), (SNOMED, "91302008"), ("urn:x", "1")]
+    for system, code in codes:
+        expected = {vs for vs, matcher in knowledge.value_sets.items() if matcher.contains(system, code)}
+        assert terminology.value_sets_of(system, code) == expected
+        assert terminology.value_sets_of(system, code) == expected  # remembered: same answer
+        assert terminology.is_known_code(system, code) == bool(expected)
+    assert terminology.is_known_code(ICD10CM, "D66")
+    assert not terminology.is_known_code(ICD10CM, "I10")
+
+
+def test_knowledge_with_other_value_sets_gets_its_own_terminology(knowledge: Knowledge) -> None:
+    without = {k: v for k, v in knowledge.value_sets.items() if k != "bleeding-disorder"}
+    narrowed = dataclasses.replace(knowledge, value_sets=without)
+
+    assert "bleeding-disorder" in knowledge.terminology.value_sets_of(ICD10CM, "D66")
+    assert "bleeding-disorder" not in narrowed.terminology.value_sets_of(ICD10CM, "D66")
+
+
+def test_active_conditions_are_the_active_ones_in_record_order_for_the_day_asked(
+    knowledge: Knowledge,
+) -> None:
+    ongoing = condition(concept(icd("D66")), id="ongoing")
+    ends_tomorrow = condition(concept(sct("91302008")), id="ends", abatement=NOW + timedelta(days=1))
+    refuted = condition(concept(icd("D67")), id="refuted", verification_status="refuted")
+    record = patient_record(ends_tomorrow, refuted, ongoing)
+
+    with read_once():
+        today = active_conditions(record, knowledge, NOW)
+        later = active_conditions(record, knowledge, NOW + timedelta(days=2))
+
+    assert [c["id"] for c in today] == ["ends", "ongoing"]
+    assert [c["id"] for c in later] == ["ongoing"]
+    assert list(today) == [c for c in record.conditions if is_active_condition(c, NOW, knowledge.policy)]
+
+
+@pytest.mark.parametrize("size", [10, 200])
+def test_a_generated_chart_is_judged_the_same_inside_and_outside_a_call(
+    knowledge: Knowledge, size: int
+) -> None:
+    patient = chart_patient(size, NOW)
+    record = build_record(patient.patient_id, patient.resources)
+    drafts = {"resourceType": "Bundle", "entry": [{"resource": r} for r in patient.draft_orders]}
+    orders = find_dry_needling_orders(drafts, knowledge)
+
+    plain = evaluate_orders(orders, record, knowledge, NOW, drafts)
+    with read_once():
+        remembered = evaluate_orders(orders, record, knowledge, NOW, drafts)
+
+    assert remembered == plain
+    assert {f.code for f in plain} >= set(patient.expected_findings)
+
+
+def test_the_condition_index_selects_coded_and_named_conditions_in_record_order(knowledge: Knowledge) -> None:
+    named = condition(concept(text="Hemophilia A"), id="named")
+    coded = condition(concept(icd("D66", "Hereditary factor VIII deficiency")), id="coded")
+    # a code some value set places: judged by its code, its words are not read
+    coded_elsewhere = condition(concept(icd("M54.50"), text="Hemophilia A"), id="elsewhere")
+    unplaced = condition(concept(icd("I10"), text="Essential hypertension"), id="unplaced")
+    resolved = condition(concept(icd("D67")), id="resolved", clinical_status="resolved")
+    refuted = condition(concept(icd("D68.0")), id="refuted", verification_status="refuted")
+    record = patient_record(named, coded, coded_elsewhere, unplaced, resolved, refuted)
+    index = condition_index(record, knowledge, NOW)
+
+    def ids(found: tuple[Mapping[str, Any], ...]) -> list[str]:
+        return [c["id"] for c in found]
+
+    assert ids(index.select(("bleeding-disorder",), ("bleeding-disorder",))) == ["named", "coded"]
+    assert ids(index.select(("bleeding-disorder",))) == ["coded"]  # by code only
+    assert ids(index.select((), ("bleeding-disorder",))) == ["named"]  # by name only
+    assert ids(index.select(("bleeding-disorder",), active_only=False)) == ["coded", "resolved", "refuted"]
+    assert ids(index.select(("no-such-value-set",), ("systemic-infection",))) == []
+    # no ICD-10-CM / SNOMED CT coding: the text-only one and the local code (read by their words)
+    local = condition(concept({"system": "urn:local", "code": "X1"}, text="Hemophilia A"), id="local")
+    with_local = condition_index(patient_record(named, coded, local, unplaced), knowledge, NOW)
+    assert ids(with_local.select((), no_coding_from=(ICD10CM, SNOMED))) == ["named", "local"]
+    assert ids(with_local.select(("bleeding-disorder",), no_coding_from=(ICD10CM, SNOMED))) == [
+        "named",
+        "coded",
+        "local",
+    ]
+    assert index.active == (True, True, True, True, False, False)
+
+
+def test_the_condition_index_is_built_once_per_call_and_afresh_outside(knowledge: Knowledge) -> None:
+    record = patient_record(condition(concept(icd("D66")), id="coded"))
+    with read_once():
+        first = condition_index(record, knowledge, NOW)
+        assert condition_index(record, knowledge, NOW) is first
+        assert condition_index(record, knowledge, NOW + timedelta(days=1)) is not first  # another day
+    assert condition_index(record, knowledge, NOW) is not condition_index(record, knowledge, NOW)
