@@ -11,13 +11,13 @@ import pytest
 from flask import Flask
 from support.cds_client import CdsClient
 from support.clock import TODAY
+from support.services import SERVICES
 from support.tokens import BASE_URL, issuer_trust, token
 
 from cds_service import Settings, create_app
-from cds_service.catalog import load_catalog
 from cds_service.demo import build_hook_request, load_demo_patients
 
-SERVICE = next(s for s in load_catalog().services if s.hook == "order-select")
+SERVICE = SERVICES["order-select"]
 PATIENT = next(p for p in load_demo_patients(TODAY) if p.slug == "first-trimester")
 PATH = f"/cds-services/{SERVICE.id}"
 LIMIT = 64 * 1024

@@ -1,7 +1,8 @@
 """Metrics (what is counted, with bounded labels and no patient data) and readiness (``/readyz``), in-process.
 
 Counters are process-wide and other tests move them too, so each test compares a sample before and after.
-The same metrics under gunicorn, served by the master on ``DN_CDS_METRICS_PORT``: tests/integration/test_several_instances.py.
+The same metrics under gunicorn, served by the master on ``DN_CDS_METRICS_PORT``:
+tests/integration/test_several_instances.py.
 """
 
 from __future__ import annotations

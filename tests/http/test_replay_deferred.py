@@ -15,18 +15,18 @@ from flask import Flask, g
 from flask.testing import FlaskClient
 from sqlalchemy import event, func, select
 from support.clock import TODAY
+from support.services import SERVICES
 from support.tokens import BASE_URL, ISSUER, token
 
 from cds_service import create_app
 from cds_service.advice import Advisor
 from cds_service.audit_trail import DEFERRED_TOKEN
-from cds_service.catalog import load_catalog
 from cds_service.demo import build_hook_request, load_demo_patients
 from cds_service.settings import Settings
 from cds_service.store import Store, schema
 from cds_service.store.replay import token_key
 
-SERVICE = next(s for s in load_catalog().services if s.hook == "order-select")
+SERVICE = SERVICES["order-select"]
 PATIENT = next(p for p in load_demo_patients(TODAY) if p.slug == "eligible")
 PATH = f"/cds-services/{SERVICE.id}"
 

@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.builders import NOW, days_ago, lab_result, patient_record
+from support.builders import days_ago, lab_result, patient_record
 from support.cds_client import CdsClient
+from support.clock import TODAY
 from support.tokens import issuer_trust
 
 from cds_service import Settings, create_app
@@ -57,10 +58,10 @@ def test_overrides_change_only_the_named_settings(tmp_path: Path) -> None:
     assert shipped.policy.site_overrides == frozenset()
 
     platelets = lab_result("777-3", 60, "10*3/uL", effective=days_ago(2))
-    codes = {f.code for f in evaluate_patient(patient_record(platelets), site, NOW)}
+    codes = {f.code for f in evaluate_patient(patient_record(platelets), site, TODAY)}
     assert "low-platelet-count" in codes
     assert "low-platelet-count" not in {
-        f.code for f in evaluate_patient(patient_record(platelets), shipped, NOW)
+        f.code for f in evaluate_patient(patient_record(platelets), shipped, TODAY)
     }
 
 
@@ -118,7 +119,7 @@ def test_the_app_uses_the_site_policy_and_its_prefetch_statuses(tmp_path: Path) 
         {"medication_request_active_statuses": {"value": ["active", "on-hold", "draft"], **SOURCE}},
         version="2",
     )
-    app = create_app(Settings(policy_file=path, trusted_issuers=(issuer_trust(),)), today=lambda: NOW)
+    app = create_app(Settings(policy_file=path, trusted_issuers=(issuer_trust(),)), today=lambda: TODAY)
     with app.test_client() as client:
         services = CdsClient(client).discovery().get_json()["services"]
     for service in services:

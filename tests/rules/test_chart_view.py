@@ -14,7 +14,8 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from support.builders import NOW, concept, condition, icd, patient_record, sct
+from support.builders import concept, condition, icd, patient_record, sct
+from support.clock import TODAY
 from support.paths import ROOT
 
 from cds_service.demo import load_demo_patients
@@ -45,8 +46,8 @@ def _concepts(resource: Any) -> Iterator[Any]:
 
 
 def _chart_concepts() -> list[Any]:
-    resources = [r for patient in load_demo_patients(NOW) for r in patient.resources]
-    resources += list(chart_patient(200, NOW).resources)
+    resources = [r for patient in load_demo_patients(TODAY) for r in patient.resources]
+    resources += list(chart_patient(200, TODAY).resources)
     return [found for resource in resources for found in _concepts(resource)]
 
 
@@ -155,31 +156,31 @@ def test_active_conditions_are_the_active_ones_in_record_order_for_the_day_asked
     knowledge: Knowledge,
 ) -> None:
     ongoing = condition(concept(icd("D66")), id="ongoing")
-    ends_tomorrow = condition(concept(sct("91302008")), id="ends", abatement=NOW + timedelta(days=1))
+    ends_tomorrow = condition(concept(sct("91302008")), id="ends", abatement=TODAY + timedelta(days=1))
     refuted = condition(concept(icd("D67")), id="refuted", verification_status="refuted")
     record = patient_record(ends_tomorrow, refuted, ongoing)
 
     with read_once():
-        today = active_conditions(record, knowledge, NOW)
-        later = active_conditions(record, knowledge, NOW + timedelta(days=2))
+        today = active_conditions(record, knowledge, TODAY)
+        later = active_conditions(record, knowledge, TODAY + timedelta(days=2))
 
     assert [c["id"] for c in today] == ["ends", "ongoing"]
     assert [c["id"] for c in later] == ["ongoing"]
-    assert list(today) == [c for c in record.conditions if is_active_condition(c, NOW, knowledge.policy)]
+    assert list(today) == [c for c in record.conditions if is_active_condition(c, TODAY, knowledge.policy)]
 
 
 @pytest.mark.parametrize("size", [10, 200])
 def test_a_generated_chart_is_judged_the_same_inside_and_outside_a_call(
     knowledge: Knowledge, size: int
 ) -> None:
-    patient = chart_patient(size, NOW)
+    patient = chart_patient(size, TODAY)
     record = build_record(patient.patient_id, patient.resources)
     drafts = {"resourceType": "Bundle", "entry": [{"resource": r} for r in patient.draft_orders]}
     orders = find_dry_needling_orders(drafts, knowledge)
 
-    plain = evaluate_orders(orders, record, knowledge, NOW, drafts)
+    plain = evaluate_orders(orders, record, knowledge, TODAY, drafts)
     with read_once():
-        remembered = evaluate_orders(orders, record, knowledge, NOW, drafts)
+        remembered = evaluate_orders(orders, record, knowledge, TODAY, drafts)
 
     assert remembered == plain
     assert {f.code for f in plain} >= set(patient.expected_findings)
@@ -194,7 +195,7 @@ def test_the_condition_index_selects_coded_and_named_conditions_in_record_order(
     resolved = condition(concept(icd("D67")), id="resolved", clinical_status="resolved")
     refuted = condition(concept(icd("D68.0")), id="refuted", verification_status="refuted")
     record = patient_record(named, coded, coded_elsewhere, unplaced, resolved, refuted)
-    index = condition_index(record, knowledge, NOW)
+    index = condition_index(record, knowledge, TODAY)
 
     def ids(found: tuple[Mapping[str, Any], ...]) -> list[str]:
         return [c["id"] for c in found]
@@ -206,7 +207,7 @@ def test_the_condition_index_selects_coded_and_named_conditions_in_record_order(
     assert ids(index.select(("no-such-value-set",), ("systemic-infection",))) == []
     # no ICD-10-CM / SNOMED CT coding: the text-only one and the local code (read by their words)
     local = condition(concept({"system": "urn:local", "code": "X1"}, text="Hemophilia A"), id="local")
-    with_local = condition_index(patient_record(named, coded, local, unplaced), knowledge, NOW)
+    with_local = condition_index(patient_record(named, coded, local, unplaced), knowledge, TODAY)
     assert ids(with_local.select((), no_coding_from=(ICD10CM, SNOMED))) == ["named", "local"]
     assert ids(with_local.select(("bleeding-disorder",), no_coding_from=(ICD10CM, SNOMED))) == [
         "named",
@@ -219,7 +220,7 @@ def test_the_condition_index_selects_coded_and_named_conditions_in_record_order(
 def test_the_condition_index_is_built_once_per_call_and_afresh_outside(knowledge: Knowledge) -> None:
     record = patient_record(condition(concept(icd("D66")), id="coded"))
     with read_once():
-        first = condition_index(record, knowledge, NOW)
-        assert condition_index(record, knowledge, NOW) is first
-        assert condition_index(record, knowledge, NOW + timedelta(days=1)) is not first  # another day
-    assert condition_index(record, knowledge, NOW) is not condition_index(record, knowledge, NOW)
+        first = condition_index(record, knowledge, TODAY)
+        assert condition_index(record, knowledge, TODAY) is first
+        assert condition_index(record, knowledge, TODAY + timedelta(days=1)) is not first  # another day
+    assert condition_index(record, knowledge, TODAY) is not condition_index(record, knowledge, TODAY)

@@ -5,15 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from support.builders import (
-    NOW,
-    concept,
-    condition,
-    days_ago,
-    days_ahead,
-    icd,
-    patient_record,
-)
+from support.builders import concept, condition, days_ago, days_ahead, icd, patient_record
+from support.clock import TODAY
 
 from fhir_mappings import Knowledge, evaluate_patient
 from fhir_mappings.bleeding import find_bleeding_disorders
@@ -59,7 +52,7 @@ ACTIVE_CASES = [
 @pytest.mark.parametrize(("kwargs", "active"), ACTIVE_CASES)
 def test_is_active_condition(kwargs: dict[str, Any], active: bool, knowledge: Knowledge) -> None:
     resource = condition(concept(icd("D66", "Hereditary factor VIII deficiency")), **kwargs)
-    assert is_active_condition(resource, NOW, knowledge.policy) is active
+    assert is_active_condition(resource, TODAY, knowledge.policy) is active
 
 
 @pytest.mark.parametrize(("kwargs", "active"), ACTIVE_CASES)
@@ -67,7 +60,7 @@ def test_active_logic_applies_to_bleeding_rule(
     kwargs: dict[str, Any], active: bool, knowledge: Knowledge
 ) -> None:
     resource = condition(concept(icd("D66", "Hereditary factor VIII deficiency")), id="c-1", **kwargs)
-    found = find_bleeding_disorders(patient_record(resource), knowledge, NOW)
+    found = find_bleeding_disorders(patient_record(resource), knowledge, TODAY)
     assert bool(found) is active
 
 
@@ -76,7 +69,7 @@ def test_active_logic_applies_to_problem_list_indications(
     kwargs: dict[str, Any], active: bool, knowledge: Knowledge
 ) -> None:
     resource = condition(concept(icd("M54.2", "Cervicalgia")), **kwargs)
-    result = find_indications(None, patient_record(resource), knowledge, NOW)
+    result = find_indications(None, patient_record(resource), knowledge, TODAY)
     assert bool(result.matches) is active
 
 
@@ -85,13 +78,13 @@ def test_active_logic_applies_to_infection_rule(
     kwargs: dict[str, Any], active: bool, knowledge: Knowledge
 ) -> None:
     resource = condition(concept(icd("L03.115", "Cellulitis of right lower limb")), **kwargs)
-    assert bool(find_active_infections(patient_record(resource), knowledge, NOW)) is active
+    assert bool(find_active_infections(patient_record(resource), knowledge, TODAY)) is active
 
 
 def test_abatement_today_counts_as_abated(knowledge: Knowledge) -> None:
     """Abated today: no longer active (only an abatement strictly after ``now`` keeps it active)."""
-    resource = condition(concept(icd("D66")), clinical_status=None, abatement=NOW)
-    assert is_active_condition(resource, NOW, knowledge.policy) is False
+    resource = condition(concept(icd("D66")), clinical_status=None, abatement=TODAY)
+    assert is_active_condition(resource, TODAY, knowledge.policy) is False
 
 
 @pytest.mark.parametrize(
@@ -114,7 +107,7 @@ def test_clinical_status_variants_count_as_active(
 ) -> None:
     resource = condition(concept(icd("D66")), clinical_status=None)
     resource["clinicalStatus"] = status_concept
-    assert is_active_condition(resource, NOW, knowledge.policy) is True
+    assert is_active_condition(resource, TODAY, knowledge.policy) is True
 
 
 def test_patient_view_ignores_inactive_records(knowledge: Knowledge) -> None:
@@ -123,4 +116,4 @@ def test_patient_view_ignores_inactive_records(knowledge: Knowledge) -> None:
         condition(concept(icd("M54.2")), verification_status="refuted"),
         condition(concept(icd("L03.115")), abatement=days_ago(3), clinical_status="resolved"),
     )
-    assert [f.code for f in evaluate_patient(record, knowledge, NOW)] == ["no-indication-found"]
+    assert [f.code for f in evaluate_patient(record, knowledge, TODAY)] == ["no-indication-found"]

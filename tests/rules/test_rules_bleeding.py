@@ -7,7 +7,6 @@ from typing import Any
 import pytest
 from support.builders import (
     ICD10CM_OID,
-    NOW,
     Json,
     concept,
     condition,
@@ -18,6 +17,7 @@ from support.builders import (
     patient_record,
     sct,
 )
+from support.clock import TODAY
 
 from fhir_mappings import Knowledge, evaluate_orders, evaluate_patient, find_dry_needling_orders
 from fhir_mappings.bleeding import find_bleeding_disorders
@@ -76,7 +76,7 @@ from fhir_mappings.bleeding import find_bleeding_disorders
 )
 def test_bleeding_disorder_codes(code: Json, fires: bool, knowledge: Knowledge) -> None:
     record = patient_record(condition(concept(code), id="bd-1", onset=days_ago(900)))
-    found = find_bleeding_disorders(record, knowledge, NOW)
+    found = find_bleeding_disorders(record, knowledge, TODAY)
     assert bool(found) is fires
     if fires:
         assert [e.reference for e in found] == ["Condition/bd-1"]
@@ -97,7 +97,7 @@ def test_bleeding_disorder_codes(code: Json, fires: bool, knowledge: Knowledge) 
 )
 def test_bleeding_disorder_status(kwargs: dict[str, Any], fires: bool, knowledge: Knowledge) -> None:
     record = patient_record(condition(concept(icd("D66", "Hereditary factor VIII deficiency")), **kwargs))
-    assert bool(find_bleeding_disorders(record, knowledge, NOW)) is fires
+    assert bool(find_bleeding_disorders(record, knowledge, TODAY)) is fires
 
 
 def test_thrombophilia_and_bleeding_disorder_together(knowledge: Knowledge) -> None:
@@ -105,7 +105,7 @@ def test_thrombophilia_and_bleeding_disorder_together(knowledge: Knowledge) -> N
         condition(concept(icd("D68.51", "Activated protein C resistance")), id="fvl"),
         condition(concept(icd("D68.00", "Von Willebrand disease, unspecified")), id="vwd"),
     )
-    assert [e.reference for e in find_bleeding_disorders(record, knowledge, NOW)] == ["Condition/vwd"]
+    assert [e.reference for e in find_bleeding_disorders(record, knowledge, TODAY)] == ["Condition/vwd"]
 
 
 @pytest.mark.parametrize(
@@ -121,8 +121,8 @@ def test_bleeding_finding_through_evaluate(code: Json, expected: list[str], know
     record = patient_record(condition(concept(code), id="bd-2"))
     [order] = find_dry_needling_orders(draft_orders(dry_needling_order(id="dn-1")), knowledge)
     for findings, references in (
-        (evaluate_orders([order], record, knowledge, NOW), ("ServiceRequest/dn-1",)),
-        (evaluate_patient(record, knowledge, NOW), ()),
+        (evaluate_orders([order], record, knowledge, TODAY), ("ServiceRequest/dn-1",)),
+        (evaluate_patient(record, knowledge, TODAY), ()),
     ):
         bleeding = [f for f in findings if f.code == "bleeding-disorder"]
         assert [f.code for f in bleeding] == expected

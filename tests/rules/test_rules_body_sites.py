@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 from support.builders import (
     ICD10CM,
-    NOW,
     SNOMED,
     Json,
     body_site,
@@ -32,6 +31,7 @@ from support.builders import (
     sct,
     text_only,
 )
+from support.clock import TODAY
 from support.paths import ROOT
 
 from fhir_mappings import Knowledge, evaluate_orders, find_dry_needling_orders
@@ -60,7 +60,7 @@ def _order(knowledge: Knowledge, *sites: Json) -> Any:
 
 
 def _infection_codes(knowledge: Knowledge, infection: Json, *order_sites: Json) -> list[str]:
-    findings = evaluate_orders([_order(knowledge, *order_sites)], patient_record(infection), knowledge, NOW)
+    findings = evaluate_orders([_order(knowledge, *order_sites)], patient_record(infection), knowledge, TODAY)
     return [f.code for f in findings if f.code in INFECTION_CODES]
 
 
@@ -517,7 +517,7 @@ def test_icd_site_digits_are_read_under_the_icd_oid(knowledge: Knowledge) -> Non
         ),
         onset=days_ago(3),
     )
-    [found] = find_active_infections(patient_record(infection), knowledge, NOW)
+    [found] = find_active_infections(patient_record(infection), knowledge, TODAY)
     assert [(s.regions, s.side) for s in found.sites] == [(frozenset({"LOWER_LIMB"}), "right")]
     assert _infection_codes(knowledge, infection, text_only("Left calf")) == []
 

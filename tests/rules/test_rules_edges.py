@@ -7,7 +7,6 @@ from datetime import timedelta
 
 import pytest
 from support.builders import (
-    NOW,
     Json,
     condition,
     draft_orders,
@@ -18,6 +17,7 @@ from support.builders import (
     patient_record,
     text_only,
 )
+from support.clock import TODAY
 
 from fhir_mappings import Knowledge, evaluate_patient, find_dry_needling_orders
 from fhir_mappings.body_regions import read_body_site
@@ -31,7 +31,7 @@ SITE_TEXT_CAP = 256  # body_regions._MAX_SITE_TEXT: a site description is read u
 
 
 def _lab_codes(knowledge: Knowledge, *resources: Json) -> list[str]:
-    findings = evaluate_patient(patient_record(*resources), knowledge, NOW)
+    findings = evaluate_patient(patient_record(*resources), knowledge, TODAY)
     return sorted(f.code for f in findings if f.code in LAB_CODES)
 
 
@@ -65,7 +65,7 @@ def test_a_comparator_is_read_at_its_worst_case(
 ) -> None:
     code = PLATELETS if value in {30, 10} else INR
     unit = "10*9/L" if code == PLATELETS else "{INR}"
-    result = lab_result(code, value, unit, effective=NOW, comparator=comparator)
+    result = lab_result(code, value, unit, effective=TODAY, comparator=comparator)
     assert _lab_codes(knowledge, result) == expected
 
 
@@ -81,7 +81,7 @@ def test_a_comparator_is_read_at_its_worst_case(
 def test_platelet_counts_zero_negative_and_just_below_a_threshold(
     value: float, expected: list[str], knowledge: Knowledge
 ) -> None:
-    assert _lab_codes(knowledge, lab_result(PLATELETS, value, "10*9/L", effective=NOW)) == expected
+    assert _lab_codes(knowledge, lab_result(PLATELETS, value, "10*9/L", effective=TODAY)) == expected
 
 
 @pytest.mark.parametrize(
@@ -92,9 +92,9 @@ def test_a_condition_counts_until_its_abatement_day(
     abated_in_days: int, active: bool, knowledge: Knowledge
 ) -> None:
     resource = icd_condition(
-        "L03.115", "Cellulitis of right lower limb", abatement=NOW + timedelta(days=abated_in_days)
+        "L03.115", "Cellulitis of right lower limb", abatement=TODAY + timedelta(days=abated_in_days)
     )
-    assert is_active_condition(resource, NOW, knowledge.policy) is active
+    assert is_active_condition(resource, TODAY, knowledge.policy) is active
 
 
 @pytest.mark.parametrize(
@@ -115,7 +115,7 @@ def test_a_contained_reason_with_a_one_character_id_is_found(knowledge: Knowledg
     order = dry_needling_order(id="dn-1", reason_references=["#r"])
     order["contained"] = [reason]
     [found] = find_dry_needling_orders(draft_orders(order), knowledge)
-    keys = {m.key for m in find_indications(found, patient_record(), knowledge, NOW).matches}
+    keys = {m.key for m in find_indications(found, patient_record(), knowledge, TODAY).matches}
     assert keys == {"lateral-epicondylitis"}
 
 
@@ -150,7 +150,7 @@ def test_a_snomed_disorder_gives_its_finding_site_without_words_naming_it(knowle
     from fhir_mappings.infection import find_active_infections
 
     cellulitis = condition({"coding": [sct("24288004")]})
-    [infection] = find_active_infections(patient_record(cellulitis), knowledge, NOW)
+    [infection] = find_active_infections(patient_record(cellulitis), knowledge, TODAY)
     assert [set(site.regions) for site in infection.sites] == [{"LOWER_LIMB"}]
 
 

@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 from support.builders import (
-    NOW,
     PATIENT_ID,
     Json,
     concept,
@@ -25,6 +24,7 @@ from support.builders import (
     patient_record,
     text_only,
 )
+from support.clock import TODAY
 
 from fhir_mappings import Knowledge, evaluate_orders, evaluate_patient, find_dry_needling_orders
 from fhir_mappings.findings import Finding
@@ -35,7 +35,7 @@ INR_LOINC = "6301-6"
 
 def _nested_inr(levels: int) -> Json:
     """An INR of 5.0 reached through ``levels`` contained ``hasMember`` steps from a panel Observation."""
-    inner: Json = lab_result(INR_LOINC, 5.0, "{INR}", effective=NOW, id="inr")
+    inner: Json = lab_result(INR_LOINC, 5.0, "{INR}", effective=TODAY, id="inr")
     for level in range(levels, 0, -1):
         inner = {
             "resourceType": "Observation",
@@ -43,7 +43,7 @@ def _nested_inr(levels: int) -> Json:
             "status": "final",
             "subject": {"reference": f"Patient/{PATIENT_ID}"},
             "code": concept(loinc("34714-6", "INR panel")),
-            "effectiveDateTime": fhir_datetime(NOW),
+            "effectiveDateTime": fhir_datetime(TODAY),
             "contained": [{**inner, "id": f"m{level}"}],
             "hasMember": [{"reference": f"#m{level}"}],
         }
@@ -55,12 +55,12 @@ def _nested_inr(levels: int) -> Json:
 @pytest.mark.parametrize(("levels", "read"), [(1, True), (3, True), (4, False)])
 def test_panels_of_panels_are_read_three_levels_deep(levels: int, read: bool, knowledge: Knowledge) -> None:
     record = patient_record(_nested_inr(levels))
-    codes = {f.code for f in evaluate_patient(record, knowledge, NOW)}
+    codes = {f.code for f in evaluate_patient(record, knowledge, TODAY)}
     assert ("inr-critical" in codes) is read
 
 
 def test_only_observation_members_not_held_are_fetched() -> None:
-    held = lab_result(INR_LOINC, 1.1, "{INR}", effective=NOW, id="held")
+    held = lab_result(INR_LOINC, 1.1, "{INR}", effective=TODAY, id="held")
     panel = {
         "resourceType": "Observation",
         "id": "coag",
@@ -80,7 +80,7 @@ def _disclosure(knowledge: Knowledge, site_text: str) -> Finding:
     order = dry_needling_order(id="dn-1")
     order["bodySite"] = [text_only(site_text)]
     [parsed] = find_dry_needling_orders(draft_orders(order), knowledge)
-    findings = evaluate_orders([parsed], patient_record(), knowledge, NOW)
+    findings = evaluate_orders([parsed], patient_record(), knowledge, TODAY)
     [disclosure] = [f for f in findings if f.code == "risk-disclosure"]
     return disclosure
 
@@ -94,7 +94,7 @@ def test_the_lung_advice_follows_a_lung_site_not_another_site_risk(knowledge: Kn
 
 
 def _bleeding_facts(knowledge: Knowledge, *resources: Any) -> dict[str, str]:
-    findings = evaluate_patient(patient_record(*resources), knowledge, NOW)
+    findings = evaluate_patient(patient_record(*resources), knowledge, TODAY)
     [finding] = [f for f in findings if f.code == "bleeding-risk-condition"]
     return dict(finding.facts)
 
@@ -110,7 +110,7 @@ def test_purpura_beside_a_resolved_thrombocytopenia_asks_for_no_platelet_count(k
 
 def _order_codes(knowledge: Knowledge, order: Json, *resources: Any) -> set[str]:
     [parsed] = find_dry_needling_orders(draft_orders(order), knowledge)
-    return {f.code for f in evaluate_orders([parsed], patient_record(*resources), knowledge, NOW)}
+    return {f.code for f in evaluate_orders([parsed], patient_record(*resources), knowledge, TODAY)}
 
 
 @pytest.mark.parametrize(("target", "fires"), [("#reason", True), ("#other", False)])
@@ -147,7 +147,7 @@ def test_an_unplaced_site_tied_with_a_placed_one_names_every_order_site(knowledg
     order = dry_needling_order(id="dn-1")
     order["bodySite"] = [text_only("Trigger point 3"), text_only("L forearm")]
     [parsed] = find_dry_needling_orders(draft_orders(order), knowledge)
-    findings = evaluate_orders([parsed], patient_record(lymphedema), knowledge, NOW)
+    findings = evaluate_orders([parsed], patient_record(lymphedema), knowledge, TODAY)
     [finding] = [f for f in findings if f.code == "lymphedema-limb"]
     assert finding.facts["order_site"] == "Trigger point 3; left arm"
     assert "side" in finding.facts
@@ -168,6 +168,6 @@ def test_an_allergy_rule_with_words_only_still_reads_allergy_words(knowledge: Kn
         "code": text_only("Nickel allergy"),
         "patient": {"reference": f"Patient/{PATIENT_ID}"},
     }
-    codes = {f.code for f in evaluate_patient(patient_record(allergy), words_only, NOW)}
+    codes = {f.code for f in evaluate_patient(patient_record(allergy), words_only, TODAY)}
     assert "metal-allergy" in codes
-    assert "metal-allergy" not in {f.code for f in evaluate_patient(patient_record(), words_only, NOW)}
+    assert "metal-allergy" not in {f.code for f in evaluate_patient(patient_record(), words_only, TODAY)}

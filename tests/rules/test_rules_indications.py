@@ -9,7 +9,6 @@ from support.builders import (
     ICD10CM,
     ICD10CM_OID,
     INDICATION_KEYS,
-    NOW,
     SNOMED,
     coding,
     concept,
@@ -22,6 +21,7 @@ from support.builders import (
     sct,
     text_only,
 )
+from support.clock import TODAY
 
 from cards import CardContext, build_cards, load_card_wording
 from cards.builder import EXTENSION_EVIDENCE, EXTENSION_INDICATIONS
@@ -105,7 +105,7 @@ def test_indication_keys_are_the_contract(knowledge: Knowledge) -> None:
 @pytest.mark.parametrize(("key", "code", "display"), ICD_CASES)
 def test_icd_problem_fires_indication(key: str, code: str, display: str, knowledge: Knowledge) -> None:
     record = patient_record(condition(concept(icd(code, display), text=display), id="c-1"))
-    result = find_indications(None, record, knowledge, NOW)
+    result = find_indications(None, record, knowledge, TODAY)
     assert key in _keys(result)
     match = next(m for m in result.matches if m.key == key)
     assert (match.system, match.code, match.origin, match.reference) == (
@@ -126,7 +126,7 @@ def test_icd_problem_fires_indication(key: str, code: str, display: str, knowled
 )
 def test_snomed_problem_fires_indication(key: str, code: str, display: str, knowledge: Knowledge) -> None:
     record = patient_record(condition(concept(sct(code, display))))
-    assert key in _keys(find_indications(None, record, knowledge, NOW))
+    assert key in _keys(find_indications(None, record, knowledge, TODAY))
 
 
 @pytest.mark.parametrize(
@@ -150,7 +150,7 @@ def test_snomed_problem_fires_indication(key: str, code: str, display: str, know
 )
 def test_icd_hierarchy_and_overlaps(code: str, expected: set[str], knowledge: Knowledge) -> None:
     record = patient_record(condition(concept(icd(code))))
-    assert _keys(find_indications(None, record, knowledge, NOW)) == expected
+    assert _keys(find_indications(None, record, knowledge, TODAY)) == expected
 
 
 @pytest.mark.parametrize(
@@ -164,7 +164,7 @@ def test_icd_hierarchy_and_overlaps(code: str, expected: set[str], knowledge: Kn
 def test_pre_split_parent_codes_still_match_by_prefix(code: str, display: str, knowledge: Knowledge) -> None:
     """Older records carry codes that were later split into children; they still count."""
     record = patient_record(condition(concept(icd(code, display))))
-    assert len(find_indications(None, record, knowledge, NOW).matches) == 1
+    assert len(find_indications(None, record, knowledge, TODAY).matches) == 1
 
 
 @pytest.mark.parametrize(
@@ -185,7 +185,7 @@ def test_pre_split_parent_codes_still_match_by_prefix(code: str, display: str, k
 )
 def test_wrong_system_or_code_does_not_match_neck_pain(code: dict[str, Any], knowledge: Knowledge) -> None:
     record = patient_record(condition(concept(code)))
-    assert "neck-pain" not in _keys(find_indications(None, record, knowledge, NOW))
+    assert "neck-pain" not in _keys(find_indications(None, record, knowledge, TODAY))
 
 
 @pytest.mark.parametrize(
@@ -202,7 +202,7 @@ def test_wrong_system_or_code_does_not_match_neck_pain(code: dict[str, Any], kno
 )
 def test_icd_system_aliases_match(system: str, knowledge: Knowledge) -> None:
     record = patient_record(condition(concept(icd("M54.2", "Cervicalgia", system=system))))
-    result = find_indications(None, record, knowledge, NOW)
+    result = find_indications(None, record, knowledge, TODAY)
     assert _keys(result) == {"neck-pain"}
     assert result.matches[0].system == ICD10CM  # reported with the canonical system
 
@@ -212,7 +212,7 @@ def test_every_coding_is_checked_not_only_the_first(knowledge: Knowledge) -> Non
         coding("https://ehr.example.org/fhir/CodeSystem/problems", "NECK-12", "Neck pain"),
         sct("81680005", "Neck pain"),
     )
-    result = find_indications(None, patient_record(condition(code)), knowledge, NOW)
+    result = find_indications(None, patient_record(condition(code)), knowledge, TODAY)
     assert [(m.key, m.code) for m in result.matches] == [("neck-pain", "81680005")]
 
 
@@ -223,7 +223,7 @@ def test_a_condition_coded_in_icd_and_snomed_is_named_once(knowledge: Knowledge)
         icd("M54.2", "Cervicalgia"),
         sct("81680005", "Neck pain"),
     )
-    result = find_indications(None, patient_record(condition(code, id="neck")), knowledge, NOW)
+    result = find_indications(None, patient_record(condition(code, id="neck")), knowledge, TODAY)
     matches = [(m.key, m.code, m.reference) for m in result.matches]
     assert matches == [("neck-pain", "M54.2", "Condition/neck")]
 
@@ -234,7 +234,7 @@ def test_two_conditions_of_one_key_are_each_named(knowledge: Knowledge) -> None:
         condition(concept(sct("81680005", "Neck pain")), id="neck-2"),
         condition(concept(icd("M54.50", "Low back pain, unspecified")), id="back"),
     )
-    result = find_indications(None, record, knowledge, NOW)
+    result = find_indications(None, record, knowledge, TODAY)
     assert [(m.key, m.reference) for m in result.matches] == [
         ("neck-pain", "Condition/neck-1"),
         ("neck-pain", "Condition/neck-2"),
@@ -255,7 +255,7 @@ def test_two_conditions_of_one_key_are_each_named(knowledge: Knowledge) -> None:
 )
 def test_problem_list_counts_only_active(kwargs: dict[str, Any], fires: bool, knowledge: Knowledge) -> None:
     record = patient_record(condition(concept(icd("M79.7", "Fibromyalgia")), **kwargs))
-    assert bool(find_indications(None, record, knowledge, NOW).matches) is fires
+    assert bool(find_indications(None, record, knowledge, TODAY).matches) is fires
 
 
 # --- the order's own reason ---------------------------------------------------------------------------
@@ -278,7 +278,7 @@ def test_problem_list_counts_only_active(kwargs: dict[str, Any], fires: bool, kn
 )
 def test_order_reason_code(reason: dict[str, Any], expected: set[str], knowledge: Knowledge) -> None:
     order = _order(knowledge, reason_codes=[reason])
-    result = find_indications(order, patient_record(), knowledge, NOW)
+    result = find_indications(order, patient_record(), knowledge, TODAY)
     assert _keys(result) == expected
     assert all(m.origin == "order reason" and m.reference == "ServiceRequest/dn-1" for m in result.matches)
     assert result.unrecognised == ()
@@ -298,7 +298,7 @@ def test_order_reason_reference(
 ) -> None:
     problem = condition(concept(icd("M72.2", "Plantar fascial fibromatosis")), id="pf-7", **problem_kwargs)
     order = _order(knowledge, reason_references=["Condition/pf-7"])
-    result = find_indications(order, patient_record(problem), knowledge, NOW)
+    result = find_indications(order, patient_record(problem), knowledge, TODAY)
     assert _keys(result) == expected
     assert all(m.reference == "Condition/pf-7" for m in result.matches)
 
@@ -312,7 +312,7 @@ def test_order_reason_reference_to_resolved_problem_counts(knowledge: Knowledge)
         abatement=days_ago(20),
     )
     order = _order(knowledge, reason_references=["https://ehr.example.org/fhir/Condition/pf-8/_history/3"])
-    result = find_indications(order, patient_record(problem), knowledge, NOW)
+    result = find_indications(order, patient_record(problem), knowledge, TODAY)
     assert [(m.key, m.origin) for m in result.matches] == [("plantar-fasciitis", "order reason")]
 
 
@@ -327,13 +327,13 @@ def test_order_reason_reference_to_resolved_problem_counts(knowledge: Knowledge)
 def test_order_reason_reference_not_resolvable(reference: str, knowledge: Knowledge) -> None:
     problem = condition(concept(icd("M72.2")), id="pf-9", clinical_status="resolved")
     order = _order(knowledge, reason_references=[reference])
-    assert find_indications(order, patient_record(problem), knowledge, NOW).matches == ()
+    assert find_indications(order, patient_record(problem), knowledge, TODAY).matches == ()
 
 
 def test_order_reason_comes_before_problem_list(knowledge: Knowledge) -> None:
     order = _order(knowledge, reason_codes=[concept(icd("M77.11", "Lateral epicondylitis, right elbow"))])
     record = patient_record(condition(concept(icd("M54.2", "Cervicalgia")), id="c-2"))
-    result = find_indications(order, record, knowledge, NOW)
+    result = find_indications(order, record, knowledge, TODAY)
     assert [(m.key, m.origin) for m in result.matches] == [
         ("lateral-epicondylitis", "order reason"),
         ("neck-pain", "problem list"),
@@ -343,7 +343,7 @@ def test_order_reason_comes_before_problem_list(knowledge: Knowledge) -> None:
 def test_same_code_from_reason_and_problem_reported_once(knowledge: Knowledge) -> None:
     order = _order(knowledge, reason_references=["Condition/c-3"])
     record = patient_record(condition(concept(icd("M54.2", "Cervicalgia")), id="c-3"))
-    result = find_indications(order, record, knowledge, NOW)
+    result = find_indications(order, record, knowledge, TODAY)
     assert [(m.key, m.code, m.origin) for m in result.matches] == [("neck-pain", "M54.2", "order reason")]
 
 
@@ -352,21 +352,21 @@ def test_same_code_from_reason_and_problem_reported_once(knowledge: Knowledge) -
 
 def test_text_only_order_reason_reported_unrecognised(knowledge: Knowledge) -> None:
     order = _order(knowledge, reason_codes=[text_only("Neck pain")])
-    result = find_indications(order, patient_record(), knowledge, NOW)
+    result = find_indications(order, patient_record(), knowledge, TODAY)
     assert result.matches == ()
     assert result.unrecognised == ("order reason 'Neck pain' (no code)",)
 
 
 def test_text_only_problem_reported_unrecognised(knowledge: Knowledge) -> None:
     record = patient_record(condition(text_only("Chronic low back pain"), id="c-text"))
-    result = find_indications(None, record, knowledge, NOW)
+    result = find_indications(None, record, knowledge, TODAY)
     assert result.matches == ()
     assert result.unrecognised == ("problem 'Chronic low back pain' (no code)",)
 
 
 def test_inactive_text_only_problem_not_reported(knowledge: Knowledge) -> None:
     record = patient_record(condition(text_only("Chronic low back pain"), clinical_status="resolved"))
-    assert find_indications(None, record, knowledge, NOW).unrecognised == ()
+    assert find_indications(None, record, knowledge, TODAY).unrecognised == ()
 
 
 def test_coded_non_indication_is_not_unrecognised(knowledge: Knowledge) -> None:
@@ -374,7 +374,7 @@ def test_coded_non_indication_is_not_unrecognised(knowledge: Knowledge) -> None:
     record = patient_record(
         condition(concept(icd("E11.9", "Type 2 diabetes mellitus without complications")))
     )
-    result = find_indications(None, record, knowledge, NOW)
+    result = find_indications(None, record, knowledge, TODAY)
     assert (result.matches, result.unrecognised) == ((), ())
 
 
@@ -416,7 +416,7 @@ def test_indication_finding_through_evaluate_orders(
 ) -> None:
     order = _order(knowledge, reason_codes=[reason] if reason else [])
     record = patient_record(condition(problem)) if problem else patient_record()
-    findings = evaluate_orders([order], record, knowledge, NOW)
+    findings = evaluate_orders([order], record, knowledge, TODAY)
     [indication] = [f for f in findings if f.code in {"indication-found", "no-indication-found"}]
     assert indication.code == code
     assert indication.order_references == ("ServiceRequest/dn-1",)
@@ -439,7 +439,7 @@ def test_contained_reason_condition_is_matched(knowledge: Knowledge) -> None:
     del reason["subject"]
     resource = _with_contained(dry_needling_order(id="dn-1", reason_references=["#r1"]), reason)
     [order] = find_dry_needling_orders(draft_orders(resource), knowledge)
-    result = find_indications(order, patient_record(), knowledge, NOW)
+    result = find_indications(order, patient_record(), knowledge, TODAY)
     assert _keys(result) == {"lateral-epicondylitis"}
     [match] = result.matches
     assert (match.origin, match.reference) == ("order reason", "ServiceRequest/dn-1")
@@ -450,7 +450,7 @@ def test_contained_reason_entered_in_error_does_not_count(knowledge: Knowledge) 
     reason = condition(concept(icd("M77.11")), id="r1", verification_status="entered-in-error")
     resource = _with_contained(dry_needling_order(id="dn-1", reason_references=["#r1"]), reason)
     [order] = find_dry_needling_orders(draft_orders(resource), knowledge)
-    assert find_indications(order, patient_record(), knowledge, NOW).matches == ()
+    assert find_indications(order, patient_record(), knowledge, TODAY).matches == ()
 
 
 @pytest.mark.parametrize("target", ["#other", "#", "#r1"])
@@ -458,7 +458,7 @@ def test_local_reference_without_a_contained_condition_is_reported(target: str, 
     not_a_condition = {"resourceType": "Observation", "id": "r1", "status": "final", "code": text_only("x")}
     resource = _with_contained(dry_needling_order(id="dn-1", reason_references=[target]), not_a_condition)
     [order] = find_dry_needling_orders(draft_orders(resource), knowledge)
-    result = find_indications(order, patient_record(), knowledge, NOW)
+    result = find_indications(order, patient_record(), knowledge, TODAY)
     assert result.matches == ()
     assert result.unrecognised == (f"order reason {target} (not in the patient data sent)",)
 
@@ -469,7 +469,7 @@ def test_indication_card_names_a_doubly_coded_condition_once(knowledge: Knowledg
     record = patient_record(
         condition(concept(icd("M54.2", "Cervicalgia"), sct("81680005", "Neck pain")), id="neck"),
     )
-    findings = evaluate_patient(record, knowledge, NOW)
+    findings = evaluate_patient(record, knowledge, TODAY)
     context = CardContext(
         hook_instance="d1577c69-dfbe-44ad-ba6d-3e05e953b2ea",
         finding_system=knowledge.finding_system,

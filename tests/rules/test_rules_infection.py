@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 from support.builders import (
-    NOW,
     Json,
     body_site,
     concept,
@@ -26,6 +25,7 @@ from support.builders import (
     patient_record,
     sct,
 )
+from support.clock import TODAY
 
 from fhir_mappings import Knowledge, evaluate_orders, find_dry_needling_orders
 from fhir_mappings.infection import find_active_infections
@@ -60,7 +60,7 @@ def _order(knowledge: Knowledge, *sites: Json) -> Any:
 
 
 def _infection_codes(knowledge: Knowledge, infection: Json, *order_sites: Json) -> list[str]:
-    findings = evaluate_orders([_order(knowledge, *order_sites)], patient_record(infection), knowledge, NOW)
+    findings = evaluate_orders([_order(knowledge, *order_sites)], patient_record(infection), knowledge, TODAY)
     return [f.code for f in findings if f.code in INFECTION_CODES]
 
 
@@ -613,7 +613,7 @@ def test_infection_status(kwargs: dict[str, Any], expected: list[str], knowledge
 )
 def test_infection_codes_recognised(code: Json, knowledge: Knowledge) -> None:
     record = patient_record(condition(concept(code), id="inf-1"))
-    assert [i.evidence.reference for i in find_active_infections(record, knowledge, NOW)] == [
+    assert [i.evidence.reference for i in find_active_infections(record, knowledge, TODAY)] == [
         "Condition/inf-1"
     ]
 
@@ -632,7 +632,7 @@ def test_infection_codes_recognised(code: Json, knowledge: Knowledge) -> None:
 )
 def test_non_infection_codes_ignored(code: Json, knowledge: Knowledge) -> None:
     record = patient_record(condition(concept(code)))
-    assert find_active_infections(record, knowledge, NOW) == []
+    assert find_active_infections(record, knowledge, TODAY) == []
 
 
 def test_infection_finding_content(knowledge: Knowledge) -> None:
@@ -643,7 +643,7 @@ def test_infection_finding_content(knowledge: Knowledge) -> None:
         dry_needling_order(id="dn-h", body_sites=[RIGHT_HIP]),
     )
     orders = find_dry_needling_orders(bundle, knowledge)
-    findings = evaluate_orders(orders, patient_record(infection), knowledge, NOW)
+    findings = evaluate_orders(orders, patient_record(infection), knowledge, TODAY)
     site_findings = [f for f in findings if f.code in INFECTION_CODES]
     assert [(f.code, f.kind, f.order_references) for f in site_findings] == [
         (LOCAL, "contraindication", ("ServiceRequest/dn-r",)),
@@ -660,7 +660,7 @@ def test_two_infections_one_local_one_near(knowledge: Knowledge) -> None:
         icd_condition("L03.115", "Cellulitis of right lower limb", id="inf-a"),
         icd_condition("L03.90", "Cellulitis, unspecified", id="inf-b"),
     )
-    findings = evaluate_orders([_order(knowledge, RIGHT_KNEE)], record, knowledge, NOW)
+    findings = evaluate_orders([_order(knowledge, RIGHT_KNEE)], record, knowledge, TODAY)
     assert [(f.code, f.evidence[0].reference) for f in findings if f.code in INFECTION_CODES] == [
         (LOCAL, "Condition/inf-a"),
         (NEAR, "Condition/inf-b"),

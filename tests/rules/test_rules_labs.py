@@ -7,7 +7,8 @@ import dataclasses
 from typing import Any
 
 import pytest
-from support.builders import NOW, Json, days_ago, lab_result, patient_record
+from support.builders import Json, days_ago, lab_result, patient_record
+from support.clock import TODAY
 
 from fhir_mappings import Knowledge, evaluate_patient
 
@@ -23,7 +24,7 @@ BLEEDING_LAB_CODES = {
 
 
 def _codes(knowledge: Knowledge, *resources: Json) -> list[str]:
-    findings = evaluate_patient(patient_record(*resources), knowledge, NOW)
+    findings = evaluate_patient(patient_record(*resources), knowledge, TODAY)
     return sorted(f.code for f in findings if f.code in BLEEDING_LAB_CODES)
 
 
@@ -142,7 +143,7 @@ def test_the_newest_valid_result_wins(knowledge: Knowledge) -> None:
 def test_an_unreadable_newer_result_is_reported_and_does_not_hide_an_older_one(knowledge: Knowledge) -> None:
     older = lab_result(PLATELETS, 15, "10*3/uL", effective=days_ago(10), id="older")
     newer = lab_result(PLATELETS, 180, "platelets/field", effective=days_ago(1), id="newer")
-    findings = evaluate_patient(patient_record(older, newer), knowledge, NOW)
+    findings = evaluate_patient(patient_record(older, newer), knowledge, TODAY)
     by_code = {f.code: f for f in findings if f.code in BLEEDING_LAB_CODES}
     assert sorted(by_code) == ["lab-unit-unknown", "severe-thrombocytopenia"]
     unknown = by_code["lab-unit-unknown"]
@@ -198,7 +199,7 @@ def test_comparators_read_at_their_worst_case(
     unit = "10*3/uL" if loinc_code == PLATELETS else "{INR}"
     result = lab_result(loinc_code, value, unit, effective=days_ago(1), comparator=comparator)
     assert _codes(knowledge, result) == expected
-    for finding in evaluate_patient(patient_record(result), knowledge, NOW):
+    for finding in evaluate_patient(patient_record(result), knowledge, TODAY):
         if finding.code in BLEEDING_LAB_CODES:
             assert finding.facts["value"].startswith(comparator)  # "<10 x10^9/L", never "0 x10^9/L"
 
@@ -206,7 +207,7 @@ def test_comparators_read_at_their_worst_case(
 def test_finding_facts_state_the_value_date_and_conversion(knowledge: Knowledge) -> None:
     result = lab_result(PLATELETS, 18000, "/uL", effective=days_ago(4), id="plt")
     [finding] = [
-        f for f in evaluate_patient(patient_record(result), knowledge, NOW) if f.code in BLEEDING_LAB_CODES
+        f for f in evaluate_patient(patient_record(result), knowledge, TODAY) if f.code in BLEEDING_LAB_CODES
     ]
     assert finding.kind == "contraindication"
     assert finding.facts == {
@@ -255,7 +256,9 @@ def test_result_as_sent_shows_the_readable_unit(
     unit: str | None, code: str | None, sent: str, fact_value: str, knowledge: Knowledge
 ) -> None:
     result = lab_result(PLATELETS, 15, unit, code=code, effective=days_ago(1), id="plt")
-    [finding] = [f for f in evaluate_patient(patient_record(result), knowledge, NOW) if f.facts.get("result")]
+    [finding] = [
+        f for f in evaluate_patient(patient_record(result), knowledge, TODAY) if f.facts.get("result")
+    ]
     assert finding.code == "severe-thrombocytopenia"
     assert (finding.facts["result"], finding.facts["value"]) == (sent, fact_value)
     assert finding.evidence[0].description.startswith(f"Platelet count {sent}")
@@ -263,6 +266,8 @@ def test_result_as_sent_shows_the_readable_unit(
 
 def test_inr_as_sent_shows_the_readable_unit(knowledge: Knowledge) -> None:
     result = lab_result(INR, 3.4, "INR", code="{INR}", effective=days_ago(1))
-    [finding] = [f for f in evaluate_patient(patient_record(result), knowledge, NOW) if f.facts.get("result")]
+    [finding] = [
+        f for f in evaluate_patient(patient_record(result), knowledge, TODAY) if f.facts.get("result")
+    ]
     facts = (finding.code, finding.facts["result"], finding.facts["value"])
     assert facts == ("inr-elevated", "3.4 INR", "3.4")

@@ -7,7 +7,6 @@ import dataclasses
 
 import pytest
 from support.builders import (
-    NOW,
     Json,
     concept,
     condition,
@@ -20,6 +19,7 @@ from support.builders import (
     rxnorm,
     text_only,
 )
+from support.clock import TODAY
 
 from fhir_mappings import Knowledge, evaluate_orders, evaluate_patient, find_dry_needling_orders
 from fhir_mappings.medications import find_antithrombotic_therapy
@@ -49,7 +49,7 @@ from fhir_mappings.medications import find_antithrombotic_therapy
 def test_rxnorm_codes_are_matched_by_code(code: str, display: str, drug: str, knowledge: Knowledge) -> None:
     # the coding has no display and the text names no drug: only the code can match
     record = patient_record(medication(concept(rxnorm(code)), id="m-1"))
-    [use] = find_antithrombotic_therapy(record, knowledge, NOW)
+    [use] = find_antithrombotic_therapy(record, knowledge, TODAY)
     assert (use.drug, use.matched_by, use.evidence.reference) == (drug, "code", "MedicationRequest/m-1")
 
 
@@ -70,7 +70,7 @@ def test_rxnorm_codes_are_matched_by_code(code: str, display: str, drug: str, kn
     ],
 )
 def test_other_medications_do_not_count(medication_concept: Json, knowledge: Knowledge) -> None:
-    assert find_antithrombotic_therapy(patient_record(medication(medication_concept)), knowledge, NOW) == []
+    assert find_antithrombotic_therapy(patient_record(medication(medication_concept)), knowledge, TODAY) == []
 
 
 @pytest.mark.parametrize(
@@ -87,7 +87,7 @@ def test_other_medications_do_not_count(medication_concept: Json, knowledge: Kno
 def test_names_in_text_are_matched_and_flagged(
     medication_concept: Json, drug: str, word: str, knowledge: Knowledge
 ) -> None:
-    [use] = find_antithrombotic_therapy(patient_record(medication(medication_concept)), knowledge, NOW)
+    [use] = find_antithrombotic_therapy(patient_record(medication(medication_concept)), knowledge, TODAY)
     assert (use.drug, use.matched_by) == (drug, "name")
     assert f"matched by the name '{word}', not by a code" in use.evidence.description
 
@@ -102,7 +102,7 @@ def test_a_contained_medication_and_a_reference_display_are_read(knowledge: Know
     displayed = medication(
         None, id="m-d", medicationReference={"reference": "Medication/77", "display": "Plavix"}
     )
-    uses = find_antithrombotic_therapy(patient_record(contained, displayed), knowledge, NOW)
+    uses = find_antithrombotic_therapy(patient_record(contained, displayed), knowledge, TODAY)
     assert [(u.evidence.reference, u.drug, u.matched_by) for u in uses] == [
         ("MedicationRequest/m-c", "apixaban", "code"),
         ("MedicationRequest/m-d", "clopidogrel", "name"),
@@ -114,10 +114,10 @@ def test_a_referenced_medication_sent_alongside_is_resolved(knowledge: Knowledge
     referenced = medication(None, id="m-r", medicationReference={"reference": "Medication/e7Xq"})
     included = {"resourceType": "Medication", "id": "e7Xq", "code": concept(rxnorm("1232082"))}
     other = {"resourceType": "Medication", "id": "other", "code": concept(rxnorm("855332"))}
-    uses = find_antithrombotic_therapy(patient_record(referenced, other, included), knowledge, NOW)
+    uses = find_antithrombotic_therapy(patient_record(referenced, other, included), knowledge, TODAY)
     assert [(u.drug, u.matched_by) for u in uses] == [("rivaroxaban", "code")]
     unresolved = medication(None, medicationReference={"reference": "Medication/absent"})
-    assert find_antithrombotic_therapy(patient_record(unresolved, other), knowledge, NOW) == []
+    assert find_antithrombotic_therapy(patient_record(unresolved, other), knowledge, TODAY) == []
 
 
 @pytest.mark.parametrize(
@@ -142,20 +142,20 @@ def test_a_referenced_medication_sent_alongside_is_resolved(knowledge: Knowledge
 )
 def test_status_policy(resource_type: str, status: str, counts: bool, knowledge: Knowledge) -> None:
     resource = medication(concept(rxnorm("855332")), resource_type=resource_type, status=status)
-    assert bool(find_antithrombotic_therapy(patient_record(resource), knowledge, NOW)) is counts
+    assert bool(find_antithrombotic_therapy(patient_record(resource), knowledge, TODAY)) is counts
 
 
 def test_do_not_perform_order_does_not_count(knowledge: Knowledge) -> None:
     resource = medication(concept(rxnorm("855332")), doNotPerform=True)
-    assert find_antithrombotic_therapy(patient_record(resource), knowledge, NOW) == []
+    assert find_antithrombotic_therapy(patient_record(resource), knowledge, TODAY) == []
 
 
 def test_the_status_policy_is_a_setting(knowledge: Knowledge) -> None:
     policy = dataclasses.replace(knowledge.policy, medication_request_active_statuses=frozenset({"active"}))
     narrowed = dataclasses.replace(knowledge, policy=policy)
     held = patient_record(medication(concept(rxnorm("855332")), status="on-hold"))
-    assert find_antithrombotic_therapy(held, knowledge, NOW)
-    assert find_antithrombotic_therapy(held, narrowed, NOW) == []
+    assert find_antithrombotic_therapy(held, knowledge, TODAY)
+    assert find_antithrombotic_therapy(held, narrowed, TODAY) == []
 
 
 @pytest.mark.parametrize(
@@ -180,7 +180,7 @@ def test_the_status_policy_is_a_setting(knowledge: Knowledge) -> None:
 )
 def test_long_term_use_codes(code: Json, counts: bool, knowledge: Knowledge) -> None:
     record = patient_record(condition(concept(code), id="z", onset=days_ago(400)))
-    uses = find_antithrombotic_therapy(record, knowledge, NOW)
+    uses = find_antithrombotic_therapy(record, knowledge, TODAY)
     assert bool(uses) is counts
     if counts:
         assert uses[0].matched_by == "condition"
@@ -191,7 +191,7 @@ def test_a_resolved_long_term_use_code_does_not_count(knowledge: Knowledge) -> N
         condition(concept(icd("Z79.01")), clinical_status="resolved", abatement=days_ago(30)),
         condition(concept(icd("Z79.02")), verification_status="entered-in-error"),
     )
-    assert find_antithrombotic_therapy(record, knowledge, NOW) == []
+    assert find_antithrombotic_therapy(record, knowledge, TODAY) == []
 
 
 def test_a_site_can_stop_counting_aspirin(knowledge: Knowledge) -> None:
@@ -202,17 +202,17 @@ def test_a_site_can_stop_counting_aspirin(knowledge: Knowledge) -> None:
         medication(text_only("ASA 81 mg")),
         condition(concept(icd("Z79.82"))),
     )
-    assert len(find_antithrombotic_therapy(record, knowledge, NOW)) == 3
-    assert find_antithrombotic_therapy(record, no_aspirin, NOW) == []
+    assert len(find_antithrombotic_therapy(record, knowledge, TODAY)) == 3
+    assert find_antithrombotic_therapy(record, no_aspirin, TODAY) == []
     clopidogrel = patient_record(medication(concept(rxnorm("309362"))))
-    assert find_antithrombotic_therapy(clopidogrel, no_aspirin, NOW)
+    assert find_antithrombotic_therapy(clopidogrel, no_aspirin, TODAY)
 
 
 def test_rxnorm_oid_system_is_accepted(knowledge: Knowledge) -> None:
     record = patient_record(
         medication(concept({"system": "urn:oid:2.16.840.1.113883.6.88", "code": "1364445"}))
     )
-    assert find_antithrombotic_therapy(record, knowledge, NOW)[0].drug == "apixaban"
+    assert find_antithrombotic_therapy(record, knowledge, TODAY)[0].drug == "apixaban"
 
 
 def test_finding_through_evaluate_names_the_drugs_and_flags_names(knowledge: Knowledge) -> None:
@@ -222,8 +222,8 @@ def test_finding_through_evaluate_names_the_drugs_and_flags_names(knowledge: Kno
     )
     [order] = find_dry_needling_orders(draft_orders(dry_needling_order(id="dn-1")), knowledge)
     for findings in (
-        evaluate_orders([order], record, knowledge, NOW),
-        evaluate_patient(record, knowledge, NOW),
+        evaluate_orders([order], record, knowledge, TODAY),
+        evaluate_patient(record, knowledge, TODAY),
     ):
         # warfarin with aspirin: combined therapy replaces the single-drug card (clinical review 2026-12)
         [finding] = [f for f in findings if f.code == "combined-antithrombotic-therapy"]
@@ -236,5 +236,5 @@ def test_finding_through_evaluate_names_the_drugs_and_flags_names(knowledge: Kno
 
 def test_name_only_finding_says_so(knowledge: Knowledge) -> None:
     record = patient_record(medication(text_only("Eliquis 5 mg BID")))
-    [finding] = [f for f in evaluate_patient(record, knowledge, NOW) if f.code == "antithrombotic-therapy"]
+    [finding] = [f for f in evaluate_patient(record, knowledge, TODAY) if f.code == "antithrombotic-therapy"]
     assert finding.facts["matched_by_name"].startswith("apixaban")

@@ -8,7 +8,6 @@ import pytest
 from support.builders import (
     CPT,
     CPT_OID,
-    NOW,
     body_site,
     coding,
     cpt,
@@ -19,6 +18,7 @@ from support.builders import (
     sct,
     service_request,
 )
+from support.clock import TODAY
 
 from fhir_mappings import Knowledge, evaluate_orders, find_dry_needling_orders
 
@@ -88,7 +88,7 @@ def test_look_alike_procedures_not_detected(code: str, display: str, knowledge: 
     found = find_dry_needling_orders(draft_orders(order), knowledge)
     assert found == []
     # ... so an order hook with only look-alikes gives no findings at all (no cards).
-    assert evaluate_orders(found, patient_record(), knowledge, NOW) == []
+    assert evaluate_orders(found, patient_record(), knowledge, TODAY) == []
 
 
 @pytest.mark.parametrize(
@@ -240,7 +240,7 @@ def test_every_evaluated_order_gets_a_risk_disclosure(knowledge: Knowledge) -> N
         dry_needling_order("20561", id="dn-c"),
     )
     orders = find_dry_needling_orders(bundle, knowledge)
-    findings = evaluate_orders(orders, patient_record(), knowledge, NOW)
+    findings = evaluate_orders(orders, patient_record(), knowledge, TODAY)
     assert [(f.code, f.order_references) for f in findings if f.code == "risk-disclosure"] == [
         ("risk-disclosure", ("ServiceRequest/dn-a",)),
         ("risk-disclosure", ("ServiceRequest/dn-c",)),

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from support.builders import (
     NOT_PREGNANT_SCT,
-    NOW,
     PREGNANT_SCT,
     Json,
     body_site,
@@ -23,12 +22,13 @@ from support.builders import (
     sct,
     text_only,
 )
+from support.clock import TODAY
 
 from fhir_mappings import Knowledge, evaluate_orders, evaluate_patient, find_dry_needling_orders
 
 
 def _codes(knowledge: Knowledge, *resources: Json) -> list[str]:
-    return [f.code for f in evaluate_patient(patient_record(*resources), knowledge, NOW)]
+    return [f.code for f in evaluate_patient(patient_record(*resources), knowledge, TODAY)]
 
 
 @pytest.mark.parametrize(
@@ -97,7 +97,7 @@ def _codes(knowledge: Knowledge, *resources: Json) -> list[str]:
     ],
 )
 def test_patient_view_findings(resources: list[Json], expected: list[str], knowledge: Knowledge) -> None:
-    findings = evaluate_patient(patient_record(*resources), knowledge, NOW)
+    findings = evaluate_patient(patient_record(*resources), knowledge, TODAY)
     assert [f.code for f in findings] == expected
     assert all(f.order_references == () for f in findings)
     assert "risk-disclosure" not in [f.code for f in findings]
@@ -111,7 +111,7 @@ def test_patient_view_lists_every_indication(knowledge: Knowledge) -> None:
             condition(text_only("Chronic neck pain"), id="txt"),
         ),
         knowledge,
-        NOW,
+        TODAY,
     )
     [indication] = [f for f in findings if f.code == "indication-found"]
     assert indication.kind == "indication"
@@ -128,7 +128,7 @@ def test_patient_view_infection_finding_needs_no_order(knowledge: Knowledge) -> 
         for f in evaluate_patient(
             patient_record(icd_condition("L03.116", "Cellulitis of left lower limb", id="inf-1")),
             knowledge,
-            NOW,
+            TODAY,
         )
         if f.code == "infection-near-site"
     ]
@@ -144,8 +144,8 @@ def test_patient_view_contraindications_match_order_hooks(knowledge: Knowledge) 
         estimated_due_date(days_ahead(280 - 65), days_ago(3), id="edd"),
         icd_condition("D66", "Hereditary factor VIII deficiency", id="hemo"),
     )
-    on_file = [(f.code, f.facts, f.evidence) for f in evaluate_patient(record, knowledge, NOW)][:2]
+    on_file = [(f.code, f.facts, f.evidence) for f in evaluate_patient(record, knowledge, TODAY)][:2]
     orders = find_dry_needling_orders(draft_orders(dry_needling_order(id="dn-1")), knowledge)
-    on_order = [(f.code, f.facts, f.evidence) for f in evaluate_orders(orders, record, knowledge, NOW)][:2]
+    on_order = [(f.code, f.facts, f.evidence) for f in evaluate_orders(orders, record, knowledge, TODAY)][:2]
     assert on_file == on_order
     assert [code for code, _, _ in on_file] == ["pregnancy-first-trimester", "bleeding-disorder"]

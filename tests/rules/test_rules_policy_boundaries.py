@@ -21,7 +21,6 @@ from typing import Any
 import pytest
 from support.builders import (
     NOT_PREGNANT_SCT,
-    NOW,
     PATIENT_ID,
     PREGNANT_SCT,
     UNKNOWN_LOINC,
@@ -42,6 +41,7 @@ from support.builders import (
     pregnancy_status,
     rxnorm,
 )
+from support.clock import TODAY
 from support.paths import ROOT
 
 from fhir_mappings import Knowledge, PatientRecord, evaluate_patient
@@ -55,7 +55,6 @@ SHIPPED: dict[str, Any] = {
     name: entry["value"]
     for name, entry in json.loads(POLICY_FILE.read_text(encoding="utf-8"))["settings"].items()
 }
-TODAY = NOW  # the builders' dates (days_ago) count from the same day
 
 FIRST_END = SHIPPED["first_trimester_end_days"]  # first trimester: GA < this many days
 SECOND_END = SHIPPED["second_trimester_end_days"]

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 from support.builders import (
-    NOW,
     concept,
     condition,
     draft_orders,
@@ -21,6 +20,7 @@ from support.builders import (
     rxnorm,
     text_only,
 )
+from support.clock import TODAY
 
 from fhir_mappings import Knowledge, evaluate_orders, evaluate_patient, find_dry_needling_orders
 from fhir_mappings.findings import Finding, FindingKind
@@ -31,7 +31,7 @@ def _order_findings(knowledge: Knowledge, *resources: Any, body_site: Any = None
     if body_site is not None:
         order["bodySite"] = [body_site]
     [parsed] = find_dry_needling_orders(draft_orders(order), knowledge)
-    return evaluate_orders([parsed], patient_record(*resources), knowledge, NOW)
+    return evaluate_orders([parsed], patient_record(*resources), knowledge, TODAY)
 
 
 def _codes(findings: list[Finding]) -> set[str]:
@@ -106,7 +106,9 @@ def test_text_only_pacemaker_and_negated_text(knowledge: Knowledge) -> None:
 def test_lymphedema_on_patient_view_is_a_warning_without_order_words(knowledge: Knowledge) -> None:
     lymphedema = condition(concept(icd("I89.0", "Lymphedema")), id="l", body_sites=[text_only("Left arm")])
     [finding] = [
-        f for f in evaluate_patient(patient_record(lymphedema), knowledge, NOW) if f.code == "lymphedema-limb"
+        f
+        for f in evaluate_patient(patient_record(lymphedema), knowledge, TODAY)
+        if f.code == "lymphedema-limb"
     ]
     assert finding.kind is FindingKind.PRECAUTION
     assert finding.order_references == ()
@@ -242,4 +244,4 @@ def test_metal_allergy_from_allergy_intolerance(
     knowledge: Knowledge, clinical: str, coding: Any, fires: bool
 ) -> None:
     record = patient_record(_allergy(clinical, coding))
-    assert ("metal-allergy" in _codes(evaluate_patient(record, knowledge, NOW))) is fires
+    assert ("metal-allergy" in _codes(evaluate_patient(record, knowledge, TODAY))) is fires

@@ -1,6 +1,6 @@
 """Pregnancy state and gestational age (architecture.md section 4, clinical-knowledge.md 2a).
 
-GA arithmetic used below (``NOW`` = 2026-11-26): an EDD ``280 - g`` days ahead gives GA ``g`` days today;
+GA arithmetic used below (``TODAY`` = 2026-11-26): an EDD ``280 - g`` days ahead gives GA ``g`` days today;
 first trimester = GA < 98 days (14w0d).
 """
 
@@ -12,7 +12,6 @@ import pytest
 from support.builders import (
     NOT_PREGNANT_LOINC,
     NOT_PREGNANT_SCT,
-    NOW,
     POSSIBLE_PREGNANCY_SCT,
     PREGNANCY_NOT_CONFIRMED_SCT,
     PREGNANT_LOINC,
@@ -38,6 +37,7 @@ from support.builders import (
     pregnancy_status,
     sct,
 )
+from support.clock import TODAY
 from support.fhir_types import Json
 
 from fhir_mappings import Knowledge, evaluate_orders, find_dry_needling_orders
@@ -50,7 +50,7 @@ def _edd_for_ga(ga_days: int) -> Any:
 
 
 def _assess(knowledge: Knowledge, *resources: Json) -> PregnancyAssessment:
-    return assess_pregnancy(patient_record(*resources), knowledge, NOW)
+    return assess_pregnancy(patient_record(*resources), knowledge, TODAY)
 
 
 # --- pregnancy status observations --------------------------------------------------------------------
@@ -277,7 +277,7 @@ def test_undated_edd_before_a_delivery_does_not_count(knowledge: Knowledge) -> N
         pytest.param(
             gestational_age(13.5, "wk", days_ago(4)), "14w0d", "later-trimester", id="fractional-weeks"
         ),
-        pytest.param(gestational_age_components(9, 2, NOW), "9w2d", "first-trimester", id="components"),
+        pytest.param(gestational_age_components(9, 2, TODAY), "9w2d", "first-trimester", id="components"),
         pytest.param(
             gestational_age_components(16, 3, days_ago(14)), "18w3d", "later-trimester", id="components-later"
         ),
@@ -288,7 +288,10 @@ def test_undated_edd_before_a_delivery_does_not_count(knowledge: Knowledge) -> N
             id="49051-6-weeks",
         ),
         pytest.param(
-            gestational_age(65, "d", NOW, loinc_code="49052-4"), "9w2d", "first-trimester", id="49052-4-days"
+            gestational_age(65, "d", TODAY, loinc_code="49052-4"),
+            "9w2d",
+            "first-trimester",
+            id="49052-4-days",
         ),
         pytest.param(
             gestational_age(12, "wk", days_ago(1), loinc_code="11888-5"),
@@ -786,7 +789,7 @@ def test_pregnancy_finding_in_evaluate_orders(
         dry_needling_order("20561", id="dn-2", body_sites=[body_site(text="Left calf")]),
     )
     orders = find_dry_needling_orders(bundle, knowledge)
-    findings = evaluate_orders(orders, patient_record(*resources), knowledge, NOW)
+    findings = evaluate_orders(orders, patient_record(*resources), knowledge, TODAY)
     pregnancy = [f for f in findings if f.code in {"pregnancy-first-trimester", "pregnancy-later-trimester"}]
     if code is None:
         assert pregnancy == []

@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 from support.builders import (
-    NOW,
     PATIENT_ID,
     coding,
     concept,
@@ -26,6 +25,7 @@ from support.builders import (
     sct,
     text_only,
 )
+from support.clock import TODAY
 from support.fhir_types import Json
 
 from cds_service.patient_data import build_record
@@ -55,7 +55,7 @@ def _cc(code: Json) -> Json:
 
 
 def _lab_codes(knowledge: Knowledge, *resources: Json) -> list[str]:
-    findings = evaluate_patient(patient_record(*resources), knowledge, NOW)
+    findings = evaluate_patient(patient_record(*resources), knowledge, TODAY)
     return sorted(f.code for f in findings if f.code in LAB_CODES)
 
 
@@ -123,7 +123,7 @@ def test_status_observation_text_answers(value: Json, status: str, knowledge: Kn
     status_obs = observation(
         concept(loinc("82810-3", "Pregnancy status")), effective=days_ago(2), value=value
     )
-    assert assess_pregnancy(patient_record(status_obs), knowledge, NOW).status == status
+    assert assess_pregnancy(patient_record(status_obs), knowledge, TODAY).status == status
 
 
 @pytest.mark.parametrize("code", ["2106-3", "19080-1", "2118-8"])
@@ -134,7 +134,7 @@ def test_hcg_text_with_a_negation_word_is_positive(code: str, knowledge: Knowled
         category="laboratory",
         value={"valueString": "Positive, no hook effect"},
     )
-    assert assess_pregnancy(patient_record(test), knowledge, NOW).status == "first-trimester"
+    assert assess_pregnancy(patient_record(test), knowledge, TODAY).status == "first-trimester"
 
 
 # --- class 6: lab values as strings, and comparators ------------------------------------------------------
@@ -253,7 +253,7 @@ def test_contained_has_member_results_are_read(knowledge: Knowledge) -> None:
         }
     ]
     panel["hasMember"] = [{"reference": "#plt"}]
-    findings = evaluate_patient(patient_record(panel), knowledge, NOW)
+    findings = evaluate_patient(patient_record(panel), knowledge, TODAY)
     severe = [f for f in findings if f.code == "severe-thrombocytopenia"]
     assert severe and severe[0].evidence[0].reference == "Observation/cbc"
 
@@ -285,7 +285,7 @@ def test_pregnancy_conditions_beyond_the_hand_picked_codes(
     code: Json, status: str, knowledge: Knowledge
 ) -> None:
     record = patient_record(condition(_cc(code), recorded=days_ago(5)))
-    assert assess_pregnancy(record, knowledge, NOW).status == status
+    assert assess_pregnancy(record, knowledge, TODAY).status == status
 
 
 @pytest.mark.parametrize(
@@ -299,7 +299,7 @@ def test_pregnancy_conditions_beyond_the_hand_picked_codes(
     ],
 )
 def test_bleeding_diatheses_coded_in_snomed(code: Json, fires: bool, knowledge: Knowledge) -> None:
-    assert bool(find_bleeding_disorders(patient_record(condition(_cc(code))), knowledge, NOW)) is fires
+    assert bool(find_bleeding_disorders(patient_record(condition(_cc(code))), knowledge, TODAY)) is fires
 
 
 # --- classes 8 and 9: what counts as an active local infection, and for how long --------------------------
@@ -330,7 +330,7 @@ def test_infection_value_set_look_alikes_and_additions(
     code: Json, counts: bool, knowledge: Knowledge
 ) -> None:
     record = patient_record(condition(_cc(code), onset=days_ago(3)))
-    assert bool(find_active_infections(record, knowledge, NOW)) is counts
+    assert bool(find_active_infections(record, knowledge, TODAY)) is counts
 
 
 @pytest.mark.parametrize(
@@ -351,7 +351,7 @@ def test_acute_infections_expire_by_date_unless_active(
         clinical_status=clinical_status,
         onset=days_ago(onset_days_ago),
     )
-    assert bool(find_active_infections(patient_record(cellulitis), knowledge, NOW)) is counts
+    assert bool(find_active_infections(patient_record(cellulitis), knowledge, TODAY)) is counts
 
 
 def test_chronic_site_infections_do_not_expire(knowledge: Knowledge) -> None:
@@ -360,7 +360,7 @@ def test_chronic_site_infections_do_not_expire(knowledge: Knowledge) -> None:
         clinical_status=None,
         onset=days_ago(700),
     )
-    assert find_active_infections(patient_record(osteomyelitis), knowledge, NOW)
+    assert find_active_infections(patient_record(osteomyelitis), knowledge, TODAY)
 
 
 # --- class 5: drug coverage by ingredient ------------------------------------------------------------------
@@ -386,7 +386,7 @@ def test_antithrombotic_products_by_ingredient(
     request["status"] = "active"
     if display is None:
         request["medicationCodeableConcept"] = concept(rxnorm(code))
-    uses = find_antithrombotic_therapy(patient_record(request), knowledge, NOW)
+    uses = find_antithrombotic_therapy(patient_record(request), knowledge, TODAY)
     assert drug in {use.drug for use in uses}
 
 
@@ -395,7 +395,7 @@ def test_mesalamine_is_not_aspirin(text: str, knowledge: Knowledge) -> None:
     request = medication_request("999998", text)
     request["status"] = "active"
     request["medicationCodeableConcept"] = concept(text=text)
-    assert find_antithrombotic_therapy(patient_record(request), knowledge, NOW) == []
+    assert find_antithrombotic_therapy(patient_record(request), knowledge, TODAY) == []
 
 
 # --- classes 7 and 10: pregnancy ended by a procedure; every VSAC pregnancy test -------------------------
@@ -433,7 +433,7 @@ def test_a_procedure_ends_the_pregnancy_before_it(
         value={"valueString": "Positive"},
     )
     record = build_record(PATIENT_ID, [hcg, _procedure(system, code, 10, status)])
-    result = assess_pregnancy(record, knowledge, NOW).status
+    result = assess_pregnancy(record, knowledge, TODAY).status
     assert (result == "not-pregnant") is ended
 
 
@@ -442,7 +442,7 @@ def test_every_vsac_pregnancy_test_is_read(code: str, knowledge: Knowledge) -> N
     test = observation(
         concept(loinc(code)), effective=days_ago(2), category="laboratory", value={"valueString": "POSITIVE"}
     )
-    assert assess_pregnancy(patient_record(test), knowledge, NOW).status == "first-trimester"
+    assert assess_pregnancy(patient_record(test), knowledge, TODAY).status == "first-trimester"
 
 
 # --- class 3: pre-coordinated sided body sites and limb words -------------------------------------------
@@ -495,7 +495,7 @@ def _woman(age: int) -> Json:
         "resourceType": "Patient",
         "id": PATIENT_ID,
         "gender": "female",
-        "birthDate": f"{NOW.year - age}-01-01",
+        "birthDate": f"{TODAY.year - age}-01-01",
     }
 
 
@@ -513,7 +513,7 @@ def _woman(age: int) -> Json:
 )
 def test_menopause_ends_the_prompt(code: Json, prompted: bool, knowledge: Knowledge) -> None:
     record = build_record(PATIENT_ID, [_woman(51), condition(code, onset=days_ago(400))])
-    potential = reproductive_potential(record, knowledge, NOW)
+    potential = reproductive_potential(record, knowledge, TODAY)
     assert potential.possible is prompted
 
 
@@ -525,7 +525,7 @@ def test_a_negative_test_coded_z32_02_is_a_status(recorded: int, gap: bool, know
         recorded=days_ago(recorded),
         category="encounter-diagnosis",
     )
-    assessment = assess_pregnancy(patient_record(z3202), knowledge, NOW)
+    assessment = assess_pregnancy(patient_record(z3202), knowledge, TODAY)
     assert assessment.status == "not-pregnant"
     assert (assessment.status_gap is not None) is gap
 
@@ -548,7 +548,7 @@ def test_sepsis_is_found_while_active(
     code: Json, status: str | None, onset: int, found: bool, knowledge: Knowledge
 ) -> None:
     record = patient_record(condition(code, clinical_status=status, onset=days_ago(onset)))
-    assert bool(find_systemic_infections(record, knowledge, NOW)) is found
+    assert bool(find_systemic_infections(record, knowledge, TODAY)) is found
 
 
 # --- class 4: a drug coded only on a Medication resource ---------------------------------------------------
@@ -597,7 +597,7 @@ def test_unresolved_medication_references_are_found(
     ],
 )
 def test_a_drug_coded_only_on_its_medication_is_found(resources: list[Json], knowledge: Knowledge) -> None:
-    uses = find_antithrombotic_therapy(build_record(PATIENT_ID, resources), knowledge, NOW)
+    uses = find_antithrombotic_therapy(build_record(PATIENT_ID, resources), knowledge, TODAY)
     assert [use.drug for use in uses] == ["clopidogrel"]
 
 

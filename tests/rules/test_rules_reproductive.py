@@ -7,7 +7,6 @@ from typing import Any
 import pytest
 from support.builders import (
     NOT_PREGNANT_SCT,
-    NOW,
     PATIENT_ID,
     UNKNOWN_LOINC,
     Json,
@@ -21,6 +20,7 @@ from support.builders import (
     pregnancy_status,
     sct,
 )
+from support.clock import TODAY
 
 from fhir_mappings import Knowledge, PatientRecord, evaluate_orders, find_dry_needling_orders
 from fhir_mappings.evaluation import evaluate_patient
@@ -49,7 +49,7 @@ def _record(patient: Json | None, *resources: Json) -> PatientRecord:
 
 def _order_codes(record: PatientRecord, knowledge: Knowledge) -> list[str]:
     orders = find_dry_needling_orders(draft_orders(dry_needling_order(id="dn-1")), knowledge)
-    return [f.code for f in evaluate_orders(orders, record, knowledge, NOW)]
+    return [f.code for f in evaluate_orders(orders, record, knowledge, TODAY)]
 
 
 def _procedure(code: Json, status: str = "completed") -> Json:
@@ -94,11 +94,11 @@ SPCU_MALE = [
         (_patient("female", extension=BIRTH_SEX_M), [], False),
         (_patient("female", extension=BIRTH_SEX_F + SPCU_MALE), [], False),  # sex for clinical use first
         (_patient(birth=None), [], True),  # age unknown: not excluded
-        (_patient(birth=f"{NOW.year - 12}-{NOW.month:02d}-{NOW.day:02d}"), [], True),  # 12 today
-        (_patient(birth=f"{NOW.year - 12}-12-31"), [], False),  # 11 until the end of the year
-        (_patient(birth=f"{NOW.year - 55}-01-01"), [], True),
-        (_patient(birth=f"{NOW.year - 56}-01-01"), [], False),
-        (_patient(birth=f"{NOW.year - 56}"), [], True),  # year only: might still be 55
+        (_patient(birth=f"{TODAY.year - 12}-{TODAY.month:02d}-{TODAY.day:02d}"), [], True),  # 12 today
+        (_patient(birth=f"{TODAY.year - 12}-12-31"), [], False),  # 11 until the end of the year
+        (_patient(birth=f"{TODAY.year - 55}-01-01"), [], True),
+        (_patient(birth=f"{TODAY.year - 56}-01-01"), [], False),
+        (_patient(birth=f"{TODAY.year - 56}"), [], True),  # year only: might still be 55
         (_patient(), [_procedure(sct("116140006", "Total hysterectomy"))], False),
         (_patient(), [_procedure(sct("116140006", "Total hysterectomy"), "not-done")], True),
         (_patient(), [_procedure(sct("116140006", "Total hysterectomy"), "entered-in-error")], True),
@@ -111,7 +111,7 @@ SPCU_MALE = [
 def test_reproductive_potential(
     patient: Json | None, resources: list[Json], possible: bool, knowledge: Knowledge
 ) -> None:
-    assert reproductive_potential(_record(patient, *resources), knowledge, NOW).possible is possible
+    assert reproductive_potential(_record(patient, *resources), knowledge, TODAY).possible is possible
 
 
 @pytest.mark.parametrize(
@@ -146,7 +146,7 @@ def test_no_prompt_when_a_pregnancy_is_current(knowledge: Knowledge) -> None:
     codes = [
         f.code
         for f in evaluate_patient(
-            _record(_patient(), pregnancy_status(PREGNANT_SCT, days_ago(3))), knowledge, NOW
+            _record(_patient(), pregnancy_status(PREGNANT_SCT, days_ago(3))), knowledge, TODAY
         )
     ]
     assert "pregnancy-first-trimester" in codes
@@ -207,4 +207,4 @@ def test_patient_view_does_not_ask_for_the_status(knowledge: Knowledge) -> None:
     """The prompt belongs to ordering dry needling; on every chart opening it would be alert fatigue."""
     record = _record(_patient())
     assert "pregnancy-status-unknown" in _order_codes(record, knowledge)
-    assert "pregnancy-status-unknown" not in [f.code for f in evaluate_patient(record, knowledge, NOW)]
+    assert "pregnancy-status-unknown" not in [f.code for f in evaluate_patient(record, knowledge, TODAY)]

@@ -14,7 +14,6 @@ import pytest
 from support.builders import (
     CONDITION_CLINICAL,
     NOT_PREGNANT_SCT,
-    NOW,
     PREGNANT_SCT,
     Json,
     body_site,
@@ -35,6 +34,7 @@ from support.builders import (
     pregnancy_status,
     sct,
 )
+from support.clock import TODAY
 
 from fhir_mappings import Knowledge, evaluate_orders, find_dry_needling_orders
 from fhir_mappings.bleeding import find_bleeding_disorders
@@ -43,7 +43,7 @@ from fhir_mappings.pregnancy import assess_pregnancy
 
 
 def _status(knowledge: Knowledge, *resources: Json) -> tuple[str, str | None]:
-    result = assess_pregnancy(patient_record(*resources), knowledge, NOW)
+    result = assess_pregnancy(patient_record(*resources), knowledge, TODAY)
     return result.status, result.ga_label
 
 
@@ -56,8 +56,8 @@ def _without(resource: Json, *names: str) -> Json:
 
 
 def _month_before(months: int) -> tuple[str, date]:
-    """A partial date ``YYYY-MM`` ``months`` calendar months before NOW, and its last day."""
-    year, month = divmod(NOW.year * 12 + NOW.month - 1 - months, 12)
+    """A partial date ``YYYY-MM`` ``months`` calendar months before TODAY, and its last day."""
+    year, month = divmod(TODAY.year * 12 + TODAY.month - 1 - months, 12)
     first_of_next = date(year + (month + 1) // 12, (month + 1) % 12 + 1, 1)
     return f"{year:04d}-{month + 1:02d}", first_of_next - timedelta(days=1)
 
@@ -71,7 +71,7 @@ PARTIAL_MONTH, PARTIAL_MONTH_LAST_DAY = _month_before(3)
         pytest.param(
             [
                 pregnancy_status(PREGNANT_SCT, days_ago(10)),
-                icd_condition("O80", "Full-term delivery (history)", recorded=NOW),
+                icd_condition("O80", "Full-term delivery (history)", recorded=TODAY),
             ],
             "first-trimester",
             id="delivery-history-typed-today-does-not-end-a-current-pregnancy",
@@ -100,7 +100,7 @@ PARTIAL_MONTH, PARTIAL_MONTH_LAST_DAY = _month_before(3)
             id="not-pregnant-before-conception-does-not-cancel-a-pregnancy-recorded-later",
         ),
         pytest.param(
-            [_without(pregnancy_status(PREGNANT_SCT, NOW), "effectiveDateTime")],
+            [_without(pregnancy_status(PREGNANT_SCT, TODAY), "effectiveDateTime")],
             "first-trimester",
             id="undated-pregnant-status-counts",
         ),
@@ -110,7 +110,7 @@ PARTIAL_MONTH, PARTIAL_MONTH_LAST_DAY = _month_before(3)
             id="partial-onset-read-at-its-latest-day",
         ),
         pytest.param(
-            [_with(pregnancy_status(PREGNANT_SCT, NOW), effectiveDateTime=PARTIAL_MONTH)],
+            [_with(pregnancy_status(PREGNANT_SCT, TODAY), effectiveDateTime=PARTIAL_MONTH)],
             "first-trimester",
             id="partial-status-date-read-at-its-latest-day",
         ),
@@ -139,7 +139,7 @@ def test_pregnancy_contraindication_is_not_lost(
 
 def test_partial_lmp_gives_the_lower_gestational_age(knowledge: Knowledge) -> None:
     lmp = _with(last_menstrual_period(days_ago(100), days_ago(1)), valueDateTime=PARTIAL_MONTH)
-    weeks, days = divmod((NOW - PARTIAL_MONTH_LAST_DAY).days, 7)  # from the month's last day: the lower age
+    weeks, days = divmod((TODAY - PARTIAL_MONTH_LAST_DAY).days, 7)  # from the month's last day: the lower age
 
     assert _status(knowledge, pregnancy_status(PREGNANT_SCT, days_ago(1)), lmp) == (
         "first-trimester",
@@ -152,7 +152,7 @@ def test_weeks_of_gestation_dated_from_the_encounter_not_the_onset(knowledge: Kn
         "Z3A.08",
         "8 weeks gestation of pregnancy",
         onset=days_ago(60),
-        recorded=NOW,
+        recorded=TODAY,
         category="encounter-diagnosis",
     )
 
@@ -213,7 +213,7 @@ def test_status_codings_from_the_hl7_system_win(
         icd_condition("D66", "Hereditary factor VIII deficiency"), clinicalStatus=clinical_status
     )
 
-    assert bool(find_bleeding_disorders(patient_record(hemophilia), knowledge, NOW)) is fires
+    assert bool(find_bleeding_disorders(patient_record(hemophilia), knowledge, TODAY)) is fires
 
 
 def test_partial_abatement_date_counts_from_its_last_day(knowledge: Knowledge) -> None:
@@ -221,7 +221,7 @@ def test_partial_abatement_date_counts_from_its_last_day(knowledge: Knowledge) -
         icd_condition("D66", "Hereditary factor VIII deficiency"), abatementDateTime=str(days_ahead(1).year)
     )
 
-    assert find_bleeding_disorders(patient_record(hemophilia), knowledge, NOW)
+    assert find_bleeding_disorders(patient_record(hemophilia), knowledge, TODAY)
 
 
 def test_free_text_site_naming_two_places_reads_both(knowledge: Knowledge) -> None:
@@ -229,7 +229,7 @@ def test_free_text_site_naming_two_places_reads_both(knowledge: Knowledge) -> No
     cellulitis = icd_condition("L03.221", "Cellulitis of neck", onset=days_ago(3))
     orders = find_dry_needling_orders(draft_orders(order), knowledge)
 
-    findings = evaluate_orders(orders, patient_record(cellulitis), knowledge, NOW)
+    findings = evaluate_orders(orders, patient_record(cellulitis), knowledge, TODAY)
 
     assert "local-infection" in {f.code for f in findings}
 
@@ -247,7 +247,7 @@ def test_reason_reference_to_a_condition_not_sent_is_reported(knowledge: Knowled
     order = dry_needling_order(id="dn-1", reason_references=["Condition/not-in-prefetch"])
     (found,) = find_dry_needling_orders(draft_orders(order), knowledge)
 
-    result = find_indications(found, patient_record(), knowledge, NOW)
+    result = find_indications(found, patient_record(), knowledge, TODAY)
 
     assert result.matches == ()
     assert result.unrecognised == ("order reason Condition/not-in-prefetch (not in the patient data sent)",)
@@ -257,7 +257,7 @@ def test_icd_coded_reason_still_matches(knowledge: Knowledge) -> None:
     order = dry_needling_order(id="dn-1", reason_codes=[concept(icd("M54.50", "Low back pain, unspecified"))])
     (found,) = find_dry_needling_orders(draft_orders(order), knowledge)
 
-    assert [m.key for m in find_indications(found, patient_record(), knowledge, NOW).matches] == [
+    assert [m.key for m in find_indications(found, patient_record(), knowledge, TODAY).matches] == [
         "low-back-pain"
     ]
 
@@ -384,23 +384,23 @@ def test_dated_not_pregnant_cancels_an_undated_pregnancy_problem(knowledge: Know
 def test_gestational_age_unit_spellings(quantity: Json, knowledge: Knowledge) -> None:
     ga = observation(
         concept(loinc("49051-6", "Gestational age in weeks")),
-        effective=NOW,
+        effective=TODAY,
         category="exam",
         value={"valueQuantity": quantity},
     )
 
-    assert _status(knowledge, pregnancy_status(PREGNANT_SCT, NOW), ga) == ("first-trimester", "9w0d")
+    assert _status(knowledge, pregnancy_status(PREGNANT_SCT, TODAY), ga) == ("first-trimester", "9w0d")
 
 
 def test_gestational_age_as_text(knowledge: Knowledge) -> None:
     ga = observation(
         concept(loinc("11884-4", "Gestational age Estimated")),
-        effective=NOW,
+        effective=TODAY,
         category="exam",
         value={"valueString": "9 weeks 2 days"},
     )
 
-    assert _status(knowledge, pregnancy_status(PREGNANT_SCT, NOW), ga) == ("first-trimester", "9w2d")
+    assert _status(knowledge, pregnancy_status(PREGNANT_SCT, TODAY), ga) == ("first-trimester", "9w2d")
 
 
 @pytest.mark.parametrize(
@@ -419,7 +419,7 @@ def test_gestational_age_as_text(knowledge: Knowledge) -> None:
 def test_uncoded_status_and_abatement_forms(fields: Json, fires: bool, knowledge: Knowledge) -> None:
     hemophilia = _with(_without(icd_condition("D68.0", "Von Willebrand disease"), "clinicalStatus"), **fields)
 
-    assert bool(find_bleeding_disorders(patient_record(hemophilia), knowledge, NOW)) is fires
+    assert bool(find_bleeding_disorders(patient_record(hemophilia), knowledge, TODAY)) is fires
 
 
 @pytest.mark.parametrize(
@@ -439,7 +439,7 @@ def test_code_system_variants_still_find_the_bleeding_disorder(
 ) -> None:
     record = patient_record(condition(concept(coding(system, code))))
 
-    assert find_bleeding_disorders(record, knowledge, NOW)
+    assert find_bleeding_disorders(record, knowledge, TODAY)
 
 
 @pytest.mark.parametrize(
@@ -466,7 +466,7 @@ def test_status_less_encounter_diagnosis_of_infection_expires(
     )
     orders = find_dry_needling_orders(draft_orders(order), knowledge)
 
-    codes = {f.code for f in evaluate_orders(orders, patient_record(cellulitis), knowledge, NOW)}
+    codes = {f.code for f in evaluate_orders(orders, patient_record(cellulitis), knowledge, TODAY)}
 
     assert ("local-infection" in codes) is counts
 
@@ -490,6 +490,6 @@ def test_infection_site_read_from_the_diagnosis_words(
     )
     orders = find_dry_needling_orders(draft_orders(order), knowledge)
 
-    codes = {f.code for f in evaluate_orders(orders, patient_record(cellulitis), knowledge, NOW)}
+    codes = {f.code for f in evaluate_orders(orders, patient_record(cellulitis), knowledge, TODAY)}
 
     assert codes & {"local-infection", "infection-near-site"} == ({expected} if expected else set())

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 from support.builders import (
-    NOW,
     RXNORM,
     SNOMED,
     Json,
@@ -24,6 +23,7 @@ from support.builders import (
     patient_record,
     sct,
 )
+from support.clock import TODAY
 
 from fhir_mappings import Knowledge, evaluate_orders, find_dry_needling_orders
 from fhir_mappings.bleeding import find_bleeding_disorders
@@ -73,7 +73,7 @@ def test_a_qualitative_pregnancy_test_in_laboratory_wording_is_read(
     knowledge: Knowledge, value: Json, expected: str
 ) -> None:
     """A positive urine hCG reported as 'Detected' / POS was ignored: the patient looked eligible."""
-    assert assess_pregnancy(patient_record(_hcg(value)), knowledge, NOW).status == expected
+    assert assess_pregnancy(patient_record(_hcg(value)), knowledge, TODAY).status == expected
 
 
 @pytest.mark.parametrize(
@@ -91,7 +91,7 @@ def test_a_quantitative_hcg_comparator_is_read(
     knowledge: Knowledge, number: float, comparator: str | None, expected: str, reason: str | None
 ) -> None:
     """'<5 mIU/mL' was read as 5 (equivocal): a false first-trimester contraindication on every negative."""
-    result = assess_pregnancy(patient_record(_quantitative_hcg(number, comparator)), knowledge, NOW)
+    result = assess_pregnancy(patient_record(_quantitative_hcg(number, comparator)), knowledge, TODAY)
     assert (result.status, result.reason) == (expected, reason)
 
 
@@ -108,7 +108,7 @@ def _bounds(end: str) -> list[Json]:
             id="request completed, dosage bounds end in 60 days",
         ),
         pytest.param(
-            medication(WARFARIN, status="completed", dosageInstruction=_bounds(NOW.isoformat())),
+            medication(WARFARIN, status="completed", dosageInstruction=_bounds(TODAY.isoformat())),
             True,
             id="request completed, dosage bounds end today",
         ),
@@ -149,7 +149,7 @@ def test_a_completed_medication_record_whose_therapy_period_runs_on_is_current(
     knowledge: Knowledge, resource: Json, current: bool
 ) -> None:
     """A prescription marked 'completed' when sent to the pharmacy hid an ongoing anticoagulant."""
-    uses = find_antithrombotic_therapy(patient_record(resource), knowledge, NOW)
+    uses = find_antithrombotic_therapy(patient_record(resource), knowledge, TODAY)
     assert bool(uses) is current
 
 
@@ -166,7 +166,7 @@ def test_platelets_in_laboratory_spellings_are_read(knowledge: Knowledge, unit: 
     """A platelet count of 15 in 'bil/L', or under an https LOINC URI, was not evaluated as a count."""
     result = lab_result("777-3", 15, unit, effective=days_ago(1), code=None)
     result["code"] = concept(coding(system, "777-3", "Platelets [#/volume] in Blood"))
-    [assessment] = assess_labs(patient_record(result), knowledge, NOW)
+    [assessment] = assess_labs(patient_record(result), knowledge, TODAY)
     assert assessment.decisive is not None and assessment.decisive.value == 15
 
 
@@ -203,7 +203,7 @@ def test_a_bleeding_disorder_named_only_in_the_text_is_read(
     knowledge: Knowledge, code: Json, fires: bool
 ) -> None:
     """A free-text 'Hemophilia A' problem hid the bleeding-disorder contraindication."""
-    found = find_bleeding_disorders(patient_record(condition(code)), knowledge, NOW)
+    found = find_bleeding_disorders(patient_record(condition(code)), knowledge, TODAY)
     assert bool(found) is fires
     if fires:
         assert "no code: matched by the name" in found[0].description
@@ -212,12 +212,12 @@ def test_a_bleeding_disorder_named_only_in_the_text_is_read(
 def test_a_bleeding_disorder_named_in_text_is_a_critical_finding(knowledge: Knowledge) -> None:
     orders = find_dry_needling_orders(draft_orders(dry_needling_order(id="sr-text-bleed")), knowledge)
     record = patient_record(condition(concept(text="Hemophilia A")))
-    assert "bleeding-disorder" in {f.code for f in evaluate_orders(orders, record, knowledge, NOW)}
+    assert "bleeding-disorder" in {f.code for f in evaluate_orders(orders, record, knowledge, TODAY)}
 
 
 def test_a_resolved_text_only_bleeding_disorder_does_not_count(knowledge: Knowledge) -> None:
     record = patient_record(condition(concept(text="Thrombocytopenia"), clinical_status="resolved"))
-    assert find_bleeding_disorders(record, knowledge, NOW) == []
+    assert find_bleeding_disorders(record, knowledge, TODAY) == []
 
 
 RIGHT_LOWER_LEG = body_site(sct("30021000", "Lower leg structure"), sct("24028007", "Right"))
@@ -242,7 +242,7 @@ def test_a_skin_infection_named_only_in_the_text_is_read(
     """A free-text 'Cellulitis of right leg' problem hid the local-infection contraindication."""
     order = dry_needling_order(id="sr-text-infection", body_sites=[RIGHT_LOWER_LEG])
     orders = find_dry_needling_orders(draft_orders(order), knowledge)
-    findings = evaluate_orders(orders, patient_record(condition(code)), knowledge, NOW)
+    findings = evaluate_orders(orders, patient_record(condition(code)), knowledge, TODAY)
     assert sorted(f.code for f in findings if "infection" in f.code) == expected
 
 
@@ -272,7 +272,7 @@ def test_gestational_age_in_sevenths_notation_is_read(
         category="exam",
         value={"valueString": text},
     )
-    result = assess_pregnancy(patient_record(observation_), knowledge, NOW)
+    result = assess_pregnancy(patient_record(observation_), knowledge, TODAY)
     assert (result.status, result.ga_label) == (status, ga)
 
 
@@ -298,5 +298,5 @@ def test_an_anticoagulant_ordered_together_with_dry_needling_is_a_precaution(
     """Signing warfarin and dry needling together: the prefetch has no record of the new drug yet."""
     bundle = draft_orders(dry_needling_order(id="sr-with-warfarin"), *drafts)
     orders = find_dry_needling_orders(bundle, knowledge)
-    findings = evaluate_orders(orders, patient_record(), knowledge, NOW, bundle)
+    findings = evaluate_orders(orders, patient_record(), knowledge, TODAY, bundle)
     assert ("antithrombotic-therapy" in {f.code for f in findings}) is fires

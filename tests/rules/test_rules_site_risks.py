@@ -4,7 +4,8 @@ neck -> pneumothorax precaution; head or neck -> fainting precaution; site lines
 from __future__ import annotations
 
 import pytest
-from support.builders import NOW, Json, body_site, draft_orders, dry_needling_order, patient_record, sct
+from support.builders import Json, body_site, draft_orders, dry_needling_order, patient_record, sct
+from support.clock import TODAY
 
 from cards import CardContext, build_cards, load_card_wording
 from fhir_mappings import Knowledge, evaluate_orders, find_dry_needling_orders
@@ -16,7 +17,7 @@ FAINT = "fainting-risk-site"
 def _site_codes(knowledge: Knowledge, *sites: Json) -> list[str]:
     order = dry_needling_order(id="dn-1", body_sites=sites)
     orders = find_dry_needling_orders(draft_orders(order), knowledge)
-    findings = evaluate_orders(orders, patient_record(), knowledge, NOW)
+    findings = evaluate_orders(orders, patient_record(), knowledge, TODAY)
     return sorted(f.code for f in findings if f.code in {PNEUMO, FAINT})
 
 
@@ -75,7 +76,7 @@ def test_several_sites_fire_each_risk_once(knowledge: Knowledge) -> None:
 def test_site_risk_findings_name_the_site_and_the_disclosure_carries_site_lines(knowledge: Knowledge) -> None:
     order = dry_needling_order(id="dn-1", body_sites=[body_site(text="Left upper trapezius")])
     orders = find_dry_needling_orders(draft_orders(order), knowledge)
-    findings = evaluate_orders(orders, patient_record(), knowledge, NOW)
+    findings = evaluate_orders(orders, patient_record(), knowledge, TODAY)
     pneumo = next(f for f in findings if f.code == PNEUMO)
     assert pneumo.kind == "precaution"
     assert pneumo.order_references == ("ServiceRequest/dn-1",)
@@ -108,6 +109,6 @@ def test_site_risk_findings_name_the_site_and_the_disclosure_carries_site_lines(
 def test_a_lumbar_order_gets_no_site_lines(knowledge: Knowledge) -> None:
     order = dry_needling_order(id="dn-1", body_sites=[body_site(sct("37822005", "Lumbar region structure"))])
     orders = find_dry_needling_orders(draft_orders(order), knowledge)
-    findings = evaluate_orders(orders, patient_record(), knowledge, NOW)
+    findings = evaluate_orders(orders, patient_record(), knowledge, TODAY)
     disclosure = next(f for f in findings if f.code == "risk-disclosure")
     assert disclosure.site_risks == ()

@@ -2,7 +2,7 @@
 
 Shapes follow US Core / IPS conventions: coded clinicalStatus/verificationStatus with their HL7 systems,
 categories, subject references, full dateTimes with offsets, UCUM quantities. Every date is built relative
-to ``NOW``, the suite's one date (tests/support/clock.py), which the rule tests also pass as ``today``.
+to ``TODAY``, the suite's one date (tests/support/clock.py), which the rule tests also pass as ``today``.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from fhir_mappings import PatientRecord
 from support.clock import TODAY
 from support.fhir_types import Json
 
-NOW: date = TODAY
 PATIENT_ID = "pat-8841"
 
 ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
@@ -63,13 +62,13 @@ _ids = itertools.count(1)
 
 
 def days_ago(days: int) -> date:
-    """The calendar date ``days`` before ``NOW`` (negative -> in the future)."""
-    return NOW - timedelta(days=days)
+    """The calendar date ``days`` before ``TODAY`` (negative -> in the future)."""
+    return TODAY - timedelta(days=days)
 
 
 def days_ahead(days: int) -> date:
-    """The calendar date ``days`` after ``NOW``."""
-    return NOW + timedelta(days=days)
+    """The calendar date ``days`` after ``TODAY``."""
+    return TODAY + timedelta(days=days)
 
 
 def fhir_datetime(day: date) -> str:
@@ -337,7 +336,7 @@ def service_request(
         "category": [concept(sct("386053000", "Evaluation procedure"))],
         "code": concept(*codings, text=text),
         "subject": {"reference": f"Patient/{patient_id}"},
-        "authoredOn": fhir_datetime(NOW),
+        "authoredOn": fhir_datetime(TODAY),
         "requester": {"reference": "Practitioner/pt-201"},
     }
     sites = list(body_sites)
@@ -381,7 +380,7 @@ def medication_request(
         "intent": "order",
         "medicationCodeableConcept": concept(coding(RXNORM, rxnorm_code, display), text=display),
         "subject": {"reference": f"Patient/{patient_id}"},
-        "authoredOn": fhir_datetime(NOW),
+        "authoredOn": fhir_datetime(TODAY),
     }
 
 
