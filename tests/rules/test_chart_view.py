@@ -59,7 +59,10 @@ def _direct_value_sets(code: Any, knowledge: Knowledge) -> frozenset[str]:
     )
 
 
-@pytest.mark.parametrize("inside_a_call", [False, True], ids=["read afresh", "remembered per call"])
+@pytest.mark.parametrize(
+    "inside_a_call",
+    [pytest.param(False, id="read afresh"), pytest.param(True, id="remembered per call")],
+)
 def test_the_view_places_every_chart_concept_in_exactly_the_value_sets_that_match_it(
     knowledge: Knowledge, inside_a_call: bool
 ) -> None:
@@ -106,14 +109,15 @@ def test_concept_facts_hold_canonical_codings_and_their_value_sets(
 @pytest.mark.parametrize(
     "code",
     [
-        None,
-        {"text": "Hemophilia A"},  # words only
-        {"coding": [{"system": ICD10CM, "code": "I10"}]},  # a code no value set places
-        {"coding": [{"system": "urn:local", "code": "HEMO"}]},
-        {"coding": [{"code": "D66"}]},  # no system: not a coding
-        "D66",  # malformed sender
+        pytest.param(None, id="absent"),
+        pytest.param({"text": "Hemophilia A"}, id="text only"),
+        pytest.param(
+            {"coding": [{"system": ICD10CM, "code": "I10"}]}, id="unplaced code"
+        ),  # no value set places it
+        pytest.param({"coding": [{"system": "urn:local", "code": "HEMO"}]}, id="local code"),
+        pytest.param({"coding": [{"code": "D66"}]}, id="no system"),  # not a coding
+        pytest.param("D66", id="a string"),  # malformed sender
     ],
-    ids=["absent", "text only", "unplaced code", "local code", "no system", "a string"],
 )
 def test_concepts_no_value_set_places_have_no_known_code(knowledge: Knowledge, code: Any) -> None:
     facts = concept_facts(code, knowledge)
