@@ -20,7 +20,7 @@ import requests
 from sqlalchemy import func, select
 from support.cds_client import CdsClient
 from support.clock import TODAY
-from support.servers import serving
+from support.servers import serving_service
 from support.services import SERVICES
 from support.store_fixtures import PSEUDONYM_KEY
 from support.tokens import BASE_URL, ISSUER, token
@@ -151,6 +151,14 @@ def concurrent_posts(url: str, body: dict[str, Any], headers: dict[str, str], co
     return statuses
 
 
+def _is_hook_call_line(line: str) -> bool:
+    """An access-log line of a hook call (not a /healthz probe)."""
+    if not line.startswith("{"):
+        return False
+    logged = json.loads(line)
+    return bool(logged.get("event") == "request" and logged.get("path") != "/healthz")
+
+
 def test_the_same_token_sent_at_once_to_several_gunicorn_workers_is_accepted_once(
     store_settings: Settings, tmp_path: Path
 ) -> None:
@@ -160,22 +168,22 @@ def test_the_same_token_sent_at_once_to_several_gunicorn_workers_is_accepted_onc
     log_path = tmp_path / "server.log"
     overrides = {"DN_CDS_AUTH": "required", "DN_CDS_LOG_LEVEL": "INFO"}
     spread_rounds = 0
-    with serving(store_settings, log_path, workers=WORKERS, env_overrides=overrides) as (base, _process):
-        url = f"{base}/cds-services/{SERVICE.id}"
+    with serving_service(store_settings, log_path, workers=WORKERS, env_overrides=overrides) as served:
+        url = f"{served.url}/cds-services/{SERVICE.id}"
         for _ in range(5):
-            logged_before = log_path.stat().st_size
+            logged_before = len(served.output.lines)
             body = build_hook_request(PATIENT, SERVICE)
             statuses = concurrent_posts(
                 url, body, sign_service_request(url, data_dir=store_settings.data_dir), SENDS
             )
 
             assert sorted(statuses) == [200] + [401] * (SENDS - 1)
-            with log_path.open("rb") as log:
-                log.seek(logged_before)
-                lines = [json.loads(line) for line in log.read().splitlines() if line.startswith(b"{")]
+            # A worker writes its access line after the answer has gone: await all of them, by their lines.
             answered = [
-                line for line in lines if line.get("event") == "request" and line["path"] != "/healthz"
+                json.loads(line)
+                for line in served.output.wait_for_lines(_is_hook_call_line, SENDS, start=logged_before)
             ]
+            lines = [json.loads(line) for line in served.output.lines[logged_before:] if line.startswith("{")]
             refused = [line for line in lines if line.get("event") == "auth-refused"]
             assert len(answered) == SENDS
             assert [line["reason"] for line in refused] == ["replayed"] * (SENDS - 1)

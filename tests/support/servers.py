@@ -93,6 +93,25 @@ class ProcessOutput:
                 if not self._changed.wait(deadline - time.monotonic()):
                     raise ServerFailed(f"not ready within {timeout:.0f} s:\n{self.text()[-4000:]}")
 
+    def wait_for_lines(
+        self, ready: Callable[[str], bool], count: int, *, start: int = 0, timeout: float = READY_TIMEOUT
+    ) -> list[str]:
+        """The first ``count`` lines from line number ``start`` on that satisfy ``ready``, as soon as the last
+        of them is written (:meth:`wait_for`'s failures otherwise)."""
+        found: list[str] = []
+        checked = start
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                found.extend(line for line in self.lines[checked:] if ready(line))
+                checked = max(checked, len(self.lines))
+                if len(found) >= count:
+                    return found[:count]
+                if self.ended:
+                    raise ServerFailed(f"the process ended before {count} lines:\n{self.text()[-4000:]}")
+                if not self._changed.wait(deadline - time.monotonic()):
+                    raise ServerFailed(f"{len(found)} of {count} lines within {timeout:.0f} s")
+
     def text(self) -> str:
         """Everything written so far."""
         return "".join(self.lines)
@@ -224,12 +243,12 @@ def dn_cds_serve(
 
 
 @contextmanager
-def serving(
+def serving_service(
     settings: Settings, log_path: Path, workers: int = 4, env_overrides: Mapping[str, str] | None = None
-) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+) -> Iterator[ServedService]:
     """``dn-cds serve`` with the data directory, database and pseudonym key of ``settings``, for the store's
-    load tests and benchmark: its URL and master process. Authentication is off and the log level WARNING
-    unless ``env_overrides`` (``DN_CDS_*`` values) say otherwise; its output goes to ``log_path``."""
+    load tests and benchmark (its URL, master process and output). Authentication is off and the log level
+    WARNING unless ``env_overrides`` (``DN_CDS_*`` values) say otherwise; its output goes to ``log_path``."""
     values = {
         "DN_CDS_AUTH": "off",
         "DN_CDS_DATA_DIR": str(settings.data_dir),
@@ -242,4 +261,13 @@ def serving(
         values["DN_CDS_DATABASE_URL"] = settings.database_url
     values.update(env_overrides or {})
     with dn_cds_serve(values, log_path=log_path, workers=workers) as served:
+        yield served
+
+
+@contextmanager
+def serving(
+    settings: Settings, log_path: Path, workers: int = 4, env_overrides: Mapping[str, str] | None = None
+) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """:func:`serving_service`, as its URL and master process."""
+    with serving_service(settings, log_path, workers, env_overrides) as served:
         yield served.url, served.process
