@@ -621,6 +621,9 @@ def main() -> int:
         print(f"{len(mutants)} mutants")
         return 0
     os.environ.setdefault("HYPOTHESIS_PROFILE", "ci")
+    # Every vignette test asks for its own answer: with answers shared per session, coverage would credit the
+    # rule lines to the first test that asked, and a mutant would be tried only against that test.
+    os.environ["TEST_SHARE_VIGNETTE_ANSWERS"] = "0"
     import pytest
 
     plugin = MutationSession(mutants, max(1, args.jobs), load_equivalents(), args.recheck_equivalents)

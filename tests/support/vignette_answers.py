@@ -2,12 +2,14 @@
 
 Several vignette tests check different things about the same call (its finding codes, its critical cards,
 what its cards say, its indication keys); the answer is asked the first time a test needs it, and every test
-gets its own copy, so no test sees another's changes.
+gets its own copy, so no test sees another's changes. ``TEST_SHARE_VIGNETTE_ANSWERS=0`` makes every test ask
+afresh: scripts/mutate.py sets it, as it runs for each mutant only the tests that executed the mutated line.
 """
 
 from __future__ import annotations
 
 import copy
+import os
 from typing import Any
 
 from flask import Flask
@@ -28,7 +30,7 @@ class VignetteAnswers:
     def cards(self, vignette: Vignette, hook: str) -> list[dict[str, Any]]:
         """The cards of ``vignette``'s call of ``hook``'s service (a 200 checked for conformance)."""
         key = (vignette.patient.slug, hook)
-        if key not in self._answers:
+        if key not in self._answers or os.environ.get("TEST_SHARE_VIGNETTE_ANSWERS") == "0":
             service = SERVICES[hook]
             with self._app.test_client() as client:
                 response = CdsClient(client).call(service.id, build_hook_request(vignette.patient, service))
