@@ -40,21 +40,17 @@ _LONG_DIGIT_RUN = b"0" * 19
 def read_body(text: str, max_chars: int, max_items: int, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
     """``text`` (a request body, already decoded from UTF-8 without its byte order mark) as a Python value,
     checked against the limits; :class:`BadRequest` (or :class:`LimitExceeded`) with the reason if not."""
-    body = read_fast(text)
+    body, within_depth = _read_fast(text, max_depth)
     if body is _UNDECIDED:
         body = read_strict(text)
         check_sizes(body, max_chars, max_items, max_depth=max_depth)
     else:
         # A decoded string is never longer than its JSON text, nor an array or object longer than the
-        # text's commas + 1: the walk checks only what the raw text cannot rule out (always the depth).
-        check_sizes(
-            body,
-            max_chars,
-            max_items,
-            max_depth=max_depth,
-            strings=len(text) > max_chars,
-            counts=text.count(",") >= max_items,
-        )
+        # text's commas + 1, and the fast reader may already have ruled out deep nesting: the walk checks
+        # only what the raw text cannot rule out, and is skipped when nothing is left.
+        strings, counts = len(text) > max_chars, text.count(",") >= max_items
+        if strings or counts or not within_depth:
+            check_sizes(body, max_chars, max_items, max_depth=max_depth, strings=strings, counts=counts)
     check_text(body, text)
     return body
 
@@ -68,22 +64,31 @@ _UNDECIDED: Any = _Undecided()
 
 def read_fast(text: str) -> Any:
     """``text`` parsed by orjson when the result is certainly the strict reader's, else :data:`_UNDECIDED`."""
+    return _read_fast(text, MAX_JSON_DEPTH)[0]
+
+
+def _read_fast(text: str, max_depth: int) -> tuple[Any, bool]:
+    """:func:`read_fast`, and whether the value is certainly nested at most ``max_depth`` levels deep.
+
+    The dump that finds duplicate keys is indented (two spaces a level; a string's newlines are written
+    ``\\n``), so a line starting with ``2 * max_depth`` spaces exists exactly when a container at level
+    ``max_depth`` (the body is level 1) has members: without one, nothing is nested below that level."""
     try:
         body = orjson.loads(text)
     except orjson.JSONDecodeError:
-        return _UNDECIDED
+        return _UNDECIDED, False
     raw = text.encode("utf-8")  # ASCII text (the usual case): one copy, no encoding work
     if _LONG_DIGIT_RUN in raw.translate(_DIGITS_AS_ZERO):
-        return _UNDECIDED
+        return _UNDECIDED, False
     if b"\\u003a" in raw or b"\\u003A" in raw:
-        return _UNDECIDED
+        return _UNDECIDED, False
     try:
-        dumped = orjson.dumps(body)
+        dumped = orjson.dumps(body, option=orjson.OPT_INDENT_2)
     except orjson.JSONEncodeError:  # nested deeper than orjson writes (255): the strict reader decides
-        return _UNDECIDED
+        return _UNDECIDED, False
     if raw.count(b":") != dumped.count(b":"):  # a key named twice in one object (module docstring)
-        return _UNDECIDED
-    return body
+        return _UNDECIDED, False
+    return body, b"\n" + b" " * (2 * max_depth) not in dumped
 
 
 class _DuplicateKey(ValueError):

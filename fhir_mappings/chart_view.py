@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from fhir_mappings.condition_text import match_condition_text
+from fhir_mappings.condition_text import asserting_texts, match_texts
 from fhir_mappings.fhir_json import CodingValue, codings, remembered
 from fhir_mappings.records import PatientRecord, is_active_condition
 
@@ -53,10 +53,50 @@ _NO_FACTS = ConceptFacts((), frozenset(), frozenset())
 
 
 def concept_facts(concept: Any, knowledge: Knowledge) -> ConceptFacts:
-    """The facts of ``concept`` (remembered per request inside ``fhir_json.read_once``)."""
+    """The facts of ``concept`` (remembered per request inside ``fhir_json.read_once``; a concept written
+    as the usual plain codings is also answered from the knowledge's content memo, across requests)."""
     if concept is None:
         return _NO_FACTS
-    return remembered(concept, ("concept-facts", id(knowledge)), lambda: _read_facts(concept, knowledge))
+    return remembered(concept, ("concept-facts", id(knowledge)), lambda: _facts(concept, knowledge))
+
+
+_MAX_REMEMBERED_CODINGS = 4  # concepts with more codings are rare: read afresh, not remembered
+
+
+def _facts(concept: Any, knowledge: Knowledge) -> ConceptFacts:
+    """The facts of ``concept``: from ``knowledge.concept_memo`` when its content was seen before.
+
+    The key is the raw (system, code, display) of each coding, exactly as sent, so two concepts with the
+    same key read the same: the facts depend on nothing else (``text`` and other members are not read). A
+    concept in any other shape (a single coding object, a non-object coding, an unhashable value, many
+    codings) is read afresh."""
+    key = _content_key(concept)
+    if key is None:
+        return _read_facts(concept, knowledge)
+    return knowledge.concept_memo.answer(("concept-facts", key), lambda: _read_facts(concept, knowledge))
+
+
+def _content_key(concept: Any) -> tuple[Any, ...] | None:
+    raw = concept.get("coding") if type(concept) is dict else None
+    if type(raw) is not list or len(raw) > _MAX_REMEMBERED_CODINGS:
+        return None
+    key = []
+    for coding in raw:
+        if type(coding) is not dict:
+            return None
+        system, code, display = coding.get("system"), coding.get("code"), coding.get("display")
+        if not (_is_scalar(system) and _is_scalar(code) and _is_scalar(display)):
+            return None
+        # the type goes into the key: 1 == 1.0 == True, but only some of them read as a code
+        key.append((system, type(system), code, type(code), display, type(display)))
+    return tuple(key)
+
+
+def _is_scalar(value: Any) -> bool:
+    return value is None or type(value) in _SCALARS
+
+
+_SCALARS = frozenset({str, int, float, bool})
 
 
 def _read_facts(concept: Any, knowledge: Knowledge) -> ConceptFacts:
@@ -65,6 +105,26 @@ def _read_facts(concept: Any, knowledge: Knowledge) -> ConceptFacts:
     read = tuple(CodingValue(canonical(c.system), c.code, c.display) for c in codings(concept))
     members: frozenset[str] = frozenset().union(*(value_sets_of(c.system, c.code) for c in read))
     return ConceptFacts(read, frozenset(c.system for c in read), members)
+
+
+def _named_value_sets(concept: Any, knowledge: Knowledge) -> tuple[str, ...]:
+    """The value sets whose condition the concept's words name (``condition_text.match_condition_text``),
+    from ``knowledge.concept_memo`` when a concept with the same codings and text was read before."""
+    key = _content_key(concept)
+    text = concept.get("text") if key is not None else None
+    if key is None or not _is_scalar(text):
+        return _read_named_value_sets(concept, knowledge)
+    return knowledge.concept_memo.answer(
+        ("named-value-sets", key, text, type(text)), lambda: _read_named_value_sets(concept, knowledge)
+    )
+
+
+def _read_named_value_sets(concept: Any, knowledge: Knowledge) -> tuple[str, ...]:
+    text = knowledge.condition_text
+    texts = asserting_texts(concept, text, knowledge.aliases)
+    if not texts:  # a coded concept, or words that assert nothing: named as no condition
+        return ()
+    return tuple(vs for vs in text.names_by_value_set if match_texts(texts, vs, text) is not None)
 
 
 def active_conditions(
@@ -127,7 +187,6 @@ def condition_index(record: PatientRecord, knowledge: Knowledge, now: date) -> C
 def _index_conditions(record: PatientRecord, knowledge: Knowledge, now: date) -> ConditionIndex:
     by_value_set: dict[str, list[int]] = {}
     by_name: dict[str, list[int]] = {}
-    text = knowledge.condition_text
     systems: list[frozenset[str]] = []
     for position, condition in enumerate(record.conditions):
         code = condition.get("code")
@@ -135,9 +194,8 @@ def _index_conditions(record: PatientRecord, knowledge: Knowledge, now: date) ->
         systems.append(facts.systems)
         for value_set_id in facts.value_sets:
             by_value_set.setdefault(value_set_id, []).append(position)
-        for value_set_id in text.names_by_value_set:
-            if match_condition_text(code, value_set_id, text, knowledge.aliases) is not None:
-                by_name.setdefault(value_set_id, []).append(position)
+        for value_set_id in _named_value_sets(code, knowledge):
+            by_name.setdefault(value_set_id, []).append(position)
     policy = knowledge.policy
     return ConditionIndex(
         record.conditions,

@@ -63,11 +63,20 @@ def match_condition_text(
     coding of the concept is placed by any value set of the rule base (those are judged by their codes; a
     SNOMED CT or ICD-10-CM code outside every value set says nothing, so its words are read) and the text
     asserts the condition and names nothing the rule's ``not_when`` words exclude."""
+    if value_set_id not in knowledge.names_by_value_set:
+        return None
+    return match_texts(asserting_texts(concept, knowledge, aliases), value_set_id, knowledge)
+
+
+def match_texts(
+    texts: tuple[tuple[str, str], ...], value_set_id: str, knowledge: ConditionTextKnowledge
+) -> TextMatch | None:
+    """:func:`match_condition_text` on the concept's :func:`asserting_texts`."""
     pattern = knowledge.names_by_value_set.get(value_set_id)
     if pattern is None:
         return None
     not_when = knowledge.not_when_by_value_set.get(value_set_id)
-    for text, lowered in _asserting_texts(concept, knowledge, aliases):
+    for text, lowered in texts:
         if not_when is not None and not_when.search(lowered):
             continue
         found = pattern.search(lowered)
@@ -76,7 +85,7 @@ def match_condition_text(
     return None
 
 
-def _asserting_texts(
+def asserting_texts(
     concept: Any, knowledge: ConditionTextKnowledge, aliases: SystemAliases
 ) -> tuple[tuple[str, str], ...]:
     """The concept's texts (each cut to its start, and lower-cased) that assert a condition; none when a

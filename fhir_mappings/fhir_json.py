@@ -155,6 +155,14 @@ def status_code(concept: Any, system: str) -> str | None:
     """
     if isinstance(concept, str):
         return _status_words(concept)
+    if type(concept) is dict:  # the usual shape, one coding from ``system``: read directly
+        raw = concept.get("coding")
+        if type(raw) is list and len(raw) == 1:
+            coding = raw[0]
+            if type(coding) is dict and coding.get("system") == system:
+                code = coding.get("code")
+                if type(code) is str and (stripped := code.strip()):
+                    return stripped.lower()
     return remembered(concept, ("status", system), lambda: _status_code(concept, system))
 
 

@@ -89,24 +89,34 @@ def _match(concept: Any, knowledge: Knowledge, origin: str, reference: str | Non
     found: list[IndicationMatch] = []
     for coding in concept_facts(concept, knowledge).codings:  # systems canonical
         system = coding.system
-        members = knowledge.terminology.value_sets_of(system, coding.code)
-        scored = [
-            (knowledge.value_set(f"indication-{key}").specificity(system, coding.code), key)
-            for key in knowledge.indication_keys()
-            if f"indication-{key}" in members  # the others score 0
-        ]
-        best = max((score for score, _ in scored), default=0)
-        if best == 0:
-            continue
-        for score, key in scored:
-            if score == best:
-                display = (
-                    coding.display
-                    or knowledge.value_set(f"indication-{key}").displays.get((system, coding.code))
-                    or fallback_text
-                )
-                found.append(IndicationMatch(key, system, coding.code, display, origin, reference))
+        for key in _most_specific_indications(system, coding.code, knowledge):
+            display = (
+                coding.display
+                or knowledge.value_set(f"indication-{key}").displays.get((system, coding.code))
+                or fallback_text
+            )
+            found.append(IndicationMatch(key, system, coding.code, display, origin, reference))
     return found
+
+
+def _most_specific_indications(system: str, code: str, knowledge: Knowledge) -> tuple[str, ...]:
+    """The indication keys whose value set places the canonical ``system`` and ``code`` most specifically
+    (in knowledge order; none when no indication value set places it). Remembered per knowledge."""
+    return knowledge.concept_memo.answer(
+        ("most-specific-indications", system, code),
+        lambda: _read_most_specific(system, code, knowledge),
+    )
+
+
+def _read_most_specific(system: str, code: str, knowledge: Knowledge) -> tuple[str, ...]:
+    members = knowledge.terminology.value_sets_of(system, code)
+    scored = [
+        (knowledge.value_set(f"indication-{key}").specificity(system, code), key)
+        for key in knowledge.indication_keys()
+        if f"indication-{key}" in members  # the others score 0
+    ]
+    best = max((score for score, _ in scored), default=0)
+    return tuple(key for score, key in scored if score == best) if best else ()
 
 
 def _unique(matches: list[IndicationMatch]) -> list[IndicationMatch]:

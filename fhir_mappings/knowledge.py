@@ -32,7 +32,7 @@ from fhir_mappings.risk_knowledge import (
     parse_labs,
     parse_site_risks,
 )
-from fhir_mappings.terminology import Terminology
+from fhir_mappings.terminology import ContentMemo, Terminology
 from fhir_mappings.valuesets import ValueSetFormatError, ValueSetMatcher, compile_value_set
 
 DATA_DIR = Path(__file__).parent / "data"
@@ -75,10 +75,13 @@ class Knowledge:
     precautions: PrecautionKnowledge = field(default_factory=PrecautionKnowledge)
 
     terminology: Terminology = field(init=False, repr=False, compare=False)
+    # answers that depend only on a concept's codings and this knowledge (chart_view.concept_facts)
+    concept_memo: ContentMemo = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        # Derived from value_sets (so a dataclasses.replace with other value sets gets its own).
+        # Derived from value_sets and aliases (so a dataclasses.replace gets its own).
         object.__setattr__(self, "terminology", Terminology(dict(self.value_sets)))
+        object.__setattr__(self, "concept_memo", ContentMemo())
 
     def value_set(self, value_set_id: str) -> ValueSetMatcher:
         """The compiled ValueSet with this id (a missing id is a programming error)."""

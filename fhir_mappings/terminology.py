@@ -8,8 +8,9 @@ seen, each value set is asked once; afterwards it is one dict lookup, for every 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from fhir_mappings.valuesets import ValueSetMatcher
 
@@ -44,3 +45,31 @@ class Terminology:
     def is_known_code(self, system: str, code: str) -> bool:
         """True when some value set of the rule base places the canonical ``system`` and ``code``."""
         return bool(self.value_sets_of(system, code))
+
+
+class ContentMemo:
+    """Answers that depend only on a JSON value's content (and the knowledge that holds the memo), remembered
+    across requests: charts repeat the same codings from patient to patient. Bounded: forgotten all at once
+    beyond ``limit`` entries (hostile input cannot grow it). Answers must be immutable."""
+
+    def __init__(self, limit: int = _MEMO_LIMIT) -> None:
+        self._answers: dict[Hashable, Any] = {}
+        self._limit = limit
+
+    def answer(self, key: Hashable, compute: Callable[[], _T]) -> _T:
+        """The answer remembered for ``key``, else ``compute()`` (then remembered). The caller's key names
+        its question, so one key always gets answers of one type."""
+        answers = self._answers
+        found = answers.get(key, _MISSING)
+        if found is _MISSING:
+            computed = compute()
+            if len(answers) >= self._limit:
+                answers.clear()
+            answers[key] = computed
+            return computed
+        remembered: _T = found
+        return remembered
+
+
+_MISSING = object()
+_T = TypeVar("_T")

@@ -174,6 +174,37 @@ def test_fast_reader_agrees_with_strict_reader_on_edge_cases(text: str) -> None:
     check_agreement(text)
 
 
+def nested(depth: int, shape: str) -> str:
+    """A value nesting ``depth`` containers: arrays, objects, or alternating; the innermost empty, or
+    holding a scalar, or a string with escaped newlines and spaces (text that must not look like depth)."""
+    opens = {"array": ["["], "object": ['{"k": '], "mixed": ["[", '{"k": ']}[shape]
+    closes = {"[": "]", '{"k": ': "}"}
+    levels = [opens[level % len(opens)] for level in range(depth)]
+    innermost = {"array": "[]", "object": "{}", "mixed": "[]"}[shape] if depth else "1"
+    body = "".join(levels[:-1]) + innermost + "".join(closes[o] for o in reversed(levels[:-1]))
+    return body if depth else '"' + "\\n" + " " * 250 + '"'
+
+
+@pytest.mark.parametrize("shape", ["array", "object", "mixed"])
+@pytest.mark.parametrize("depth", [0, 1, 2, MAX_JSON_DEPTH - 1, MAX_JSON_DEPTH, MAX_JSON_DEPTH + 1, 120])
+def test_the_depth_limit_is_exact_on_the_fast_path(depth: int, shape: str) -> None:
+    """The fast path rules out deep nesting from its indented dump instead of walking the value: exactly
+    :data:`MAX_JSON_DEPTH` levels are accepted, one more is refused, as by the strict path."""
+    text = nested(depth, shape)
+    assert read_fast(text) is not _UNDECIDED
+    check_agreement(text)
+    if depth > MAX_JSON_DEPTH:
+        with pytest.raises(BadRequest, match=f"nested more than {MAX_JSON_DEPTH} levels deep"):
+            read_body(text, 10**6, 10**6)
+    else:
+        assert read_body(text, 10**6, 10**6) == json.loads(text)
+
+
+def test_escaped_newlines_and_spaces_in_strings_are_not_depth() -> None:
+    text = json.dumps({"note": "a\n" + " " * 400 + "b", "deep": [[["x\n" + " " * 300]]]})
+    assert read_body(text, 10**6, 10**6) == json.loads(text)
+
+
 def test_fast_reader_answers_the_common_case() -> None:
     """A hook-call-like body goes through orjson (else the fast path would be dead code)."""
     text = json.dumps({"hook": "order-select", "context": {"userId": "Practitioner/1", "note": 'a "b": c'}})

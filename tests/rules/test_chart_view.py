@@ -228,3 +228,61 @@ def test_the_condition_index_is_built_once_per_call_and_afresh_outside(knowledge
         assert condition_index(record, knowledge, TODAY) is first
         assert condition_index(record, knowledge, TODAY + timedelta(days=1)) is not first  # another day
     assert condition_index(record, knowledge, TODAY) is not condition_index(record, knowledge, TODAY)
+
+
+# Concepts the content memo must tell apart: the same codings but values equal in Python and not in FHIR
+# (1 == 1.0 == True), other displays, other texts, other shapes.
+_LOOK_ALIKE_CONCEPTS: list[Any] = [
+    {"coding": [{"system": ICD10CM, "code": "D66"}]},
+    {"coding": [{"system": ICD10CM, "code": "D66", "display": "Hemophilia A"}]},
+    {"coding": [{"system": ICD10CM, "code": "D66 "}]},
+    {"coding": [{"system": ICD10CM + "/", "code": "D66"}]},
+    {"coding": [{"system": "urn:x", "code": 1}]},
+    {"coding": [{"system": "urn:x", "code": True}]},
+    {"coding": [{"system": "urn:x", "code": 1.0}]},
+    {"coding": [{"system": "urn:x", "code": "1"}]},
+    {"coding": [{"system": "urn:local", "code": "H"}], "text": "Hemophilia A"},
+    {"coding": [{"system": "urn:local", "code": "H"}], "text": "History of hemophilia A"},
+    {"coding": [{"system": "urn:local", "code": "H"}], "text": "Cellulitis of left leg"},
+    {"coding": [{"system": "urn:local", "code": "H", "display": "Hemophilia A"}]},
+    {"coding": [{"system": "urn:local", "code": "H", "display": "Hemophilia A"}], "text": 7},
+    {"coding": [{"system": ICD10CM, "code": "D66"}, {"system": SNOMED, "code": "28293008"}]},
+    {"coding": [{"system": ICD10CM, "code": "D66"}, {"code": "x"}]},
+    {"coding": {"system": ICD10CM, "code": "D66"}},  # one coding object, not an array: read afresh
+    {"coding": [{"system": ICD10CM, "code": ["D66"]}]},  # unhashable: read afresh
+    {"coding": [{"system": ICD10CM, "code": f"D6{n}"} for n in range(6)]},  # many codings: read afresh
+    {"text": "Hemophilia A"},
+    {"text": "Hemophilia A", "coding": []},
+]
+
+
+def test_the_content_memo_answers_exactly_what_a_fresh_reading_does(knowledge: Knowledge) -> None:
+    """Facts and named conditions are remembered across calls by the codings' (and text's) raw values and
+    types: every look-alike concept gets its own reading, in any order, on a knowledge with an empty memo."""
+    from fhir_mappings.chart_view import _named_value_sets, _read_facts, _read_named_value_sets
+
+    fresh = dataclasses.replace(knowledge)  # its own, empty memo
+    expected = [
+        (_read_facts(code, fresh), _read_named_value_sets(code, fresh)) for code in _LOOK_ALIKE_CONCEPTS
+    ]
+    assert len({facts for facts, _ in expected}) >= 8  # the look-alikes read differently
+    assert {named for _, named in expected} >= {(), ("bleeding-disorder",)}
+    for order in (_LOOK_ALIKE_CONCEPTS, list(reversed(_LOOK_ALIKE_CONCEPTS)), _LOOK_ALIKE_CONCEPTS):
+        got = {id(code): (concept_facts(code, fresh), _named_value_sets(code, fresh)) for code in order}
+        assert [got[id(code)] for code in _LOOK_ALIKE_CONCEPTS] == expected
+
+
+def test_the_content_memo_is_bounded_and_answers_after_forgetting() -> None:
+    from fhir_mappings.terminology import ContentMemo
+
+    memo = ContentMemo(limit=3)
+    computed: list[int] = []
+
+    def square(n: int) -> int:
+        computed.append(n)
+        return n * n
+
+    for n in [*range(10), 9, 8]:
+        assert memo.answer(("square", n), lambda n=n: square(n)) == n * n
+        assert len(memo._answers) <= 3
+    assert computed == [*range(10), 8]  # 9 was still remembered; 8 was forgotten with the rest at the limit
