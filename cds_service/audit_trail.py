@@ -72,7 +72,9 @@ class AuditTrail:
         except Exception:
             self._write(self.record(draft, 500, started), started)
             raise
-        self._write(self.record(draft, 200, started), started)
+        record = self.record(draft, 200, started)
+        draft.request = None  # the request's resources are not kept while the record's commit is awaited
+        self._write(record, started)
 
     def _write(self, record: HookCallRecord, started: float) -> None:
         """Store ``record``, timing the write, and count the call with the status it is answered with.

@@ -83,6 +83,10 @@ def call_service(service_id: str) -> Response:
             uuid_seed=card_uuid_seed(hook_request.hook_instance),
         )
         audit.cards = cards
+        # The parsed body (tens of thousands of objects) is not needed past this point: let it go before
+        # the audit write waits for its commit, so the calls evaluated meanwhile find it freed (fewer
+        # bodies alive at once, fewer cache misses under load).
+        del body, hook_request
     return jsonify({"cards": cards})
 
 

@@ -25,6 +25,7 @@ from sqlalchemy import Connection, Engine, bindparam, delete, select
 
 from cds_service.store import schema
 from cds_service.store.dialect import upsert
+from cds_service.store.engine import READ_ONLY
 from cds_service.store.errors import store_errors
 from cds_service.store.group_commit import GroupCommit
 
@@ -82,8 +83,12 @@ class TokenReplayStore:
 
     def seen(self, issuer: str, jti: str) -> bool:
         """True when (issuer, jti) is recorded and unexpired (a read: no commit, no lock held). A claim still
-        uncommitted is not seen: only :meth:`claim` decides."""
-        with store_errors("the token id"), self.engine.connect() as connection:
+        uncommitted is not seen: only :meth:`claim` decides. A read-only transaction: on SQLite it takes no
+        write lock, so it never waits behind a commit in progress (nor blocks the event loop meanwhile)."""
+        with (
+            store_errors("the token id"),
+            self.engine.connect().execution_options(**{READ_ONLY: True}) as connection,
+        ):
             found = connection.execute(_SEEN, {"key": token_key(issuer, jti), "now": self.now()}).first()
         return found is not None
 

@@ -237,6 +237,21 @@ def test_a_token_id_raced_by_many_threads_wins_once(store: Store) -> None:
     assert results.count(True) == 1
 
 
+def test_checking_a_token_id_reads_without_waiting_for_a_writer(store: Store) -> None:
+    """The check before evaluation (``seen``) is a read: while another connection holds a write transaction
+    (on SQLite: the database's write lock, as a commit in progress does), it answers from the last commit
+    instead of waiting for the lock (it used to take the write lock itself, and time out behind it)."""
+    expires = datetime.now(UTC) + timedelta(minutes=5)
+    assert store.replay.first_use("iss", "claimed", expires)
+    with store.engine.connect() as writer:
+        assert store.replay.claim(writer, "iss", "pending", expires)  # the write lock is now held
+
+        assert store.replay.seen("iss", "claimed") is True
+        assert store.replay.seen("iss", "pending") is False  # not committed: only claim decides
+        writer.rollback()
+    assert store.replay.seen("iss", "pending") is False
+
+
 # --- purge and report ---------------------------------------------------------------------------------------
 
 
