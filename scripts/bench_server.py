@@ -24,6 +24,7 @@ from pathlib import Path
 import jwt
 import requests
 
+from cds_service.cli import GUNICORN_ARGS
 from cds_service.local_client import LOCAL_ISSUER, TOKEN_LIFETIME, audience, ensure_local_key, public_jwk
 
 
@@ -60,8 +61,11 @@ def free_port() -> int:
 
 
 @contextmanager
-def serving(auth: bool = True, env: Mapping[str, str] | None = None) -> Iterator[Served]:
-    """``dn-cds serve`` (defaults) in its own process group; SIGTERM at the end."""
+def serving(
+    auth: bool = True, env: Mapping[str, str] | None = None, *, stack_floor: bool = False
+) -> Iterator[Served]:
+    """``dn-cds serve`` (defaults) in its own process group; SIGTERM at the end. With ``stack_floor``, the
+    same gunicorn command and configuration serving ``stack_floor_app`` (the stack with no service in it)."""
     data_dir = Path(tempfile.mkdtemp(prefix="dn-cds-bench-"))
     port = free_port()
     child_env = {key: value for key, value in os.environ.items() if not key.startswith("DN_CDS_")}
@@ -77,8 +81,12 @@ def serving(auth: bool = True, env: Mapping[str, str] | None = None) -> Iterator
     child_env.update(env or {})
     log_path = data_dir / "server.log"
     with log_path.open("ab") as log:
+        command = [sys.executable, "-m", "cds_service", "serve"]
+        if stack_floor:
+            app = ["--chdir", str(Path(__file__).parent), "stack_floor_app:app"]
+            command = [sys.executable, *GUNICORN_ARGS[:-1], *app]
         process = subprocess.Popen(
-            [sys.executable, "-m", "cds_service", "serve"],
+            command,
             env=child_env,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -12,6 +12,9 @@ settings and a scratch data directory, then:
 
 - single client: ``--rounds`` order-select calls over one keep-alive connection; p50/p90/p99 latency, and the
   ``orjson.loads`` time of the same body measured in the same run (the floor), the ratio to it;
+- the stack alone (unless ``--no-stack-floor``): the same single-client calls against the same gunicorn
+  command and configuration serving ``stack_floor_app`` (read the body, ``orjson.loads`` it, answer no
+  cards): the floor the fixed stack (Python, Flask, gunicorn with gevent) puts under any service;
 - closed-loop load (unless ``--no-load``; needs ``wrk``, the Debian package): ``--connections`` (default 10
   and 50) for ``--seconds`` each; requests/s, p50/p90/p99, non-200 answers and socket errors. With auth on,
   every request carries its own token from a pool signed beforehand (tokens are single-use). Each load run
@@ -79,6 +82,11 @@ def main() -> int:
     parser.add_argument("--load-size", type=int, default=200, help="chart size of the load runs")
     parser.add_argument("--no-load", action="store_true", help="single client only (no wrk)")
     parser.add_argument("--max-rate", type=int, default=1500, help="req/s the token pool is sized for")
+    parser.add_argument(
+        "--no-stack-floor",
+        action="store_true",
+        help="skip the single-client run against the stack with no service in it (stack_floor_app)",
+    )
     parser.add_argument("--today", type=date.fromisoformat, default=datetime.now(UTC).date())
     parser.add_argument(
         "--env", action="append", default=[], metavar="NAME=VALUE", help="server setting (repeatable)"
@@ -98,6 +106,14 @@ def main() -> int:
     print(describe_machine())
     if server_env:
         print(f"server settings: {' '.join(args.env)}")
+    if not args.no_stack_floor:
+        with serving(auth=False, env=server_env, stack_floor=True) as served:
+            endpoint = f"{served.url}/cds-services/{service_id()}"
+            stack = "gunicorn + gevent + Flask, body read and parsed, no service"
+            print(f"\n== the stack alone ({stack}) at {served.url}")
+            for size in sizes:
+                body = orjson.dumps(hook_body(chart_patient(size, args.today)))
+                single_client(endpoint, body, size, args.rounds, None, want_cards=False)
     for auth in modes:
         with serving(auth=auth, env=server_env) as served:
             endpoint = f"{served.url}/cds-services/{service_id()}"
@@ -145,7 +161,15 @@ def orjson_floor(body: bytes, rounds: int = 200) -> float:
     return statistics.median(timings) * 1000
 
 
-def single_client(endpoint: str, body: bytes, size: int, rounds: int, sign: Callable[[], str] | None) -> None:
+def single_client(
+    endpoint: str,
+    body: bytes,
+    size: int,
+    rounds: int,
+    sign: Callable[[], str] | None,
+    *,
+    want_cards: bool = True,
+) -> None:
     timings: list[float] = []
     with requests.Session() as session:
         for index in range(rounds + 3):  # 3 warm-up calls
@@ -155,7 +179,7 @@ def single_client(endpoint: str, body: bytes, size: int, rounds: int, sign: Call
             started = time.perf_counter()
             response = session.post(endpoint, data=body, headers=headers, timeout=30)
             elapsed = (time.perf_counter() - started) * 1000
-            if response.status_code != 200 or not response.json().get("cards"):
+            if response.status_code != 200 or (want_cards and not response.json().get("cards")):
                 raise SystemExit(f"chart {size}: HTTP {response.status_code} {response.text[:300]}")
             if index >= 3:
                 timings.append(elapsed)

@@ -102,8 +102,8 @@ def test_chart_benchmark_runs_single_client_and_wrk_load_with_auth_off_and_on(tm
         tmp_path=tmp_path,
     )
 
-    assert "== auth off" in output and "== auth on" in output
-    assert output.count("single client, chart    10") == 2
+    assert "== the stack alone" in output and "== auth off" in output and "== auth on" in output
+    assert output.count("single client, chart    10") == 3
     assert output.count("wrk   2 connections") == 2
     assert "TOKEN POOL EXHAUSTED" not in output
     assert "non-200 0," in output.split("== auth on")[1]  # every pooled token accepted once
