@@ -37,6 +37,14 @@ class Served:
     process_group: int = 0  # the server's process group (master and workers), for CPU accounting
 
 
+def machine_ticks() -> tuple[int, int, int]:
+    """(all, idle + iowait, steal) clock ticks of the whole machine so far (Linux /proc/stat, first line):
+    the difference over a run says how busy the machine was and how much the hypervisor took."""
+    fields = [int(n) for n in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    steal = fields[7] if len(fields) > 7 else 0
+    return sum(fields[:8]), fields[3] + fields[4], steal
+
+
 def group_cpu_seconds(process_group: int) -> float:
     """User + system CPU seconds used so far by the live processes of ``process_group`` (Linux /proc)."""
     ticks = os.sysconf("SC_CLK_TCK")

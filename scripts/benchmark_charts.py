@@ -46,7 +46,7 @@ from pathlib import Path
 import orjson
 import requests
 from bench_charts import chart_patient, hook_body, service_id
-from bench_server import Served, group_cpu_seconds, serving, token_signer
+from bench_server import Served, group_cpu_seconds, machine_ticks, serving, token_signer
 
 WRK_SCRIPT = """
 local body_file, tokens_file, threads = "{body}", "{tokens}", {threads}
@@ -230,19 +230,23 @@ def load(
         base = endpoint[: endpoint.index("/", len("http://"))]
         command = [wrk, f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency"]
         command += ["-s", str(script), "--timeout", "10s", base]
+        ticks_before = machine_ticks()
         cpu_before, started = group_cpu_seconds(served.process_group), time.monotonic()
         output = subprocess.run(
             command, capture_output=True, text=True, check=True, timeout=seconds + 60
         ).stdout
         cpu = group_cpu_seconds(served.process_group) - cpu_before
         elapsed = time.monotonic() - started
+        ticks = [after - before for after, before in zip(machine_ticks(), ticks_before, strict=True)]
     result = parse_wrk(output)
+    busy, steal = 100 * (1 - ticks[1] / max(1, ticks[0])), 100 * ticks[2] / max(1, ticks[0])
     exhausted = sign is not None and result["requests"] > pool
     print(
         f"  wrk {connections:3} connections, {seconds:g} s, chart {size}: {result['rate']:7.1f} req/s;  "
         f"p50 {result['p50']:7.1f}  p90 {result['p90']:7.1f}  p99 {result['p99']:7.1f} ms;  "
         f"non-200 {result['non_2xx']:.0f}, socket errors {result['socket_errors']:.0f};  "
-        f"server CPU {cpu / max(1.0, result['requests']) * 1000:.1f} ms/request, {cpu / elapsed:.2f} cores"
+        f"server CPU {cpu / max(1.0, result['requests']) * 1000:.1f} ms/request, {cpu / elapsed:.2f} cores;  "
+        f"machine {busy:.0f}% busy, steal {steal:.1f}%"
         + ("  (TOKEN POOL EXHAUSTED: raise --max-rate)" if exhausted else "")
     )
 
