@@ -155,9 +155,9 @@ def status_code(concept: Any, system: str) -> str | None:
     """
     if isinstance(concept, str):
         return _status_words(concept)
-    if type(concept) is dict:  # the usual shape, one coding from ``system``: read directly
+    if type(concept) is dict:  # the usual shape, a first coding from ``system``: it is the one chosen
         raw = concept.get("coding")
-        if type(raw) is list and len(raw) == 1:
+        if type(raw) is list and raw:
             coding = raw[0]
             if type(coding) is dict and coding.get("system") == system:
                 code = coding.get("code")

@@ -126,3 +126,39 @@ def test_system_aliases_give_the_same_answer_when_remembered() -> None:
     second = [aliases.canonical(v) for v in variants]
 
     assert first == second == [SNOMED, SNOMED, SNOMED, "urn:x"]
+
+
+@pytest.mark.parametrize(
+    "status",
+    [
+        pytest.param({"coding": [{"system": CLINICAL, "code": "active"}]}, id="usual"),
+        pytest.param({"coding": [{"system": CLINICAL, "code": " Resolved "}]}, id="spaces and case"),
+        pytest.param(
+            {"coding": [{"system": CLINICAL, "code": "  "}], "text": "Entered in error"}, id="blank code"
+        ),
+        pytest.param({"coding": [{"system": CLINICAL, "code": 7}]}, id="numeric code"),
+        pytest.param({"coding": [{"system": CLINICAL + " ", "code": "active"}]}, id="system with a space"),
+        pytest.param(
+            {"coding": [{"system": CLINICAL, "code": "active"}, {"system": CLINICAL, "code": "resolved"}]},
+            id="two from the system",
+        ),
+        pytest.param(
+            {"coding": [{"system": CLINICAL, "code": ""}, {"system": CLINICAL, "code": "resolved"}]},
+            id="first empty",
+        ),
+        pytest.param(
+            {"coding": [{"system": "urn:local", "code": "A"}, {"code": "x"}]}, id="no system coding"
+        ),
+        pytest.param({"coding": [], "text": "Active"}, id="text only"),
+        pytest.param({"coding": {"system": CLINICAL, "code": "active"}}, id="one coding object"),
+        pytest.param({"coding": ["active"]}, id="a string coding"),
+    ],
+)
+def test_a_status_read_directly_is_the_status_read_in_full(status: dict[str, object]) -> None:
+    """The direct reading of the usual shape (a first coding from the status system) answers what reading
+    every coding does, for every shape; the others take the full reading."""
+    from fhir_mappings.fhir_json import _status_code
+
+    assert status_code(status, CLINICAL) == _status_code(status, CLINICAL)
+    with read_once():
+        assert status_code(status, CLINICAL) == _status_code(status, CLINICAL)
