@@ -73,15 +73,15 @@ class AuditLog:
             return self.group.run(write)
 
 
+# Built once: building a statement costs more than running it (every hook call runs both).
+_INSERT_CALL = insert(schema.hook_call).returning(schema.hook_call.c.id)
+_INSERT_CARD = insert(schema.card)
+
+
 def _insert_call(connection: Connection, call: HookCallRecord) -> int:
-    call_id: int = connection.execute(
-        insert(schema.hook_call).returning(schema.hook_call.c.id), _call_row(call)
-    ).scalar_one()
+    call_id: int = connection.execute(_INSERT_CALL, _call_row(call)).scalar_one()
     if call.cards:
-        connection.execute(
-            insert(schema.card),
-            [_card_row(call_id, call, card) for card in call.cards],
-        )
+        connection.execute(_INSERT_CARD, [_card_row(call_id, call, card) for card in call.cards])
     return call_id
 
 
