@@ -8,6 +8,7 @@ seen, each value set is asked once; afterwards it is one dict lookup, for every 
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -55,6 +56,11 @@ class ContentMemo:
     def __init__(self, limit: int = _MEMO_LIMIT) -> None:
         self._answers: dict[Hashable, Any] = {}
         self._limit = limit
+        _CONTENT_MEMOS.add(self)
+
+    def forget(self) -> None:
+        """Forget every answer (they are computed again when next asked)."""
+        self._answers.clear()
 
     def answer(self, key: Hashable, compute: Callable[[], _T]) -> _T:
         """The answer remembered for ``key``, else ``compute()`` (then remembered). The caller's key names
@@ -73,3 +79,11 @@ class ContentMemo:
 
 _MISSING = object()
 _T = TypeVar("_T")
+_CONTENT_MEMOS: weakref.WeakSet[ContentMemo] = weakref.WeakSet()  # every memo of the process
+
+
+def forget_remembered_answers() -> None:
+    """Empty every :class:`ContentMemo` of this process. Answers do not change (they are computed again, the
+    same); for mutation testing, which must see each test run the code a remembered answer skips."""
+    for memo in list(_CONTENT_MEMOS):
+        memo.forget()

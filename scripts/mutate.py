@@ -330,8 +330,13 @@ def _run_items(
     """Run ``items`` in order (setup, call, teardown each); the failures (test id, last line of the error)."""
     from _pytest.runner import runtestprotocol
 
+    from fhir_mappings.terminology import forget_remembered_answers
+
     failures: list[str] = []
     for i, item in enumerate(items):
+        # Answers remembered across calls by content (Knowledge.concept_memo) would let a later test skip the
+        # code an earlier one ran: each test starts without them, so coverage and mutants see what it runs.
+        forget_remembered_answers()
         if on_item:
             on_item(i)
         next_item = items[i + 1] if i + 1 < len(items) else None

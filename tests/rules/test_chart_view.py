@@ -286,3 +286,18 @@ def test_the_content_memo_is_bounded_and_answers_after_forgetting() -> None:
         assert memo.answer(("square", n), lambda n=n: square(n)) == n * n
         assert len(memo._answers) <= 3
     assert computed == [*range(10), 8]  # 9 was still remembered; 8 was forgotten with the rest at the limit
+
+
+def test_forgetting_remembered_answers_empties_every_content_memo(knowledge: Knowledge) -> None:
+    """What scripts/mutate.py calls before each test: the next question is answered afresh, the same."""
+    from fhir_mappings.terminology import forget_remembered_answers
+
+    fresh = dataclasses.replace(knowledge)
+    code = concept(icd("D66"))
+    before = concept_facts(code, fresh)
+    assert fresh.concept_memo._answers
+
+    forget_remembered_answers()
+
+    assert not fresh.concept_memo._answers and not knowledge.concept_memo._answers
+    assert concept_facts(code, fresh) == before
