@@ -80,8 +80,12 @@ class Knowledge:
 
     def __post_init__(self) -> None:
         # Derived from value_sets and aliases (so a dataclasses.replace gets its own).
-        object.__setattr__(self, "terminology", Terminology(dict(self.value_sets)))
+        terminology = Terminology(dict(self.value_sets))
+        object.__setattr__(self, "terminology", terminology)
         object.__setattr__(self, "concept_memo", ContentMemo())
+        # the free-text rules read a concept's words when no value set of *this* knowledge places its codes
+        text = replace(self.condition_text, is_known_code=terminology.is_known_code)
+        object.__setattr__(self, "condition_text", text)
 
     def value_set(self, value_set_id: str) -> ValueSetMatcher:
         """The compiled ValueSet with this id (a missing id is a programming error)."""
@@ -234,7 +238,7 @@ def _condition_text(document: Any, value_sets: Mapping[str, ValueSetMatcher]) ->
     missing = sorted(set(compiled.names_by_value_set) - set(value_sets))
     if missing:
         raise KnowledgeError(f"condition-text.json: unknown value sets {missing}")
-    return replace(compiled, is_known_code=Terminology(dict(value_sets)).is_known_code)
+    return compiled  # its is_known_code is bound to the knowledge's own terminology (Knowledge.__post_init__)
 
 
 def _answer_text(document: Any) -> AnswerTextKnowledge:

@@ -301,3 +301,16 @@ def test_forgetting_remembered_answers_empties_every_content_memo(knowledge: Kno
 
     assert not fresh.concept_memo._answers and not knowledge.concept_memo._answers
     assert concept_facts(code, fresh) == before
+
+
+def test_a_knowledge_with_other_value_sets_reads_words_by_its_own_codes(knowledge: Knowledge) -> None:
+    """The free-text rules read a concept's words only when no value set places its codes: the value sets of
+    the knowledge asking (a replaced knowledge's own), not those of the files first loaded."""
+    from fhir_mappings.chart_view import _read_named_value_sets
+
+    code = concept(icd("D66"), text="Hemophilia A")
+    without = {k: v for k, v in knowledge.value_sets.items() if not v.contains(ICD10CM, "D66")}
+    narrowed = dataclasses.replace(knowledge, value_sets=without)
+
+    assert _read_named_value_sets(code, knowledge) == ()  # D66 is placed: judged by its code
+    assert "bleeding-disorder" in _read_named_value_sets(code, narrowed)  # no value set places it: its words
