@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
+from fhir_mappings.codes import MAX_REMEMBERED_CHARS
 from fhir_mappings.condition_text import asserting_texts, match_texts
 from fhir_mappings.fhir_json import CodingValue, codings, remembered
 from fhir_mappings.records import PatientRecord, is_active_condition
@@ -76,24 +77,32 @@ def _facts(concept: Any, knowledge: Knowledge) -> ConceptFacts:
     return knowledge.concept_memo.answer(("concept-facts", key), lambda: _read_facts(concept, knowledge))
 
 
-def _content_key(concept: Any) -> tuple[Any, ...] | None:
+def _content_key(concept: Any, text: Any = None) -> tuple[Any, ...] | None:
+    """The raw content of the concept's codings (and ``text``, when given) as a memo key; ``None`` when the
+    concept is not in the usual shape or its strings are too long to remember (codes.MAX_REMEMBERED_CHARS)."""
     raw = concept.get("coding") if type(concept) is dict else None
-    if type(raw) is not list or len(raw) > _MAX_REMEMBERED_CODINGS:
+    if type(raw) is not list or len(raw) > _MAX_REMEMBERED_CODINGS or not _is_scalar(text):
         return None
-    key = []
+    key: list[Any] = [text, type(text)]
+    chars = _chars(text)
     for coding in raw:
         if type(coding) is not dict:
             return None
         system, code, display = coding.get("system"), coding.get("code"), coding.get("display")
         if not (_is_scalar(system) and _is_scalar(code) and _is_scalar(display)):
             return None
+        chars += _chars(system) + _chars(code) + _chars(display)
         # the type goes into the key: 1 == 1.0 == True, but only some of them read as a code
-        key.append((system, type(system), code, type(code), display, type(display)))
-    return tuple(key)
+        key += (system, type(system), code, type(code), display, type(display))
+    return tuple(key) if chars <= MAX_REMEMBERED_CHARS else None
 
 
 def _is_scalar(value: Any) -> bool:
     return value is None or type(value) in _SCALARS
+
+
+def _chars(value: Any) -> int:
+    return len(value) if type(value) is str else 0
 
 
 _SCALARS = frozenset({str, int, float, bool})
@@ -110,12 +119,11 @@ def _read_facts(concept: Any, knowledge: Knowledge) -> ConceptFacts:
 def _named_value_sets(concept: Any, knowledge: Knowledge) -> tuple[str, ...]:
     """The value sets whose condition the concept's words name (``condition_text.match_condition_text``),
     from ``knowledge.concept_memo`` when a concept with the same codings and text was read before."""
-    key = _content_key(concept)
-    text = concept.get("text") if key is not None else None
-    if key is None or not _is_scalar(text):
+    key = _content_key(concept, concept.get("text")) if type(concept) is dict else None
+    if key is None:
         return _read_named_value_sets(concept, knowledge)
     return knowledge.concept_memo.answer(
-        ("named-value-sets", key, text, type(text)), lambda: _read_named_value_sets(concept, knowledge)
+        ("named-value-sets", key), lambda: _read_named_value_sets(concept, knowledge)
     )
 
 

@@ -32,6 +32,8 @@ class SystemAliases:
 
     def canonical(self, system: str) -> str:
         """The canonical URI for ``system`` (unchanged when it is not a known alias)."""
+        if len(system) > MAX_REMEMBERED_CHARS:
+            return self._resolve(system)
         found = self._answers.get(system)
         if found is None:
             found = self._resolve(system)
@@ -55,6 +57,11 @@ class SystemAliases:
 
 
 _MEMO_LIMIT = 4096  # distinct system URIs remembered; forgotten all at once beyond it (hostile input)
+# Every memo of codes, systems and codings remembers only keys whose text is at most this long (all strings of
+# the key together): real ones are far shorter (system URIs under 100 characters, SNOMED CT ids at most 18
+# digits, displays a line), while a key holding a hostile body's megabyte strings, remembered across calls,
+# would let callers grow the process by gigabytes. Longer ones are answered the same, afresh each time.
+MAX_REMEMBERED_CHARS = 1024
 _BARE_OID = re.compile(r"^\d+(\.\d+)+$")
 _SNOMED_EDITION_PREFIX = SNOMED + "/"
 

@@ -8,6 +8,7 @@ from datetime import date
 from typing import Any
 
 from fhir_mappings.chart_view import active_conditions, concept_facts
+from fhir_mappings.codes import MAX_REMEMBERED_CHARS
 from fhir_mappings.fhir_json import (
     as_list,
     as_object,
@@ -101,7 +102,10 @@ def _match(concept: Any, knowledge: Knowledge, origin: str, reference: str | Non
 
 def _most_specific_indications(system: str, code: str, knowledge: Knowledge) -> tuple[str, ...]:
     """The indication keys whose value set places the canonical ``system`` and ``code`` most specifically
-    (in knowledge order; none when no indication value set places it). Remembered per knowledge."""
+    (in knowledge order; none when no indication value set places it). Remembered per knowledge (a short
+    code: codes.MAX_REMEMBERED_CHARS)."""
+    if len(system) + len(code) > MAX_REMEMBERED_CHARS:
+        return _read_most_specific(system, code, knowledge)
     return knowledge.concept_memo.answer(
         ("most-specific-indications", system, code),
         lambda: _read_most_specific(system, code, knowledge),

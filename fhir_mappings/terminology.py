@@ -13,6 +13,7 @@ from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from fhir_mappings.codes import MAX_REMEMBERED_CHARS
 from fhir_mappings.valuesets import ValueSetMatcher
 
 _MEMO_LIMIT = 16384  # remembered (system, code) answers; forgotten all at once beyond it (hostile input)
@@ -29,19 +30,22 @@ class Terminology:
 
     def value_sets_of(self, system: str, code: str) -> frozenset[str]:
         """The ids of the value sets that have the canonical ``system`` and ``code`` as a member."""
+        if len(system) + len(code) > MAX_REMEMBERED_CHARS:
+            return self._read(system, code)
         key = (system, code)
         memo = self._memo
         found = memo.get(key)
         if found is None:
-            found = frozenset(
-                value_set_id
-                for value_set_id, matcher in self.matchers.items()
-                if matcher.contains(system, code)
-            )
+            found = self._read(system, code)
             if len(memo) >= _MEMO_LIMIT:
                 memo.clear()
             memo[key] = found
         return found
+
+    def _read(self, system: str, code: str) -> frozenset[str]:
+        return frozenset(
+            value_set_id for value_set_id, matcher in self.matchers.items() if matcher.contains(system, code)
+        )
 
     def is_known_code(self, system: str, code: str) -> bool:
         """True when some value set of the rule base places the canonical ``system`` and ``code``."""

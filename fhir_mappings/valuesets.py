@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from fhir_mappings.codes import ICD10CM, SystemAliases, normalise_icd10cm
+from fhir_mappings.codes import ICD10CM, MAX_REMEMBERED_CHARS, SystemAliases, normalise_icd10cm
 from fhir_mappings.fhir_json import CodingValue, codings
 
 
@@ -73,6 +73,8 @@ class ValueSetMatcher:
     def specificity(self, system: str, code: str) -> int:
         """How specifically the code is a member: the matched ICD prefix length, 99 for an exact code,
         0 when it is not a member. Used to prefer ``M25.56`` (knee pain) over ``M25.5`` (joint pain)."""
+        if len(system) + len(code) > MAX_REMEMBERED_CHARS:
+            return self._specificity(system, code)
         key = (system, code)
         memo = self._memo
         found = memo.get(key)

@@ -314,3 +314,37 @@ def test_a_knowledge_with_other_value_sets_reads_words_by_its_own_codes(knowledg
 
     assert _read_named_value_sets(code, knowledge) == ()  # D66 is placed: judged by its code
     assert "bleeding-disorder" in _read_named_value_sets(code, narrowed)  # no value set places it: its words
+
+
+def test_long_strings_are_answered_but_never_remembered(knowledge: Knowledge) -> None:
+    """A hostile body's long codes, systems, displays and texts would otherwise stay in memos that outlive
+    the call (each memo is bounded in entries, not in bytes): they are read afresh every time, with the same
+    answer a short key gets."""
+    from fhir_mappings.chart_view import _named_value_sets, _read_facts, _read_named_value_sets
+    from fhir_mappings.indications import _most_specific_indications
+
+    fresh = dataclasses.replace(knowledge)
+    long_code, long_system = "QQ" + "9" * 2000, "urn:x:" + "s" * 2000  # codes no value set places
+    concepts = [
+        {"coding": [{"system": ICD10CM, "code": "D66", "display": "Hemophilia A " + "x" * 2000}]},
+        {"coding": [{"system": ICD10CM, "code": long_code}], "text": "Hemophilia A"},
+        {"coding": [{"system": long_system, "code": "H"}], "text": "Hemophilia A"},
+        {"coding": [{"system": "urn:local", "code": "H"}], "text": "Hemophilia A " + "y" * 2000},
+    ]
+    for code in concepts:
+        assert concept_facts(code, fresh) == _read_facts(code, fresh)
+        assert _named_value_sets(code, fresh) == _read_named_value_sets(code, fresh)
+    assert "bleeding-disorder" in concept_facts(concepts[0], fresh).value_sets
+    assert (
+        _named_value_sets(concepts[1], fresh)
+        == _named_value_sets(concepts[2], fresh)
+        == ("bleeding-disorder",)
+    )
+    assert _most_specific_indications(ICD10CM, long_code, fresh) == ()
+
+    remembered_keys = [part for key in fresh.concept_memo._answers for part in key[1]]
+    assert remembered_keys  # the facts of the short codings of the last concept (its long text is not read)
+    assert max(len(part) for part in remembered_keys if isinstance(part, str)) < 100
+    assert not fresh.terminology._memo.keys() & {(ICD10CM, long_code), (long_system, "H")}
+    assert long_system not in fresh.aliases._answers
+    assert all((ICD10CM, long_code) not in matcher._memo for matcher in fresh.value_sets.values())
