@@ -348,3 +348,36 @@ def test_long_strings_are_answered_but_never_remembered(knowledge: Knowledge) ->
     assert not fresh.terminology._memo.keys() & {(ICD10CM, long_code), (long_system, "H")}
     assert long_system not in fresh.aliases._answers
     assert all((ICD10CM, long_code) not in matcher._memo for matcher in fresh.value_sets.values())
+
+
+@pytest.mark.parametrize(
+    ("extra", "remembered"),
+    [pytest.param(0, True, id="at the limit: remembered"), pytest.param(1, False, id="one more: afresh")],
+)
+def test_the_memo_length_limit_is_exact(knowledge: Knowledge, extra: int, remembered: bool) -> None:
+    """Keys of exactly codes.MAX_REMEMBERED_CHARS characters are remembered, longer ones never (each memo)."""
+    from fhir_mappings.chart_view import _content_key
+    from fhir_mappings.codes import MAX_REMEMBERED_CHARS, SystemAliases
+    from fhir_mappings.indications import _most_specific_indications
+
+    limit = MAX_REMEMBERED_CHARS + extra
+    system = "urn:x:" + "s" * (limit - len("urn:x:") - 2)
+    code = "QQ"  # system + code: ``limit`` characters; no value set places it
+    aliases = SystemAliases({})
+    aliases.canonical(system + "cc")
+    assert (system + "cc" in aliases._answers) is remembered
+
+    fresh = dataclasses.replace(knowledge)
+    assert fresh.terminology.value_sets_of(system, code) == frozenset()
+    assert ((system, code) in fresh.terminology._memo) is remembered
+    matcher = fresh.value_sets["bleeding-disorder"]
+    assert matcher.specificity(system, code) == 0
+    assert ((system, code) in matcher._memo) is remembered
+    assert _most_specific_indications(system, code, fresh) == ()
+    assert (("most-specific-indications", system, code) in fresh.concept_memo._answers) is remembered
+
+    text = "Hemophilia A"
+    display = "d" * (limit - len("urn:local") - len("H") - len(text))  # all strings: ``limit`` characters
+    coded = {"coding": [{"system": "urn:local", "code": "H", "display": display}], "text": text}
+    assert (_content_key(coded, text) is not None) is remembered
+    assert _content_key(coded) is not None  # without the text: under the limit either way
