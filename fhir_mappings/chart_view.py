@@ -17,6 +17,7 @@ out of a selection is one the rule would have passed over.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -24,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from fhir_mappings.codes import MAX_REMEMBERED_CHARS
 from fhir_mappings.condition_text import asserting_texts, match_texts
-from fhir_mappings.fhir_json import CodingValue, codings, remembered
+from fhir_mappings.fhir_json import CodingValue, as_text, coding_identity, codings, remembered
 from fhir_mappings.records import PatientRecord, is_active_condition
 
 if TYPE_CHECKING:
@@ -54,8 +55,7 @@ _NO_FACTS = ConceptFacts((), frozenset(), frozenset())
 
 
 def concept_facts(concept: Any, knowledge: Knowledge) -> ConceptFacts:
-    """The facts of ``concept`` (remembered per request inside ``fhir_json.read_once``; a concept written
-    as the usual plain codings is also answered from the knowledge's content memo, across requests)."""
+    """The facts of ``concept`` (remembered per request inside ``fhir_json.read_once``)."""
     if concept is None:
         return _NO_FACTS
     return remembered(concept, ("concept-facts", id(knowledge)), lambda: _facts(concept, knowledge))
@@ -64,26 +64,74 @@ def concept_facts(concept: Any, knowledge: Knowledge) -> ConceptFacts:
 _MAX_REMEMBERED_CODINGS = 4  # concepts with more codings are rare: read afresh, not remembered
 
 
-def _facts(concept: Any, knowledge: Knowledge) -> ConceptFacts:
-    """The facts of ``concept``: from ``knowledge.concept_memo`` when its content was seen before.
+@dataclass(frozen=True, slots=True)
+class _CodedFacts:
+    """What the facts of a concept owe to its codes alone: which codings count (their positions) with their
+    canonical systems and codes, and the value sets placing them. No display, no text: nothing of the chart's
+    words is kept beyond the call."""
 
-    The key is the raw (system, code, display) of each coding, exactly as sent, so two concepts with the
-    same key read the same: the facts depend on nothing else (``text`` and other members are not read). A
-    concept in any other shape (a single coding object, a non-object coding, an unhashable value, many
-    codings) is read afresh."""
-    key = _content_key(concept)
+    codings: tuple[tuple[int, str, str], ...]
+    systems: frozenset[str]
+    value_sets: frozenset[str]
+
+
+def _facts(concept: Any, knowledge: Knowledge) -> ConceptFacts:
+    """The facts of ``concept``. The part its codes decide is remembered across calls
+    (``knowledge.concept_memo``), keyed by the systems and codes exactly as sent (what the terminology's own
+    memo keeps); the displays are read from this concept. Another shape, or long codes: read afresh."""
+    key = _codes_key(concept)
     if key is None:
         return _read_facts(concept, knowledge)
-    return knowledge.concept_memo.answer(("concept-facts", key), lambda: _read_facts(concept, knowledge))
+    coded = knowledge.concept_memo.answer(("coded", key), lambda: _read_coded(concept, knowledge))
+    raw = concept["coding"]
+    read = tuple(
+        CodingValue(system, code, as_text(raw[i].get("display"))) for i, system, code in coded.codings
+    )
+    return ConceptFacts(read, coded.systems, coded.value_sets)
 
 
-def _content_key(concept: Any, text: Any = None) -> tuple[Any, ...] | None:
-    """The raw content of the concept's codings (and ``text``, when given) as a memo key; ``None`` when the
-    concept is not in the usual shape or its strings are too long to remember (codes.MAX_REMEMBERED_CHARS)."""
+def _codes_key(concept: Any) -> tuple[Any, ...] | None:
+    """The systems and codes of the concept's codings exactly as sent, with their JSON types (1, 1.0 and
+    true read differently); ``None`` for another shape (a single coding object, a non-object coding, a value
+    that is no JSON scalar, many codings) or strings too long to remember (codes.MAX_REMEMBERED_CHARS)."""
+    raw = concept.get("coding") if type(concept) is dict else None
+    if type(raw) is not list or len(raw) > _MAX_REMEMBERED_CODINGS:
+        return None
+    key: list[Any] = []
+    chars = 0
+    for coding in raw:
+        if type(coding) is not dict:
+            return None
+        system, code = coding.get("system"), coding.get("code")
+        if not (_is_scalar(system) and _is_scalar(code)):
+            return None
+        chars += _chars(system) + _chars(code)
+        key += (system, type(system), code, type(code))
+    return tuple(key) if chars <= MAX_REMEMBERED_CHARS else None
+
+
+def _read_coded(concept: Any, knowledge: Knowledge) -> _CodedFacts:
+    canonical = knowledge.aliases.canonical
+    value_sets_of = knowledge.terminology.value_sets_of
+    found: list[tuple[int, str, str]] = []
+    for position, coding in enumerate(concept["coding"]):
+        identity = coding_identity(coding)
+        if identity is not None:
+            found.append((position, canonical(identity[0]), identity[1]))
+    members: frozenset[str] = frozenset().union(*(value_sets_of(system, code) for _, system, code in found))
+    return _CodedFacts(tuple(found), frozenset(system for _, system, _ in found), members)
+
+
+def _content_key(concept: Any, text: Any = None) -> bytes | None:
+    """A digest of the raw content of the concept's codings (system, code and display of each, exactly as
+    sent, with their JSON types: 1, 1.0 and true read differently) and of ``text`` when given: a memo key
+    that holds none of the chart's words. ``None`` when the concept is not in the usual shape (a single coding
+    object, a non-object coding, a value that is no JSON scalar, many codings) or its strings are too long to
+    remember (codes.MAX_REMEMBERED_CHARS): such a concept is read afresh."""
     raw = concept.get("coding") if type(concept) is dict else None
     if type(raw) is not list or len(raw) > _MAX_REMEMBERED_CODINGS or not _is_scalar(text):
         return None
-    key: list[Any] = [text, type(text)]
+    parts: list[Any] = [text, type(text).__name__]
     chars = _chars(text)
     for coding in raw:
         if type(coding) is not dict:
@@ -92,9 +140,10 @@ def _content_key(concept: Any, text: Any = None) -> tuple[Any, ...] | None:
         if not (_is_scalar(system) and _is_scalar(code) and _is_scalar(display)):
             return None
         chars += _chars(system) + _chars(code) + _chars(display)
-        # the type goes into the key: 1 == 1.0 == True, but only some of them read as a code
-        key += (system, type(system), code, type(code), display, type(display))
-    return tuple(key) if chars <= MAX_REMEMBERED_CHARS else None
+        parts += (system, type(system).__name__, code, type(code).__name__, display, type(display).__name__)
+    if chars > MAX_REMEMBERED_CHARS:
+        return None
+    return hashlib.blake2b(repr(parts).encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
 def _is_scalar(value: Any) -> bool:
@@ -202,7 +251,8 @@ def _index_conditions(record: PatientRecord, knowledge: Knowledge, now: date) ->
         systems.append(facts.systems)
         for value_set_id in facts.value_sets:
             by_value_set.setdefault(value_set_id, []).append(position)
-        for value_set_id in _named_value_sets(code, knowledge):
+        # a concept some value set places is judged by its code: its words are not read (asserting_texts)
+        for value_set_id in () if facts.has_known_code else _named_value_sets(code, knowledge):
             by_name.setdefault(value_set_id, []).append(position)
     policy = knowledge.policy
     return ConditionIndex(

@@ -109,10 +109,17 @@ def _read_codings(concept: Any) -> list[CodingValue]:
     found: list[CodingValue] = []
     for coding in [raw] if as_object(raw) is not None else as_list(raw):
         coding_obj = as_object(coding) or {}
-        system, code = as_text(coding_obj.get("system")), _code_text(coding_obj.get("code"))
-        if system and code:
-            found.append(CodingValue(system, code, as_text(coding_obj.get("display"))))
+        identity = coding_identity(coding_obj)
+        if identity is not None:
+            found.append(CodingValue(*identity, as_text(coding_obj.get("display"))))
     return found
+
+
+def coding_identity(coding: JsonObject) -> tuple[str, str] | None:
+    """The (system, code) of a Coding object as :func:`codings` reads them (stripped; a numeric code as
+    text), or ``None`` when it lacks either (such a coding is not counted)."""
+    system, code = as_text(coding.get("system")), _code_text(coding.get("code"))
+    return (system, code) if system and code else None
 
 
 def concept_texts(concept: Any, max_codings: int | None = None) -> list[str]:

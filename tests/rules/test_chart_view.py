@@ -341,13 +341,51 @@ def test_long_strings_are_answered_but_never_remembered(knowledge: Knowledge) ->
         == ("bleeding-disorder",)
     )
     assert _most_specific_indications(ICD10CM, long_code, fresh) == ()
-
-    remembered_keys = [part for key in fresh.concept_memo._answers for part in key[1]]
-    assert remembered_keys  # the facts of the short codings of the last concept (its long text is not read)
-    assert max(len(part) for part in remembered_keys if isinstance(part, str)) < 100
     assert not fresh.terminology._memo.keys() & {(ICD10CM, long_code), (long_system, "H")}
     assert long_system not in fresh.aliases._answers
     assert all((ICD10CM, long_code) not in matcher._memo for matcher in fresh.value_sets.values())
+
+    remembered = _strings_in(list(fresh.concept_memo._answers.items()))
+    assert remembered  # the codes of the last concept (its long text is not remembered)
+    assert max(map(len, remembered)) < 100
+
+
+def _strings_in(value: Any) -> list[str]:
+    """Every string in ``value`` (tuples, lists, dicts, dataclasses, frozensets), however deep."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, Mapping):
+        return [s for key, item in value.items() for s in _strings_in(key) + _strings_in(item)]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return [s for field in dataclasses.fields(value) for s in _strings_in(getattr(value, field.name))]
+    if isinstance(value, tuple | list | frozenset | set):
+        return [s for item in value for s in _strings_in(item)]
+    return []
+
+
+def test_nothing_of_the_charts_words_is_remembered_beyond_the_call(knowledge: Knowledge) -> None:
+    """The memo that outlives a call keys and answers by codes, systems, value-set ids and digests: the
+    displays and texts of a chart (which may hold anything a clinician typed) are not kept (SECURITY.md 9)."""
+    fresh = dataclasses.replace(knowledge)
+    words = ["Secret display of a placed code", "Secret text naming hemophilia A", "Secret local display"]
+    conditions = [
+        condition(concept(icd("D66", words[0])), id="coded"),
+        condition(concept({"system": "urn:local", "code": "H"}, text=words[1]), id="named"),
+        condition(concept({"system": "urn:local", "code": "K", "display": words[2]}), id="local"),
+    ]
+    record = patient_record(*conditions)
+    for _ in range(2):  # the second call is answered from the memo
+        with read_once():
+            index = condition_index(record, fresh, TODAY)
+            assert [c["id"] for c in index.select(("bleeding-disorder",), ("bleeding-disorder",))] == [
+                "coded",
+                "named",
+            ]
+            assert concept_facts(conditions[0]["code"], fresh).codings[0].display == words[0]
+
+    remembered = " ".join(_strings_in(list(fresh.concept_memo._answers.items())))
+    assert "D66" in remembered and "urn:local" in remembered
+    assert not any(word.split()[0] in remembered for word in words)
 
 
 @pytest.mark.parametrize(
@@ -356,7 +394,7 @@ def test_long_strings_are_answered_but_never_remembered(knowledge: Knowledge) ->
 )
 def test_the_memo_length_limit_is_exact(knowledge: Knowledge, extra: int, remembered: bool) -> None:
     """Keys of exactly codes.MAX_REMEMBERED_CHARS characters are remembered, longer ones never (each memo)."""
-    from fhir_mappings.chart_view import _content_key
+    from fhir_mappings.chart_view import _codes_key, _content_key
     from fhir_mappings.codes import MAX_REMEMBERED_CHARS, SystemAliases
     from fhir_mappings.indications import _most_specific_indications
 
@@ -381,3 +419,5 @@ def test_the_memo_length_limit_is_exact(knowledge: Knowledge, extra: int, rememb
     coded = {"coding": [{"system": "urn:local", "code": "H", "display": display}], "text": text}
     assert (_content_key(coded, text) is not None) is remembered
     assert _content_key(coded) is not None  # without the text: under the limit either way
+    coded_only = {"coding": [{"system": system, "code": code, "display": "not counted"}]}
+    assert (_codes_key(coded_only) is not None) is remembered  # systems and codes only
