@@ -246,7 +246,7 @@ def test_two_instances_share_the_work_and_one_may_die(cluster: Cluster) -> None:
     # Only 200s, and 502s (or answers cut mid-body) for what was in flight at A; never a 500, never a 401
     # for a fresh token.
     assert {status for _, status in tally.statuses} <= {200, 502, CUT}, tally.statuses
-    assert sum(status == CUT for _, status in tally.statuses) <= CLIENTS  # one call in flight per client at most
+    assert sum(status == CUT for _, status in tally.statuses) <= CLIENTS  # at most one in flight per client
 
     # No acknowledged feedback lost, and none stored twice.
     engine = create_engine(cluster.database_url)
